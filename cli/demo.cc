@@ -1,0 +1,216 @@
+#include "cli/demo.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/metrics/in_memory_metrics.h"
+#include "common/sim_clock.h"
+#include "plugins/registry.h"
+#include "scheduler/cache/cluster_cache.h"
+#include "scheduler/runtime/framework.h"
+#include "scheduler/runtime/profile.h"
+
+namespace gpusched::cli {
+namespace {
+
+using framework::GpuDevice;
+using framework::GpuRequest;
+using framework::GpuShare;
+using framework::NodeSpec;
+using framework::PodInfo;
+
+constexpr int64_t kGi = int64_t{1} << 30;
+
+NodeSpec Node(std::string name, int64_t cpus, int64_t mem_gi, int gpus, std::string model,
+              int64_t gpu_mem_gi) {
+  NodeSpec n;
+  n.name = NodeId(std::move(name));
+  n.cpu = MilliCpu(cpus * 1000);
+  n.memory = MemoryBytes(mem_gi * kGi);
+  for (int i = 0; i < gpus; ++i) n.gpus.push_back(GpuDevice{model, GpuMemMiB(gpu_mem_gi * 1024)});
+  return n;
+}
+
+std::vector<NodeSpec> DemoNodes() {
+  std::vector<NodeSpec> nodes;
+  nodes.push_back(Node("dgx-a100-1", 128, 1024, 8, "A100-SXM4-80GB", 80));
+  nodes.push_back(Node("dgx-a100-2", 128, 1024, 8, "A100-SXM4-80GB", 80));
+  nodes.back().gpus[5].healthy = false;  // an XID error took GPU 5 out
+  nodes.push_back(Node("t4-box-1", 32, 128, 4, "Tesla-T4", 16));
+  nodes.push_back(Node("t4-box-2", 32, 128, 4, "Tesla-T4", 16));
+  nodes.push_back(Node("cpu-1", 64, 256, 0, "", 0));
+  nodes.push_back(Node("a10-canary", 32, 128, 2, "A10", 24));
+  nodes.back().taints.push_back({"gpusched.io/canary", "true", framework::TaintEffect::kNoSchedule});
+  return nodes;
+}
+
+PodInfo Pod(std::string name, int64_t cpu_milli, int64_t mem_gi, GpuRequest gpu,
+            int32_t priority = 0) {
+  PodInfo p;
+  p.uid = PodUid(name);
+  p.namespace_name = "ml";
+  p.name = std::move(name);
+  p.requests.cpu = MilliCpu(cpu_milli);
+  p.requests.memory = MemoryBytes(mem_gi * kGi);
+  p.requests.gpu = std::move(gpu);
+  p.priority = priority;
+  return p;
+}
+
+std::vector<PodInfo> DemoPods() {
+  std::vector<PodInfo> pods;
+  pods.push_back(Pod("llm-train-0", 32000, 256, GpuRequest::Whole(4, "A100-SXM4-80GB"), 100));
+  pods.push_back(Pod("llm-train-1", 32000, 256, GpuRequest::Whole(4, "A100-SXM4-80GB"), 100));
+  pods.push_back(Pod("finetune", 16000, 128, GpuRequest::Whole(2), 50));
+  pods.push_back(Pod("notebook-a", 2000, 8, GpuRequest::Share(GpuMilli(250), GpuMemMiB(4096))));
+  pods.push_back(Pod("notebook-b", 2000, 8, GpuRequest::Share(GpuMilli(250), GpuMemMiB(4096))));
+  pods.push_back(Pod("infer-bert", 4000, 16, GpuRequest::Share(GpuMilli(500), GpuMemMiB(8192),
+                                                               "Tesla-T4")));
+  pods.push_back(Pod("infer-resnet", 4000, 16, GpuRequest::Whole(1, "Tesla-T4")));
+  pods.push_back(Pod("etl", 24000, 64, GpuRequest{}));
+  pods.push_back(Pod("canary-test", 1000, 4, GpuRequest::Whole(1, "A10")));
+  pods.push_back(Pod("h100-job", 8000, 64, GpuRequest::Whole(8, "H100-SXM5-80GB")));
+  pods.push_back(Pod("big-8gpu", 64000, 512, GpuRequest::Whole(8, "A100-SXM4-80GB"), 10));
+  pods.push_back(Pod("huge-memory", 8000, 4096, GpuRequest{}));
+  return pods;
+}
+
+std::string DescribeRequest(const PodInfo& p) {
+  std::string out = absl::StrCat(FormatMilliCpu(p.requests.cpu), " cpu, ",
+                                 FormatMemoryBytes(p.requests.memory));
+  const GpuRequest& g = p.requests.gpu;
+  if (g.whole()) {
+    absl::StrAppend(&out, ", ", g.count, "x ", g.model.empty() ? "GPU" : g.model);
+  } else if (!g.empty()) {
+    absl::StrAppend(&out, ", ", FormatGpuMilli(g.milli_per_gpu), " GPU + ",
+                    FormatGpuMemMiB(g.memory_per_gpu), g.model.empty() ? "" : " " + g.model);
+  }
+  return out;
+}
+
+// One cell per GPU: '#' whole GPU used, digit = tenths used by shares, '.' free, 'x' unhealthy.
+std::string GpuMap(const framework::NodeInfo& node) {
+  std::string out;
+  for (const framework::GpuSlot& s : node.gpus()) {
+    if (!s.device.healthy) {
+      out += 'x';
+    } else if (s.milli_free == GpuMilli(0)) {
+      out += '#';
+    } else if (s.milli_free == kOneGpu && s.memory_free == s.device.memory) {
+      out += '.';
+    } else {
+      out += static_cast<char>('0' + (1000 - s.milli_free.value()) / 100);
+    }
+  }
+  return out.empty() ? "-" : out;
+}
+
+class PrintingBinder final : public framework::Binder {
+ public:
+  absl::Status Bind(const PodInfo&, const NodeId&, absl::Span<const GpuShare>) override {
+    ++binds;
+    return absl::OkStatus();
+  }
+  int binds = 0;
+};
+
+int RunProfile(const runtime::Profile& profile, uint64_t seed, std::ostream& out,
+               std::ostream& err) {
+  SimClock clock;
+  std::mt19937_64 rng(seed);
+  cache::ClusterCache cache;
+  metrics::InMemoryMetrics metrics;
+  PrintingBinder binder;
+  for (NodeSpec& n : DemoNodes()) {
+    if (absl::Status s = cache.AddNode(std::move(n)); !s.ok()) {
+      err << "demo: " << s.message() << "\n";
+      return 1;
+    }
+  }
+  const framework::Registry registry = plugins::NewInTreeRegistry();
+  auto fw = runtime::Framework::Create(registry, profile,
+                                       runtime::FrameworkDeps{clock, rng, cache, metrics, binder},
+                                       runtime::FrameworkOptions{.parallelism = 2});
+  if (!fw.ok()) {
+    err << "demo: " << fw.status().message() << "\n";
+    return 1;
+  }
+  std::vector<PodInfo> pods = DemoPods();
+  std::stable_sort(pods.begin(), pods.end(),
+                   [&](const PodInfo& a, const PodInfo& b) { return (*fw)->Less(a, b); });
+
+  out << absl::StrFormat("\nProfile \"%s\": %d pods in queue order over %d nodes\n",
+                         profile.name, pods.size(), cache.Nodes().size());
+  out << absl::StrFormat("  %-13s %-40s %s\n", "POD", "REQUEST", "DECISION");
+  int scheduled = 0;
+  for (const PodInfo& p : pods) {
+    const runtime::ScheduleResult r = (*fw)->SchedulePod(p);
+    if (r.status.ok()) ++scheduled;
+    out << absl::StrFormat("  %-13s %-40s %s\n", p.name, DescribeRequest(p), r.Explain());
+  }
+  out << absl::StrFormat("  %d of %d pods bound.\n", scheduled, pods.size());
+  out << "  Node usage (GPU map: '#' whole GPU in use, 1-9 tenths shared, '.' free, 'x' unhealthy)\n";
+  for (const framework::NodeInfo* n : cache.Nodes()) {
+    out << absl::StrFormat("    %-11s cpu %7s/%-5s memory %6s/%-6s gpus [%s]\n", n->name().str(),
+                           FormatMilliCpu(n->cpu_requested()), FormatMilliCpu(n->spec().cpu),
+                           FormatMemoryBytes(n->memory_requested()),
+                           FormatMemoryBytes(n->spec().memory), GpuMap(*n));
+  }
+  return 0;
+}
+
+}  // namespace
+
+int RunDemo(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::string profile_file;
+  std::vector<std::string> names = {"baseline", "binpack"};
+  uint64_t seed = 42;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string& dst) {
+      if (i + 1 >= args.size()) return false;
+      dst = args[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "--profiles" && value(v)) {
+      profile_file = v;
+    } else if (a == "--profile" && value(v)) {
+      names = {v};
+    } else if (a == "--seed" && value(v)) {
+      if (!absl::SimpleAtoi(v, &seed)) {
+        err << "demo: --seed: not a number: " << v << "\n";
+        return 2;
+      }
+    } else {
+      err << "demo: unknown or incomplete argument \"" << a << "\"\n"
+          << "usage: gpusched demo [--profile NAME] [--profiles FILE] [--seed N]\n";
+      return 2;
+    }
+  }
+  absl::StatusOr<std::vector<runtime::Profile>> profiles =
+      profile_file.empty() ? runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in profiles")
+                           : runtime::LoadProfilesFile(profile_file);
+  if (!profiles.ok()) {
+    err << "demo: " << profiles.status().message() << "\n";
+    return 1;
+  }
+  out << "gpusched demo: 6 nodes (2 DGX A100 one with a failed GPU, 2 T4 boxes, a CPU node, a\n"
+         "tainted A10 canary), 12 pods (gang-less training, GPU shares, inference, CPU jobs),\n"
+         "scheduled through the plugin framework with each profile. Seed "
+      << seed << ".\n";
+  for (const std::string& name : names) {
+    absl::StatusOr<runtime::Profile> p = runtime::FindProfile(*profiles, name);
+    if (!p.ok()) {
+      err << "demo: " << p.status().message() << "\n";
+      return 1;
+    }
+    if (int rc = RunProfile(*p, seed, out, err); rc != 0) return rc;
+  }
+  return 0;
+}
+
+}  // namespace gpusched::cli

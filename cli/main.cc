@@ -1,0 +1,29 @@
+// gpusched: the offline tool. Subcommands: demo (now); sim and topo arrive with their issues.
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/demo.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: gpusched <command> [args]\n"
+    "commands:\n"
+    "  demo [--profile NAME] [--profiles FILE] [--seed N]\n"
+    "      schedule a small built-in cluster through the plugin framework and print decisions\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "demo") return gpusched::cli::RunDemo(args, std::cout, std::cerr);
+  std::cerr << "gpusched: unknown command \"" << cmd << "\"\n" << kUsage;
+  return 2;
+}

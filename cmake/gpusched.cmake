@@ -1,0 +1,37 @@
+# Helpers in the spirit of absl_cc_library: every target states its sources and dependencies.
+#
+#   gpusched_cc_library(NAME common_quantity SRCS quantity.cc DEPS absl::status)
+#   gpusched_cc_test(NAME quantity_test SRCS quantity_test.cc DEPS gpusched_common)
+#   gpusched_cc_benchmark(NAME framework_benchmark SRCS framework_benchmark.cc DEPS ...)
+#
+# Libraries are named gpusched_<NAME>; include paths are rooted at the repository top, so
+# headers are included as "common/quantity.h".
+
+function(gpusched_cc_library)
+  cmake_parse_arguments(GS "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_library(gpusched_${GS_NAME} ${GS_SRCS})
+  target_include_directories(gpusched_${GS_NAME} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(gpusched_${GS_NAME} PUBLIC ${GS_DEPS})
+endfunction()
+
+function(gpusched_cc_test)
+  if(NOT GPUSCHED_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(GS "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${GS_NAME} ${GS_SRCS})
+  target_include_directories(${GS_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${GS_NAME} PRIVATE ${GS_DEPS} GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${GS_NAME} DISCOVERY_MODE PRE_TEST
+                       PROPERTIES ENVIRONMENT "GPUSCHED_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()
+
+function(gpusched_cc_benchmark)
+  if(NOT GPUSCHED_BUILD_BENCHMARKS)
+    return()
+  endif()
+  cmake_parse_arguments(GS "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${GS_NAME} ${GS_SRCS})
+  target_include_directories(${GS_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${GS_NAME} PRIVATE ${GS_DEPS} benchmark::benchmark)
+endfunction()

@@ -1,0 +1,61 @@
+#pragma once
+
+// Argument checks shared by the CUDA (probe_cuda.cc) and no-CUDA (probe_stub.cc) builds, so
+// that a bad argument is InvalidArgument whether or not CUDA is compiled in:
+//
+//   RETURN_IF_ERROR(ValidateBlockSize(block_size));   // 33 -> InvalidArgument("block_size ...")
+//
+// Checks that need the device count (index < count) live in probe_cuda.cc only.
+
+#include <cstdint>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "kernels/probe.h"
+
+namespace gpusched::kernels::internal {
+
+inline absl::Status ValidateDeviceIndex(std::string_view field, int device) {
+  if (device < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s must be a device index >= 0, got %d", field, device));
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status ValidateBlockSize(int block_size) {
+  if (block_size < 1 || block_size > 1024 || block_size % 32 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("block_size must be a multiple of 32 in [32, 1024], got %d", block_size));
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status ValidateBytes(int64_t bytes) {
+  if (bytes <= 0 || bytes > kMaxProbeBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bytes must be in [1, %d] (4 GiB), got %d", kMaxProbeBytes, bytes));
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status ValidateSaxpyElements(int n) {
+  if (n < 1 || n > kMaxSaxpyElements) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("n must be in [1, %d], got %d", kMaxSaxpyElements, n));
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status ValidatePeerPair(int src, int dst) {
+  if (absl::Status s = ValidateDeviceIndex("src", src); !s.ok()) return s;
+  if (absl::Status s = ValidateDeviceIndex("dst", dst); !s.ok()) return s;
+  if (src == dst) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("src and dst must be different devices, both are %d", src));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace gpusched::kernels::internal

@@ -1,0 +1,135 @@
+#include "plugins/node_resources_fit/node_resources_fit.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace gpusched::plugins::node_resources_fit {
+
+using framework::Status;
+
+absl::StatusOr<FitArgs> DecodeArgs(const framework::PluginArgs& args) {
+  FitArgs out;
+  RETURN_IF_ERROR(args.RejectUnknown({"scoringStrategy", "resources"}));
+  std::string strategy = "LeastAllocated";
+  RETURN_IF_ERROR(args.Get("scoringStrategy", strategy));
+  if (strategy == "LeastAllocated") {
+    out.strategy = ScoringStrategy::kLeastAllocated;
+  } else if (strategy == "MostAllocated") {
+    out.strategy = ScoringStrategy::kMostAllocated;
+  } else {
+    return args.FieldError("scoringStrategy",
+                           absl::StrCat("must be LeastAllocated or MostAllocated, got \"",
+                                        strategy, "\""));
+  }
+  framework::PluginArgs res;
+  RETURN_IF_ERROR(args.Get("resources", res));
+  RETURN_IF_ERROR(res.RejectUnknown({"cpu", "memory", "gpu"}));
+  RETURN_IF_ERROR(res.Get("cpu", out.cpu_weight));
+  RETURN_IF_ERROR(res.Get("memory", out.memory_weight));
+  RETURN_IF_ERROR(res.Get("gpu", out.gpu_weight));
+  for (auto [key, w] : {std::pair{"cpu", out.cpu_weight}, std::pair{"memory", out.memory_weight},
+                        std::pair{"gpu", out.gpu_weight}}) {
+    if (w < 0 || w > 100) return res.FieldError(key, absl::StrCat("must be in 0..100, got ", w));
+  }
+  if (out.cpu_weight + out.memory_weight + out.gpu_weight == 0) {
+    return args.FieldError("resources", "at least one weight must be > 0");
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<framework::Plugin>> NodeResourcesFit::New(
+    const framework::PluginArgs& args, framework::Handle&) {
+  ASSIGN_OR_RETURN(FitArgs decoded, DecodeArgs(args));
+  return std::make_unique<NodeResourcesFit>(decoded);
+}
+
+Status NodeResourcesFit::PreFilter(framework::CycleState&, const framework::PodInfo& pod,
+                                   framework::PreFilterResult&) {
+  if (absl::Status s = framework::ValidateGpuRequest(pod.requests.gpu); !s.ok()) {
+    return Status::UnschedulableAndUnresolvable(
+        absl::StrCat("invalid GPU request: ", s.message()));
+  }
+  if (pod.requests.cpu < MilliCpu(0) || pod.requests.memory < MemoryBytes(0)) {
+    return Status::UnschedulableAndUnresolvable("negative cpu or memory request");
+  }
+  return Status::Success();
+}
+
+Status NodeResourcesFit::Filter(const framework::CycleState&, const framework::PodInfo& pod,
+                                const framework::NodeInfo& node) const {
+  const framework::PodResources& req = pod.requests;
+  const framework::NodeSpec& spec = node.spec();
+  // Capacity first: a pod bigger than the whole node can never fit there.
+  if (req.cpu > spec.cpu) return Status::UnschedulableAndUnresolvable("Insufficient cpu");
+  if (req.memory > spec.memory) return Status::UnschedulableAndUnresolvable("Insufficient memory");
+  if (spec.max_pods == 0) return Status::UnschedulableAndUnresolvable("Too many pods");
+  const framework::GpuFitResult gpu = framework::CheckGpuFit(node, req.gpu);
+  if (gpu.fit == framework::GpuFit::kNever) {
+    return Status::UnschedulableAndUnresolvable(gpu.reason);
+  }
+  // Then what is free now.
+  if (req.cpu > node.cpu_free()) return Status::Unschedulable("Insufficient cpu");
+  if (req.memory > node.memory_free()) return Status::Unschedulable("Insufficient memory");
+  if (node.pod_count() >= spec.max_pods) return Status::Unschedulable("Too many pods");
+  if (gpu.fit == framework::GpuFit::kBusy) return Status::Unschedulable(gpu.reason);
+  return Status::Success();
+}
+
+namespace {
+
+// Utilization of one resource after placement, in [0, 100]; nullopt if the node has none.
+std::optional<int64_t> UsedPercent(int64_t requested_after, int64_t capacity) {
+  if (capacity <= 0) return std::nullopt;
+  if (requested_after >= capacity) return 100;
+  return requested_after * 100 / capacity;
+}
+
+}  // namespace
+
+Status NodeResourcesFit::Score(const framework::CycleState&, const framework::PodInfo& pod,
+                               const framework::NodeInfo& node, int64_t& score) const {
+  const framework::PodResources& req = pod.requests;
+  const framework::NodeSpec& spec = node.spec();
+  int64_t weighted = 0;
+  int64_t weights = 0;
+  auto add = [&](std::optional<int64_t> used, int64_t weight) {
+    if (!used.has_value() || weight == 0) return;
+    const int64_t v = args_.strategy == ScoringStrategy::kLeastAllocated ? 100 - *used : *used;
+    weighted += v * weight;
+    weights += weight;
+  };
+  add(UsedPercent((node.cpu_requested() + req.cpu).value(), spec.cpu.value()), args_.cpu_weight);
+  add(UsedPercent((node.memory_requested() + req.memory).value(), spec.memory.value()),
+      args_.memory_weight);
+  add(UsedPercent((node.gpu_milli_used() + req.gpu.total_milli()).value(),
+                  static_cast<int64_t>(node.gpus().size()) * kOneGpu.value()),
+      args_.gpu_weight);
+  score = weights == 0 ? 0 : weighted / weights;
+  return Status::Success();
+}
+
+Status NodeResourcesFit::Reserve(framework::CycleState& state, const framework::PodInfo& pod,
+                                 const framework::NodeInfo& node) {
+  if (pod.requests.gpu.empty() || state.Contains(framework::kDeviceAssignmentKey)) {
+    return Status::Success();
+  }
+  std::optional<std::vector<framework::GpuShare>> gpus = framework::TryAllocate(node, pod.requests.gpu);
+  if (!gpus.has_value()) {
+    return Status::Unschedulable(
+        absl::StrCat("GPUs on node ", node.name().str(), " no longer fit the request"));
+  }
+  auto a = std::make_unique<framework::DeviceAssignment>();
+  a->shares = *std::move(gpus);
+  a->chosen_by = std::string(kName);
+  state.Write(framework::kDeviceAssignmentKey, std::move(a));
+  return Status::Success();
+}
+
+void NodeResourcesFit::Unreserve(framework::CycleState& state, const framework::PodInfo&,
+                                 const NodeId&) {
+  absl::StatusOr<const framework::DeviceAssignment*> a =
+      state.Read(framework::kDeviceAssignmentKey);
+  if (a.ok() && (*a)->chosen_by == kName) state.Erase(framework::kDeviceAssignmentKey);
+}
+
+}  // namespace gpusched::plugins::node_resources_fit

@@ -1,0 +1,50 @@
+#include "plugins/registry.h"
+
+#include "plugins/default_binder/default_binder.h"
+#include "plugins/node_resources_fit/node_resources_fit.h"
+#include "plugins/node_selector/node_selector.h"
+#include "plugins/queue_sort/priority_sort.h"
+#include "plugins/taint_toleration/taint_toleration.h"
+
+namespace gpusched::plugins {
+
+framework::Registry NewInTreeRegistry() {
+  framework::Registry r;
+  // Names are unique by construction, so Register cannot fail here.
+  (void)r.Register(std::string(queue_sort::kName), &queue_sort::PrioritySort::New);
+  (void)r.Register(std::string(node_resources_fit::kName),
+                   &node_resources_fit::NodeResourcesFit::New);
+  (void)r.Register(std::string(taint_toleration::kName),
+                   &taint_toleration::TaintToleration::New);
+  (void)r.Register(std::string(node_selector::kName), &node_selector::NodeSelector::New);
+  (void)r.Register(std::string(default_binder::kName), &default_binder::DefaultBinder::New);
+  return r;
+}
+
+const std::string_view kBuiltinProfiles = R"yaml(
+profiles:
+  - name: baseline
+    plugins:
+      - name: PrioritySort
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: NodeResourcesFit
+        weight: 1
+        args:
+          scoringStrategy: LeastAllocated
+          resources: {cpu: 1, memory: 1, gpu: 1}
+      - name: DefaultBinder
+  - name: binpack
+    plugins:
+      - name: PrioritySort
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: NodeResourcesFit
+        weight: 1
+        args:
+          scoringStrategy: MostAllocated
+          resources: {cpu: 1, memory: 1, gpu: 3}
+      - name: DefaultBinder
+)yaml";
+
+}  // namespace gpusched::plugins

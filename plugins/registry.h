@@ -1,0 +1,21 @@
+#pragma once
+
+// The in-tree plugins, listed in one place (design G6), and the profiles that ship with gpusched.
+//
+//   framework::Registry registry = NewInTreeRegistry();
+//   ASSIGN_OR_RETURN(auto profiles, runtime::ParseProfiles(kBuiltinProfiles, "built-in"));
+
+#include <string_view>
+
+#include "scheduler/api/registry.h"
+
+namespace gpusched::plugins {
+
+framework::Registry NewInTreeRegistry();
+
+// Profiles available without a config file:
+//   baseline: spread (LeastAllocated) with taints, node selectors and whole/shared GPU fit;
+//   binpack:  the same plugins, MostAllocated, GPU weighted highest (keeps GPUs free whole).
+extern const std::string_view kBuiltinProfiles;
+
+}  // namespace gpusched::plugins

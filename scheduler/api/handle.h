@@ -1,0 +1,71 @@
+#pragma once
+
+// What a plugin may use: everything arrives through the Handle (design G8); there are no globals.
+// The live programs and the simulator differ only in what they put behind these interfaces
+// (ports, design G15).
+//
+//   absl::StatusOr<std::unique_ptr<Plugin>> New(const PluginArgs& args, Handle& h) {
+//     return std::make_unique<MyPlugin>(h.clock(), h.metrics());
+//   }
+
+#include <string_view>
+#include <vector>
+
+#include "absl/random/bit_gen_ref.h"
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/metrics/metrics_scope.h"
+#include "scheduler/api/node_info.h"
+#include "scheduler/api/pod_info.h"
+
+namespace gpusched::framework {
+
+// A read-only view of the cluster model. Stable during a scheduling cycle; changes only between
+// cycles (on the scheduling thread). Concurrent const access is safe.
+class ClusterSnapshot {
+ public:
+  virtual ~ClusterSnapshot() = default;
+  // Every node, in a stable order (insertion order, with removals filled from the back).
+  virtual const std::vector<const NodeInfo*>& Nodes() const = 0;
+  virtual const NodeInfo* FindNode(const NodeId& name) const = 0;
+};
+
+// Port: makes a placement real (Kubernetes Binding + device annotation, or a simulated bind).
+class Binder {
+ public:
+  virtual ~Binder() = default;
+  // Called from the binding cycle, on the scheduling thread.
+  virtual absl::Status Bind(const PodInfo& pod, const NodeId& node,
+                            absl::Span<const GpuShare> gpus) = 0;
+};
+
+// Pods that passed Reserve and wait on a Permit plugin (gangs). Allow/Reject are called on the
+// scheduling thread (typically by a Permit plugin when another member arrives).
+class WaitingPods {
+ public:
+  virtual ~WaitingPods() = default;
+  // The plugin `plugin` no longer holds `pod` back. When no plugin holds it, it goes on to bind.
+  // False if the pod is not waiting (or `plugin` was not holding it).
+  virtual bool Allow(const PodUid& pod, std::string_view plugin) = 0;
+  // Rejects the waiting pod: Unreserve runs and its reservation is released.
+  virtual bool Reject(const PodUid& pod, std::string_view plugin, std::string_view reason) = 0;
+  virtual bool IsWaiting(const PodUid& pod) const = 0;
+  virtual std::vector<PodUid> List() const = 0;
+};
+
+class Handle {
+ public:
+  virtual ~Handle() = default;
+  virtual Clock& clock() = 0;
+  // Randomness for tie-breaking; use only in single-threaded phases (PreFilter, PreScore, Reserve,
+  // Permit...), never in Filter/Score.
+  virtual absl::BitGenRef rng() = 0;
+  virtual const ClusterSnapshot& snapshot() const = 0;
+  virtual metrics::MetricsScope& metrics() = 0;
+  virtual WaitingPods& waiting_pods() = 0;
+  virtual Binder& binder() = 0;
+};
+
+}  // namespace gpusched::framework

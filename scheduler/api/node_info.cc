@@ -1,0 +1,259 @@
+#include "scheduler/api/node_info.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+
+namespace gpusched::framework {
+
+absl::Status ValidateGpuRequest(const GpuRequest& req) {
+  if (req.count < 0) return absl::InvalidArgumentError("gpu.count: must be >= 0");
+  if (req.count == 0) {
+    if (req.milli_per_gpu != GpuMilli(0) || req.memory_per_gpu != GpuMemMiB(0)) {
+      return absl::InvalidArgumentError(
+          "gpu.count: is 0 but milli_per_gpu or memory_per_gpu is set");
+    }
+    return absl::OkStatus();
+  }
+  if (req.milli_per_gpu < GpuMilli(0) || req.milli_per_gpu > kOneGpu) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gpu.milli_per_gpu: must be in [0, 1000], got ", req.milli_per_gpu.value()));
+  }
+  if (req.memory_per_gpu < GpuMemMiB(0)) {
+    return absl::InvalidArgumentError("gpu.memory_per_gpu: must be >= 0");
+  }
+  if (!req.whole()) {
+    if (req.count != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gpu.count: a share of a GPU (", req.milli_per_gpu.value(),
+          "m) is for one device; ask for whole GPUs (1000m each) to use ", req.count));
+    }
+    if (req.milli_per_gpu == GpuMilli(0) && req.memory_per_gpu == GpuMemMiB(0)) {
+      return absl::InvalidArgumentError("gpu: a share needs milli_per_gpu or memory_per_gpu > 0");
+    }
+  }
+  return absl::OkStatus();
+}
+
+NodeInfo::NodeInfo(NodeSpec spec) : spec_(std::move(spec)) {
+  gpus_.reserve(spec_.gpus.size());
+  for (const GpuDevice& d : spec_.gpus) {
+    gpus_.push_back(GpuSlot{d, kOneGpu, d.memory, 0});
+  }
+}
+
+absl::StatusOr<NodeInfo> NodeInfo::Create(NodeSpec spec) {
+  if (spec.name.empty()) return absl::InvalidArgumentError("node: name is empty");
+  const std::string& n = spec.name.str();
+  if (spec.cpu < MilliCpu(0) || spec.cpu.value() > kMaxAmount) {
+    return absl::InvalidArgumentError(absl::StrCat("node ", n, ": cpu out of range"));
+  }
+  if (spec.memory < MemoryBytes(0) || spec.memory.value() > kMaxAmount) {
+    return absl::InvalidArgumentError(absl::StrCat("node ", n, ": memory out of range"));
+  }
+  if (spec.max_pods < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("node ", n, ": max_pods must be >= 0"));
+  }
+  if (spec.gpus.size() > 1024) {
+    return absl::InvalidArgumentError(absl::StrCat("node ", n, ": more than 1024 GPUs"));
+  }
+  for (size_t i = 0; i < spec.gpus.size(); ++i) {
+    const GpuMemMiB mem = spec.gpus[i].memory;
+    if (mem <= GpuMemMiB(0) || mem.value() > kMaxAmount) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node ", n, ": gpus[", i, "].memory must be > 0 MiB"));
+    }
+  }
+  return NodeInfo(std::move(spec));
+}
+
+namespace {
+
+// Checks that `shares` can be added to (sign = +1) or removed from (sign = -1) `gpus`.
+absl::Status CheckShares(const NodeId& node, const std::vector<GpuSlot>& gpus,
+                         absl::Span<const GpuShare> shares, int sign) {
+  for (size_t i = 0; i < shares.size(); ++i) {
+    const GpuShare& s = shares[i];
+    const int32_t idx = s.gpu.value();
+    if (idx < 0 || idx >= static_cast<int32_t>(gpus.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("node ", node.str(), ": GPU ", idx,
+                                                     " does not exist (node has ", gpus.size(),
+                                                     ")"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (shares[j].gpu == s.gpu) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("node ", node.str(), ": GPU ", idx, " appears twice in one assignment"));
+      }
+    }
+    if (s.milli < GpuMilli(0) || s.memory < GpuMemMiB(0) ||
+        (s.milli == GpuMilli(0) && s.memory == GpuMemMiB(0))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node ", node.str(), ": empty or negative share of GPU ", idx));
+    }
+    const GpuSlot& slot = gpus[idx];
+    if (sign > 0) {
+      if (s.milli > slot.milli_free || s.memory > slot.memory_free) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "node ", node.str(), ": GPU ", idx, " has ", slot.milli_free.value(), "m/",
+            slot.memory_free.value(), "MiB free, share needs ", s.milli.value(), "m/",
+            s.memory.value(), "MiB"));
+      }
+    } else if (slot.milli_free + s.milli > kOneGpu ||
+               slot.memory_free + s.memory > slot.device.memory || slot.pods == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node ", node.str(), ": GPU ", idx, " does not hold a share of ", s.milli.value(),
+          "m/", s.memory.value(), "MiB to remove"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status NodeInfo::AddPod(const PodResources& req, absl::Span<const GpuShare> shares) {
+  const std::string& n = spec_.name.str();
+  if (req.cpu < MilliCpu(0) || req.memory < MemoryBytes(0)) {
+    return absl::InvalidArgumentError(absl::StrCat("node ", n, ": negative pod request"));
+  }
+  if (req.cpu > cpu_free()) {
+    return absl::FailedPreconditionError(absl::StrCat("node ", n, ": insufficient cpu (",
+                                                      cpu_free().value(), "m free, pod needs ",
+                                                      req.cpu.value(), "m)"));
+  }
+  if (req.memory > memory_free()) {
+    return absl::FailedPreconditionError(absl::StrCat("node ", n, ": insufficient memory"));
+  }
+  if (pod_count_ >= spec_.max_pods) {
+    return absl::FailedPreconditionError(absl::StrCat("node ", n, ": too many pods"));
+  }
+  if (static_cast<int32_t>(shares.size()) != req.gpu.count) {
+    return absl::InvalidArgumentError(absl::StrCat("node ", n, ": pod asks for ", req.gpu.count,
+                                                   " GPU(s) but the assignment names ",
+                                                   shares.size()));
+  }
+  if (auto s = CheckShares(spec_.name, gpus_, shares, +1); !s.ok()) return s;
+  cpu_requested_ += req.cpu;
+  memory_requested_ += req.memory;
+  ++pod_count_;
+  for (const GpuShare& s : shares) {
+    GpuSlot& slot = gpus_[s.gpu.value()];
+    slot.milli_free -= s.milli;
+    slot.memory_free -= s.memory;
+    ++slot.pods;
+    gpu_milli_used_ += s.milli;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NodeInfo::RemovePod(const PodResources& req, absl::Span<const GpuShare> shares) {
+  const std::string& n = spec_.name.str();
+  if (req.cpu > cpu_requested_ || req.memory > memory_requested_ || pod_count_ == 0 ||
+      req.cpu < MilliCpu(0) || req.memory < MemoryBytes(0)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node ", n, ": removing a pod that was never added"));
+  }
+  if (auto s = CheckShares(spec_.name, gpus_, shares, -1); !s.ok()) return s;
+  cpu_requested_ -= req.cpu;
+  memory_requested_ -= req.memory;
+  --pod_count_;
+  for (const GpuShare& s : shares) {
+    GpuSlot& slot = gpus_[s.gpu.value()];
+    slot.milli_free += s.milli;
+    slot.memory_free += s.memory;
+    --slot.pods;
+    gpu_milli_used_ -= s.milli;
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+bool ModelMatches(const GpuSlot& slot, const GpuRequest& req) {
+  return req.model.empty() || slot.device.model == req.model;
+}
+
+// For a whole-GPU request: does this device qualify at all (ignoring what is in use)?
+bool WholeCapable(const GpuSlot& slot, const GpuRequest& req) {
+  return ModelMatches(slot, req) && slot.device.memory >= req.memory_per_gpu;
+}
+
+// For a share: could this device ever host it?
+bool ShareCapable(const GpuSlot& slot, const GpuRequest& req) {
+  return ModelMatches(slot, req) && slot.device.memory >= req.memory_per_gpu;
+}
+
+bool ShareFitsNow(const GpuSlot& slot, const GpuRequest& req) {
+  return slot.device.healthy && slot.milli_free >= req.milli_per_gpu &&
+         slot.memory_free >= req.memory_per_gpu;
+}
+
+}  // namespace
+
+GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
+  if (req.empty()) return {};
+  const auto& gpus = node.gpus();
+  if (gpus.empty()) return {GpuFit::kNever, "node(s) had no GPUs"};
+  int32_t capable = 0;
+  int32_t available = 0;
+  for (const GpuSlot& slot : gpus) {
+    if (req.whole()) {
+      if (!WholeCapable(slot, req)) continue;
+      ++capable;
+      if (slot.device.healthy && slot.fully_free()) ++available;
+    } else {
+      if (!ShareCapable(slot, req)) continue;
+      ++capable;
+      if (ShareFitsNow(slot, req)) ++available;
+    }
+  }
+  const int32_t needed = req.whole() ? req.count : 1;
+  if (capable < needed) {
+    if (!req.model.empty() && capable == 0) {
+      return {GpuFit::kNever, absl::StrCat("node(s) had no GPU of model ", req.model)};
+    }
+    if (req.memory_per_gpu > GpuMemMiB(0) && capable == 0) {
+      return {GpuFit::kNever, "node(s) had no GPU with enough memory"};
+    }
+    return {GpuFit::kNever, absl::StrCat("node(s) had fewer than ", needed, " matching GPUs")};
+  }
+  if (available < needed) {
+    return {GpuFit::kBusy, req.whole() ? "Insufficient free GPUs" : "Insufficient GPU share"};
+  }
+  return {};
+}
+
+std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const GpuRequest& req) {
+  std::vector<GpuShare> out;
+  if (req.empty()) return out;
+  const auto& gpus = node.gpus();
+  if (req.whole()) {
+    out.reserve(req.count);
+    for (size_t i = 0; i < gpus.size() && static_cast<int32_t>(out.size()) < req.count; ++i) {
+      const GpuSlot& slot = gpus[i];
+      if (WholeCapable(slot, req) && slot.device.healthy && slot.fully_free()) {
+        out.push_back(GpuShare{DeviceIndex(static_cast<int32_t>(i)), kOneGpu, slot.device.memory});
+      }
+    }
+    if (static_cast<int32_t>(out.size()) < req.count) return std::nullopt;
+    return out;
+  }
+  int best = -1;
+  std::tuple<int64_t, int64_t> best_key;
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    const GpuSlot& slot = gpus[i];
+    if (!ShareCapable(slot, req) || !ShareFitsNow(slot, req)) continue;
+    std::tuple<int64_t, int64_t> key{(slot.milli_free - req.milli_per_gpu).value(),
+                                     (slot.memory_free - req.memory_per_gpu).value()};
+    if (best < 0 || key < best_key) {
+      best = static_cast<int>(i);
+      best_key = key;
+    }
+  }
+  if (best < 0) return std::nullopt;
+  out.push_back(GpuShare{DeviceIndex(best), req.milli_per_gpu, req.memory_per_gpu});
+  return out;
+}
+
+}  // namespace gpusched::framework

@@ -1,0 +1,137 @@
+#pragma once
+
+// A node as the scheduler models it: capacity, labels, taints, and one GpuSlot per device
+// (design G10) with its free milli-GPU and free memory, so that a placement names GPUs, not only
+// a node.
+//
+//   ASSIGN_OR_RETURN(NodeInfo node, NodeInfo::Create(spec));
+//   std::optional<std::vector<GpuShare>> gpus = TryAllocate(node, pod.requests.gpu);
+//   if (gpus) RETURN_IF_ERROR(node.AddPod(pod.requests, *gpus));   // all-or-nothing
+//   ...
+//   RETURN_IF_ERROR(node.RemovePod(pod.requests, *gpus));          // exact inverse
+//
+// Thread-compatible: concurrent const access is safe (the framework's parallel Filter/Score only
+// reads); mutation happens between scheduling phases on one thread.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/ids.h"
+#include "common/quantity.h"
+#include "scheduler/api/pod_info.h"
+
+namespace gpusched::framework {
+
+struct Taint {
+  std::string key;
+  std::string value;
+  TaintEffect effect = TaintEffect::kNoSchedule;
+  friend bool operator==(const Taint&, const Taint&) = default;
+};
+
+// One GPU as reported by the node agent (or a trace).
+struct GpuDevice {
+  std::string model;       // e.g. "A100-SXM4-80GB"; compared exactly with GpuRequest::model
+  GpuMemMiB memory{0};     // device memory
+  bool healthy = true;     // unhealthy devices get no new pods
+  int32_t topology_group = -1;  // handle into topology/ (NVLink island / NUMA); -1 unknown
+  friend bool operator==(const GpuDevice&, const GpuDevice&) = default;
+};
+
+struct NodeSpec {
+  NodeId name;
+  std::map<std::string, std::string> labels;
+  std::vector<Taint> taints;
+  bool unschedulable = false;  // cordoned (spec.unschedulable)
+  MilliCpu cpu{0};             // allocatable
+  MemoryBytes memory{0};       // allocatable
+  int32_t max_pods = 110;
+  std::vector<GpuDevice> gpus;  // index == DeviceIndex
+  friend bool operator==(const NodeSpec&, const NodeSpec&) = default;
+};
+
+// A device's state: its spec plus what is still free.
+struct GpuSlot {
+  GpuDevice device;
+  GpuMilli milli_free = kOneGpu;
+  GpuMemMiB memory_free{0};
+  int32_t pods = 0;  // pods holding a part of this device
+
+  bool fully_free() const { return milli_free == kOneGpu && memory_free == device.memory; }
+  friend bool operator==(const GpuSlot&, const GpuSlot&) = default;
+};
+
+// A part of one device given to a pod. A whole GPU is {index, 1000, all of its memory}.
+struct GpuShare {
+  DeviceIndex gpu;
+  GpuMilli milli{0};
+  GpuMemMiB memory{0};
+  friend bool operator==(const GpuShare&, const GpuShare&) = default;
+};
+
+class NodeInfo {
+ public:
+  // Validates the spec (name set, non-negative capacities, GPU memory > 0, max_pods >= 0).
+  static absl::StatusOr<NodeInfo> Create(NodeSpec spec);
+
+  const NodeSpec& spec() const { return spec_; }
+  const NodeId& name() const { return spec_.name; }
+  MilliCpu cpu_requested() const { return cpu_requested_; }
+  MemoryBytes memory_requested() const { return memory_requested_; }
+  MilliCpu cpu_free() const { return spec_.cpu - cpu_requested_; }
+  MemoryBytes memory_free() const { return spec_.memory - memory_requested_; }
+  int32_t pod_count() const { return pod_count_; }
+  const std::vector<GpuSlot>& gpus() const { return gpus_; }
+  // Milli-GPU in use over all devices.
+  GpuMilli gpu_milli_used() const { return gpu_milli_used_; }
+
+  // Records a pod: its CPU/memory and its `shares` of devices. All-or-nothing: every part is
+  // checked first (capacity, pod count, device index, free milli and memory, no device twice),
+  // and on error nothing changes. The error names the node and the part that does not fit.
+  absl::Status AddPod(const PodResources& req, absl::Span<const GpuShare> shares);
+  // The exact inverse of AddPod with the same arguments; same all-or-nothing checks.
+  absl::Status RemovePod(const PodResources& req, absl::Span<const GpuShare> shares);
+
+  friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
+
+ private:
+  explicit NodeInfo(NodeSpec spec);
+
+  NodeSpec spec_;
+  std::vector<GpuSlot> gpus_;
+  MilliCpu cpu_requested_{0};
+  MemoryBytes memory_requested_{0};
+  GpuMilli gpu_milli_used_{0};
+  int32_t pod_count_ = 0;
+};
+
+// Whether a GPU request can be met by a node, keeping "feasible" and "available" apart (G11).
+enum class GpuFit : uint8_t {
+  kFits,      // can be placed now
+  kBusy,      // the node has the devices, but not enough is free now
+  kNever,     // the node could not host it even if empty (model, count, device memory)
+};
+struct GpuFitResult {
+  GpuFit fit = GpuFit::kFits;
+  std::string reason;  // empty when kFits
+};
+GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req);
+
+// Chooses devices for `req` on `node`, committing nothing; nullopt when it does not fit now.
+//  - Whole GPUs: the `count` lowest-indexed healthy, fully free devices of the model. (The
+//    gpu-topology plugin chooses better-connected sets; this is the baseline.)
+//  - A share: best fit, the healthy device of the model that will have the least milli-GPU free
+//    after placement; ties go to less memory left free, then to the lower index.
+//    Example: devices free {0: 1000m/16Gi, 1: 300m/8Gi, 2: 500m/4Gi}, request 250m/2Gi:
+//    device 1 leaves 50m, device 2 leaves 250m, device 0 leaves 750m, so device 1 is chosen and
+//    the result is {gpu 1, 250m, 2048 MiB}. A 400m/6Gi request fits only device 0 (device 1 lacks
+//    milli, device 2 lacks memory).
+// An empty request yields an empty vector.
+std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const GpuRequest& req);
+
+}  // namespace gpusched::framework

@@ -1,0 +1,94 @@
+#pragma once
+
+// What the scheduler knows about a pod: identity, priority, resource requests and constraints.
+//
+//   PodInfo pod;
+//   pod.uid = PodUid("uid-1"); pod.name = "train-0"; pod.namespace_name = "ml";
+//   pod.requests.cpu = MilliCpu(4000);
+//   pod.requests.gpu = GpuRequest::Whole(2, "A100-SXM4-80GB");   // 2 whole A100s
+//   pod.requests.gpu = GpuRequest::Share(GpuMilli(250), GpuMemMiB(4096));  // 1/4 of one GPU, 4 GiB
+//
+// Plain data, copyable; thread-compatible.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/ids.h"
+#include "common/quantity.h"
+
+namespace gpusched::framework {
+
+// GPUs a pod asks for. Two shapes:
+//  - whole GPUs: `count` >= 1 devices, each taken exclusively (milli_per_gpu == 1000);
+//    `memory_per_gpu`, if set, is the minimum device memory;
+//  - a share of one GPU: count == 1, milli_per_gpu in [0, 1000) and/or memory_per_gpu > 0; the
+//    device keeps serving other shares.
+// `model` restricts the device model ("" = any), compared exactly with GpuSlot::model.
+struct GpuRequest {
+  int32_t count = 0;
+  GpuMilli milli_per_gpu{0};
+  GpuMemMiB memory_per_gpu{0};
+  std::string model;
+
+  static GpuRequest Whole(int32_t count, std::string model = "") {
+    return GpuRequest{count, kOneGpu, GpuMemMiB(0), std::move(model)};
+  }
+  static GpuRequest Share(GpuMilli milli, GpuMemMiB memory, std::string model = "") {
+    return GpuRequest{1, milli, memory, std::move(model)};
+  }
+
+  bool empty() const { return count == 0; }
+  bool whole() const { return count > 0 && milli_per_gpu == kOneGpu; }
+  // Total milli-GPU asked for (count * milli_per_gpu).
+  GpuMilli total_milli() const { return milli_per_gpu * count; }
+  friend bool operator==(const GpuRequest&, const GpuRequest&) = default;
+};
+
+// Checks the shape rules above; the message names the field.
+absl::Status ValidateGpuRequest(const GpuRequest& req);
+
+// The resources a pod consumes on a node.
+struct PodResources {
+  MilliCpu cpu{0};
+  MemoryBytes memory{0};
+  GpuRequest gpu;
+  friend bool operator==(const PodResources&, const PodResources&) = default;
+};
+
+enum class TaintEffect : uint8_t { kNoSchedule, kPreferNoSchedule, kNoExecute };
+
+struct Toleration {
+  std::string key;     // empty with exists=true tolerates every taint
+  bool exists = false; // operator Exists (any value) instead of Equal
+  std::string value;
+  std::optional<TaintEffect> effect;  // nullopt: every effect
+};
+
+// Membership of a gang (PodGroup): no member binds unless `min_member` members can be placed.
+struct GangRef {
+  GangId id;
+  int32_t min_member = 1;
+};
+
+struct PodInfo {
+  PodUid uid;
+  std::string namespace_name = "default";
+  std::string name;
+  int32_t priority = 0;
+  absl::Time created = absl::UnixEpoch();
+  PodResources requests;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> node_selector;  // every pair must match a node label
+  std::vector<Toleration> tolerations;
+  std::optional<GangRef> gang;
+
+  // "namespace/name", for messages.
+  std::string FullName() const { return namespace_name + "/" + name; }
+};
+
+}  // namespace gpusched::framework

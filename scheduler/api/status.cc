@@ -1,0 +1,35 @@
+#include "scheduler/api/status.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace gpusched::framework {
+
+std::string_view CodeName(Code code) {
+  switch (code) {
+    case Code::kSuccess: return "Success";
+    case Code::kError: return "Error";
+    case Code::kUnschedulable: return "Unschedulable";
+    case Code::kUnschedulableAndUnresolvable: return "UnschedulableAndUnresolvable";
+    case Code::kWait: return "Wait";
+    case Code::kSkip: return "Skip";
+    case Code::kPending: return "Pending";
+  }
+  return "Unknown";
+}
+
+Status Status::FromError(const absl::Status& error) {
+  if (error.ok()) return Success();
+  return Error(std::string(error.message()));
+}
+
+std::string Status::Message() const { return absl::StrJoin(reasons_, ", "); }
+
+std::string Status::ToString() const {
+  std::string out(CodeName(code_));
+  if (!plugin_.empty()) absl::StrAppend(&out, " (", plugin_, ")");
+  if (!reasons_.empty()) absl::StrAppend(&out, ": ", Message());
+  return out;
+}
+
+}  // namespace gpusched::framework

@@ -1,0 +1,131 @@
+#include "scheduler/cache/cluster_cache.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace gpusched::cache {
+
+const NodeInfo* ClusterCache::FindNode(const NodeId& name) const {
+  auto it = node_index_.find(name);
+  return it == node_index_.end() ? nullptr : nodes_[it->second].get();
+}
+
+NodeInfo* ClusterCache::MutableNode(const NodeId& name) {
+  auto it = node_index_.find(name);
+  return it == node_index_.end() ? nullptr : nodes_[it->second].get();
+}
+
+absl::Status ClusterCache::AddNode(NodeSpec spec) {
+  if (node_index_.contains(spec.name)) {
+    return absl::AlreadyExistsError(absl::StrCat("node ", spec.name.str(), " already exists"));
+  }
+  absl::StatusOr<NodeInfo> info = NodeInfo::Create(std::move(spec));
+  if (!info.ok()) return info.status();
+  node_index_.emplace(info->name(), nodes_.size());
+  nodes_.push_back(std::make_unique<NodeInfo>(*std::move(info)));
+  node_view_.push_back(nodes_.back().get());
+  return absl::OkStatus();
+}
+
+absl::Status ClusterCache::UpdateNode(NodeSpec spec) {
+  NodeInfo* node = MutableNode(spec.name);
+  if (node == nullptr) {
+    return absl::NotFoundError(absl::StrCat("node ", spec.name.str(), " does not exist"));
+  }
+  absl::StatusOr<NodeInfo> fresh = NodeInfo::Create(std::move(spec));
+  if (!fresh.ok()) return fresh.status();
+  for (const auto& [uid, rec] : pods_) {
+    if (rec.node != fresh->name()) continue;
+    if (absl::Status s = fresh->AddPod(rec.pod.requests, rec.gpus); !s.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "update of node ", rec.node.str(), " rejected: pod ", rec.pod.FullName(),
+          " would no longer fit: ", s.message()));
+    }
+  }
+  *node = *std::move(fresh);
+  return absl::OkStatus();
+}
+
+absl::Status ClusterCache::RemoveNode(const NodeId& name) {
+  auto it = node_index_.find(name);
+  if (it == node_index_.end()) {
+    return absl::NotFoundError(absl::StrCat("node ", name.str(), " does not exist"));
+  }
+  const size_t idx = it->second;
+  node_index_.erase(it);
+  absl::erase_if(pods_, [&](const auto& entry) { return entry.second.node == name; });
+  if (idx + 1 != nodes_.size()) {
+    nodes_[idx] = std::move(nodes_.back());
+    node_view_[idx] = node_view_.back();
+    node_index_[nodes_[idx]->name()] = idx;
+  }
+  nodes_.pop_back();
+  node_view_.pop_back();
+  return absl::OkStatus();
+}
+
+absl::Status ClusterCache::Place(const PodInfo& pod, const NodeId& node,
+                                 std::vector<GpuShare> gpus, PodState state) {
+  if (pod.uid.empty()) return absl::InvalidArgumentError("pod has no uid");
+  if (pods_.contains(pod.uid)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("pod ", pod.FullName(), " (uid ", pod.uid.str(), ") is already placed"));
+  }
+  NodeInfo* info = MutableNode(node);
+  if (info == nullptr) {
+    return absl::NotFoundError(absl::StrCat("node ", node.str(), " does not exist"));
+  }
+  if (absl::Status s = info->AddPod(pod.requests, gpus); !s.ok()) return s;
+  pods_.emplace(pod.uid, PodRecord{pod, node, std::move(gpus), state});
+  return absl::OkStatus();
+}
+
+absl::Status ClusterCache::AddBoundPod(const PodInfo& pod, const NodeId& node,
+                                       std::vector<GpuShare> gpus) {
+  return Place(pod, node, std::move(gpus), PodState::kBound);
+}
+
+absl::Status ClusterCache::Assume(const PodInfo& pod, const NodeId& node,
+                                  std::vector<GpuShare> gpus) {
+  return Place(pod, node, std::move(gpus), PodState::kAssumed);
+}
+
+absl::Status ClusterCache::Forget(const PodUid& uid) {
+  auto it = pods_.find(uid);
+  if (it == pods_.end() || it->second.state != PodState::kAssumed) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("pod uid ", uid.str(), " is not assumed; nothing to forget"));
+  }
+  return RemovePod(uid);
+}
+
+absl::Status ClusterCache::ConfirmBound(const PodUid& uid) {
+  auto it = pods_.find(uid);
+  if (it == pods_.end() || it->second.state != PodState::kAssumed) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("pod uid ", uid.str(), " is not assumed; cannot confirm"));
+  }
+  it->second.state = PodState::kBound;
+  return absl::OkStatus();
+}
+
+absl::Status ClusterCache::RemovePod(const PodUid& uid) {
+  auto it = pods_.find(uid);
+  if (it == pods_.end()) {
+    return absl::NotFoundError(absl::StrCat("pod uid ", uid.str(), " is not in the cache"));
+  }
+  NodeInfo* info = MutableNode(it->second.node);
+  if (info != nullptr) {
+    if (absl::Status s = info->RemovePod(it->second.pod.requests, it->second.gpus); !s.ok()) {
+      return absl::InternalError(absl::StrCat("cache inconsistent: ", s.message()));
+    }
+  }
+  pods_.erase(it);
+  return absl::OkStatus();
+}
+
+const PodRecord* ClusterCache::FindPod(const PodUid& uid) const {
+  auto it = pods_.find(uid);
+  return it == pods_.end() ? nullptr : &it->second;
+}
+
+}  // namespace gpusched::cache

@@ -1,0 +1,85 @@
+#pragma once
+
+// The in-memory cluster model: nodes and the pods placed on them, with assume/forget bookkeeping
+// so that a reservation can be undone exactly (the K8s scheduler cache idea).
+//
+//   ClusterCache cache;
+//   RETURN_IF_ERROR(cache.AddNode(spec));
+//   RETURN_IF_ERROR(cache.Assume(pod, NodeId("n1"), shares));  // scheduling cycle reserved it
+//   RETURN_IF_ERROR(cache.Forget(pod.uid));                    // binding failed: exact undo
+//   // or cache.ConfirmBound(pod.uid) once the Binding is posted.
+//
+// Every mutation is all-or-nothing: on error the model is unchanged and the message says what was
+// wrong. Thread-compatible: mutate on one thread; concurrent const reads (the framework's parallel
+// Filter/Score) are safe while no mutation runs.
+
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "common/ids.h"
+#include "scheduler/api/handle.h"
+#include "scheduler/api/node_info.h"
+#include "scheduler/api/pod_info.h"
+
+namespace gpusched::cache {
+
+using framework::GpuShare;
+using framework::NodeInfo;
+using framework::NodeSpec;
+using framework::PodInfo;
+
+enum class PodState : uint8_t { kAssumed, kBound };
+
+struct PodRecord {
+  PodInfo pod;
+  NodeId node;
+  std::vector<GpuShare> gpus;
+  PodState state = PodState::kBound;
+};
+
+class ClusterCache final : public framework::ClusterSnapshot {
+ public:
+  ClusterCache() = default;
+  ClusterCache(const ClusterCache&) = delete;
+  ClusterCache& operator=(const ClusterCache&) = delete;
+
+  // AlreadyExists for a known name; InvalidArgument for a bad spec.
+  absl::Status AddNode(NodeSpec spec);
+  // Replaces a node's spec and re-adds its pods; fails (keeping the old node) if they no longer
+  // fit, e.g. a GPU that holds a pod disappeared.
+  absl::Status UpdateNode(NodeSpec spec);
+  // Removes the node and the records of its pods.
+  absl::Status RemoveNode(const NodeId& name);
+
+  // A pod observed bound in the cluster (not placed by us this cycle).
+  absl::Status AddBoundPod(const PodInfo& pod, const NodeId& node, std::vector<GpuShare> gpus);
+  // Records a pod placed by the scheduling cycle before its binding completes.
+  absl::Status Assume(const PodInfo& pod, const NodeId& node, std::vector<GpuShare> gpus);
+  // Undoes Assume exactly. FailedPrecondition if the pod is not assumed.
+  absl::Status Forget(const PodUid& uid);
+  // The assumed pod's binding succeeded.
+  absl::Status ConfirmBound(const PodUid& uid);
+  // A pod (assumed or bound) leaves its node: finished, deleted, or preempted.
+  absl::Status RemovePod(const PodUid& uid);
+
+  const PodRecord* FindPod(const PodUid& uid) const;
+  size_t pod_count() const { return pods_.size(); }
+
+  // ClusterSnapshot.
+  const std::vector<const NodeInfo*>& Nodes() const override { return node_view_; }
+  const NodeInfo* FindNode(const NodeId& name) const override;
+
+ private:
+  NodeInfo* MutableNode(const NodeId& name);
+  absl::Status Place(const PodInfo& pod, const NodeId& node, std::vector<GpuShare> gpus,
+                     PodState state);
+
+  std::vector<std::unique_ptr<NodeInfo>> nodes_;
+  std::vector<const NodeInfo*> node_view_;  // parallel to nodes_
+  absl::flat_hash_map<NodeId, size_t> node_index_;
+  absl::flat_hash_map<PodUid, PodRecord> pods_;
+};
+
+}  // namespace gpusched::cache

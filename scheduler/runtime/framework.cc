@@ -1,0 +1,693 @@
+#include "scheduler/runtime/framework.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "absl/random/distributions.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace gpusched::runtime {
+
+using framework::Code;
+using framework::NodeScore;
+using framework::NodeScoreList;
+using framework::NodeVerdict;
+using framework::Status;
+
+namespace {
+
+constexpr absl::Duration kMaxPermitWait = absl::Minutes(15);  // as kube-scheduler caps it
+
+std::string_view ResultLabel(const Status& s) {
+  switch (s.code()) {
+    case Code::kSuccess: return "scheduled";
+    case Code::kWait: return "waiting";
+    case Code::kUnschedulable:
+    case Code::kUnschedulableAndUnresolvable: return "unschedulable";
+    default: return "error";
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Handle and WaitingPods.
+
+class Framework::HandleImpl final : public framework::Handle {
+ public:
+  HandleImpl(Framework& fw) : fw_(fw) {}
+  Clock& clock() override { return fw_.deps_.clock; }
+  absl::BitGenRef rng() override { return fw_.deps_.rng; }
+  const framework::ClusterSnapshot& snapshot() const override { return fw_.deps_.cache; }
+  metrics::MetricsScope& metrics() override { return fw_.deps_.metrics; }
+  framework::WaitingPods& waiting_pods() override { return fw_.waiting_pods(); }
+  framework::Binder& binder() override { return fw_.deps_.binder; }
+
+ private:
+  Framework& fw_;
+};
+
+class Framework::WaitingPodsImpl final : public framework::WaitingPods {
+ public:
+  struct Entry {
+    PodInfo pod;
+    std::unique_ptr<CycleState> state;
+    ScheduleResult result;
+    std::vector<std::string> pending;  // plugins still holding the pod
+    Clock::TimerId timer = 0;
+  };
+  struct Decision {
+    PodUid uid;
+    bool allow = false;
+    std::string reason;
+  };
+
+  explicit WaitingPodsImpl(Framework& fw) : fw_(fw) {}
+
+  void Add(const PodInfo& pod, std::unique_ptr<CycleState> state, ScheduleResult result,
+           std::vector<std::string> pending, absl::Duration timeout) {
+    const PodUid uid = pod.uid;
+    const std::string who = absl::StrJoin(pending, ", ");
+    Entry e{pod, std::move(state), std::move(result), std::move(pending), 0};
+    e.timer = fw_.deps_.clock.ScheduleAfter(timeout, [this, uid, timeout, who] {
+      Queue(Decision{uid, false,
+                     absl::StrCat("timed out after ", absl::FormatDuration(timeout),
+                                  " waiting for permit from ", who)});
+    });
+    entries_.emplace(uid, std::move(e));
+  }
+
+  bool Allow(const PodUid& uid, std::string_view plugin) override {
+    auto it = entries_.find(uid);
+    if (it == entries_.end()) return false;
+    auto& pending = it->second.pending;
+    auto p = std::find(pending.begin(), pending.end(), plugin);
+    if (p == pending.end()) return false;
+    pending.erase(p);
+    if (pending.empty()) Queue(Decision{uid, true, ""});
+    return true;
+  }
+
+  bool Reject(const PodUid& uid, std::string_view plugin, std::string_view reason) override {
+    if (!entries_.contains(uid)) return false;
+    Queue(Decision{uid, false, absl::StrCat("rejected by ", std::string(plugin), ": ", std::string(reason))});
+    return true;
+  }
+
+  bool IsWaiting(const PodUid& uid) const override { return entries_.contains(uid); }
+
+  std::vector<PodUid> List() const override {
+    std::vector<PodUid> out;
+    for (const auto& [uid, e] : entries_) out.push_back(uid);
+    return out;
+  }
+
+  // Decisions are applied outside scheduling cycles, so a Permit plugin that allows other pods
+  // never re-enters the cycle it runs in.
+  void Queue(Decision d) {
+    decisions_.push_back(std::move(d));
+    if (!fw_.in_cycle_) fw_.DrainWaitingDecisions();
+  }
+
+  std::optional<std::pair<Decision, Entry>> PopDecision() {
+    while (!decisions_.empty()) {
+      Decision d = std::move(decisions_.front());
+      decisions_.erase(decisions_.begin());
+      auto it = entries_.find(d.uid);
+      if (it == entries_.end()) continue;  // already decided
+      Entry e = std::move(it->second);
+      entries_.erase(it);
+      fw_.deps_.clock.Cancel(e.timer);
+      return std::make_pair(std::move(d), std::move(e));
+    }
+    return std::nullopt;
+  }
+
+ private:
+  Framework& fw_;
+  std::map<PodUid, Entry> entries_;  // ordered: List() is deterministic
+  std::vector<Decision> decisions_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Construction.
+
+Framework::Framework(std::string profile_name, FrameworkDeps deps, FrameworkOptions options)
+    : profile_name_(std::move(profile_name)),
+      deps_(deps),
+      options_(options),
+      handle_(std::make_unique<HandleImpl>(*this)),
+      waiting_(std::make_unique<WaitingPodsImpl>(*this)) {
+  int parallelism = options.parallelism;
+  if (parallelism <= 0) {
+    parallelism = std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 16);
+  }
+  parallelizer_ = std::make_unique<Parallelizer>(parallelism);
+}
+
+Framework::~Framework() = default;
+
+framework::WaitingPods& Framework::waiting_pods() { return *waiting_; }
+framework::Handle& Framework::handle() { return *handle_; }
+
+absl::StatusOr<std::unique_ptr<Framework>> Framework::Create(const framework::Registry& registry,
+                                                             const Profile& profile,
+                                                             FrameworkDeps deps,
+                                                             FrameworkOptions options) {
+  std::unique_ptr<Framework> fw(new Framework(profile.name, deps, options));
+  for (size_t i = 0; i < profile.plugins.size(); ++i) {
+    const PluginConfig& pc = profile.plugins[i];
+    const std::string where =
+        absl::StrCat(pc.location.empty() ? "" : absl::StrCat(pc.location, ": "), "profile \"",
+                     profile.name, "\": plugins[", i, "] (", pc.name, ")");
+    const framework::PluginFactory* factory = registry.Find(pc.name);
+    if (factory == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": unknown plugin (registered: ",
+                                                     absl::StrJoin(registry.Names(), ", "), ")"));
+    }
+    absl::StatusOr<std::unique_ptr<framework::Plugin>> made = (*factory)(pc.args, *fw->handle_);
+    if (!made.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", made.status().message()));
+    }
+    framework::Plugin* p = made->get();
+    if (p->Name() != pc.name) {
+      return absl::InternalError(absl::StrCat(where, ": factory built a plugin named \"",
+                                              std::string(p->Name()), "\""));
+    }
+    fw->plugins_.push_back(*std::move(made));
+    if (auto* q = dynamic_cast<framework::QueueSortPlugin*>(p)) {
+      if (fw->queue_sort_ != nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": a second QueueSort plugin (", std::string(fw->queue_sort_->Name()), " is the first)"));
+      }
+      fw->queue_sort_ = q;
+    }
+    if (auto* x = dynamic_cast<framework::PreFilterPlugin*>(p)) fw->pre_filter_.push_back(x);
+    if (auto* x = dynamic_cast<framework::FilterPlugin*>(p)) fw->filter_.push_back(x);
+    if (auto* x = dynamic_cast<framework::PostFilterPlugin*>(p)) fw->post_filter_.push_back(x);
+    if (auto* x = dynamic_cast<framework::PreScorePlugin*>(p)) fw->pre_score_.push_back(x);
+    if (auto* x = dynamic_cast<framework::ScorePlugin*>(p)) {
+      fw->score_.push_back(ScorePluginEntry{x, pc.weight.value_or(1)});
+    } else if (pc.weight.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": weight: the plugin has no Score extension point"));
+    }
+    if (auto* x = dynamic_cast<framework::ReservePlugin*>(p)) fw->reserve_.push_back(x);
+    if (auto* x = dynamic_cast<framework::PermitPlugin*>(p)) fw->permit_.push_back(x);
+    if (auto* x = dynamic_cast<framework::PreBindPlugin*>(p)) fw->pre_bind_.push_back(x);
+    if (auto* x = dynamic_cast<framework::BindPlugin*>(p)) fw->bind_.push_back(x);
+    if (auto* x = dynamic_cast<framework::PostBindPlugin*>(p)) fw->post_bind_.push_back(x);
+  }
+  if (fw->bind_.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "profile \"", profile.name, "\": no Bind plugin (add DefaultBinder to plugins)"));
+  }
+  fw->filter_skipped_.assign(fw->filter_.size(), false);
+  fw->score_skipped_.assign(fw->score_.size(), false);
+  return fw;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics.
+
+void Framework::Record(std::string_view point, const Status& status, absl::Time start) {
+  const std::string_view code = framework::CodeName(status.code());
+  const std::string key = absl::StrCat(std::string(point), "|", std::string(code));
+  auto it = histograms_.find(key);
+  if (it == histograms_.end()) {
+    metrics::Histogram& h = deps_.metrics.GetHistogram(
+        "gpusched_framework_extension_point_duration_seconds",
+        "Time to run one extension point of one scheduling cycle.",
+        {{"profile", profile_name_}, {"extension_point", std::string(point)},
+         {"status", std::string(code)}},
+        metrics::ExponentialBuckets(1e-6, 2, 22));
+    it = histograms_.emplace(key, &h).first;
+  }
+  it->second->Observe(absl::ToDoubleSeconds(Now() - start));
+}
+
+void Framework::RecordPlugin(std::string_view plugin, std::string_view point,
+                             std::string_view status, absl::Duration d) {
+  const std::string key = absl::StrCat("p|", std::string(plugin), "|", std::string(point), "|", std::string(status));
+  auto it = histograms_.find(key);
+  if (it == histograms_.end()) {
+    metrics::Histogram& h = deps_.metrics.GetHistogram(
+        "gpusched_plugin_execution_duration_seconds",
+        "Time a plugin spent at an extension point in one scheduling cycle (all nodes for "
+        "Filter and Score).",
+        {{"plugin", std::string(plugin)}, {"extension_point", std::string(point)},
+         {"status", std::string(status)}},
+        metrics::ExponentialBuckets(1e-6, 2, 22));
+    it = histograms_.emplace(key, &h).first;
+  }
+  it->second->Observe(absl::ToDoubleSeconds(d));
+}
+
+void Framework::CountAttempt(const ScheduleResult& r) {
+  const std::string_view result = ResultLabel(r.status);
+  auto it = counters_.find(std::string(result));
+  if (it == counters_.end()) {
+    metrics::Counter& c = deps_.metrics.GetCounter(
+        "gpusched_schedule_attempts_total", "Scheduling cycles by result.",
+        {{"profile", profile_name_}, {"result", std::string(result)}});
+    it = counters_.emplace(std::string(result), &c).first;
+  }
+  it->second->Increment();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phases.
+
+bool Framework::Less(const PodInfo& a, const PodInfo& b) const {
+  if (queue_sort_ != nullptr) return queue_sort_->Less(a, b);
+  if (a.priority != b.priority) return a.priority > b.priority;
+  if (a.created != b.created) return a.created < b.created;
+  return a.uid < b.uid;
+}
+
+Status Framework::RunPreFilter(CycleState& state, const PodInfo& pod,
+                               std::vector<const NodeInfo*>& candidates) {
+  const absl::Time start = Now();
+  std::fill(filter_skipped_.begin(), filter_skipped_.end(), false);
+  std::optional<std::vector<NodeId>> allowed;
+  for (framework::PreFilterPlugin* p : pre_filter_) {
+    framework::PreFilterResult result;
+    const absl::Time t0 = Now();
+    Status s = p->PreFilter(state, pod, result);
+    RecordPlugin(p->Name(), "PreFilter", framework::CodeName(s.code()), Now() - t0);
+    if (s.IsSkip()) {
+      for (size_t j = 0; j < filter_.size(); ++j) {
+        if (dynamic_cast<framework::Plugin*>(filter_[j]) == dynamic_cast<framework::Plugin*>(p)) {
+          filter_skipped_[j] = true;
+        }
+      }
+      continue;
+    }
+    if (!s.ok()) {
+      s.set_plugin(p->Name());
+      Record("PreFilter", s, start);
+      return s;
+    }
+    if (result.nodes.has_value()) {
+      if (!allowed.has_value()) {
+        allowed = std::move(result.nodes);
+      } else {
+        std::vector<NodeId> both;
+        for (const NodeId& n : *allowed) {
+          if (std::find(result.nodes->begin(), result.nodes->end(), n) != result.nodes->end()) {
+            both.push_back(n);
+          }
+        }
+        allowed = std::move(both);
+      }
+    }
+  }
+  candidates.clear();
+  if (allowed.has_value()) {
+    for (const NodeId& n : *allowed) {
+      if (const NodeInfo* info = deps_.cache.FindNode(n)) candidates.push_back(info);
+    }
+  } else {
+    candidates = deps_.cache.Nodes();
+  }
+  Record("PreFilter", Status::Success(), start);
+  return Status::Success();
+}
+
+Framework::FilterOutcome Framework::RunFilter(const CycleState& state, const PodInfo& pod,
+                                              const std::vector<const NodeInfo*>& nodes) {
+  const absl::Time start = Now();
+  const size_t n = nodes.size();
+  const size_t np = filter_.size();
+  std::vector<Status> statuses(n);
+  std::vector<std::atomic<int64_t>> nanos(np);
+  std::vector<std::atomic<bool>> errored(np);
+  parallelizer_->For(n, options_.chunk_size, [&](size_t begin, size_t end) {
+    for (size_t p = 0; p < np; ++p) {
+      if (filter_skipped_[p]) continue;
+      const absl::Time t0 = Now();
+      for (size_t i = begin; i < end; ++i) {
+        if (!statuses[i].ok()) continue;
+        Status s = filter_[p]->Filter(state, pod, *nodes[i]);
+        if (s.ok()) continue;
+        if (!s.IsRejection()) errored[p].store(true, std::memory_order_relaxed);
+        s.set_plugin(filter_[p]->Name());
+        statuses[i] = std::move(s);
+      }
+      nanos[p].fetch_add(absl::ToInt64Nanoseconds(Now() - t0), std::memory_order_relaxed);
+    }
+  });
+  FilterOutcome out;
+  for (size_t i = 0; i < n; ++i) {
+    if (statuses[i].ok()) {
+      out.feasible.push_back(nodes[i]);
+    } else if (statuses[i].IsRejection()) {
+      out.rejected.push_back(NodeVerdict{nodes[i], std::move(statuses[i])});
+    } else if (out.error.ok()) {
+      out.error = Status(Code::kError, {absl::StrCat("node ", nodes[i]->name().str(), ": ",
+                                                     statuses[i].Message())});
+      out.error.set_plugin(statuses[i].plugin());
+    }
+  }
+  for (size_t p = 0; p < np; ++p) {
+    if (filter_skipped_[p]) continue;
+    RecordPlugin(filter_[p]->Name(), "Filter", errored[p] ? "Error" : "Success",
+                 absl::Nanoseconds(nanos[p].load()));
+  }
+  Record("Filter", out.error, start);
+  return out;
+}
+
+absl::StatusOr<NodeScoreList> Framework::RunScore(CycleState& state, const PodInfo& pod,
+                                                  const std::vector<const NodeInfo*>& feasible) {
+  absl::Time start = Now();
+  std::fill(score_skipped_.begin(), score_skipped_.end(), false);
+  for (framework::PreScorePlugin* p : pre_score_) {
+    const absl::Time t0 = Now();
+    Status s = p->PreScore(state, pod, feasible);
+    RecordPlugin(p->Name(), "PreScore", framework::CodeName(s.code()), Now() - t0);
+    if (s.IsSkip()) {
+      for (size_t j = 0; j < score_.size(); ++j) {
+        if (dynamic_cast<framework::Plugin*>(score_[j].plugin) ==
+            dynamic_cast<framework::Plugin*>(p)) {
+          score_skipped_[j] = true;
+        }
+      }
+      continue;
+    }
+    if (!s.ok()) {
+      Record("PreScore", s, start);
+      return absl::InternalError(absl::StrCat("PreScore plugin ", std::string(p->Name()), ": ", s.Message()));
+    }
+  }
+  Record("PreScore", Status::Success(), start);
+
+  start = Now();
+  const size_t n = feasible.size();
+  const size_t np = score_.size();
+  std::vector<NodeScoreList> per_plugin(np, NodeScoreList(n));
+  std::vector<std::atomic<int64_t>> nanos(np);
+  std::mutex error_mu;
+  std::string error;  // guarded by error_mu; the first failure
+  parallelizer_->For(n, options_.chunk_size, [&](size_t begin, size_t end) {
+    for (size_t p = 0; p < np; ++p) {
+      if (score_skipped_[p]) continue;
+      const absl::Time t0 = Now();
+      for (size_t i = begin; i < end; ++i) {
+        NodeScore& slot = per_plugin[p][i];
+        slot.node = feasible[i];
+        Status s = score_[p].plugin->Score(state, pod, *feasible[i], slot.score);
+        if (!s.ok()) {
+          std::lock_guard<std::mutex> lock(error_mu);
+          if (error.empty()) {
+            error = absl::StrCat("Score plugin ", std::string(score_[p].plugin->Name()), " on node ",
+                                 feasible[i]->name().str(), ": ", s.Message());
+          }
+        }
+      }
+      nanos[p].fetch_add(absl::ToInt64Nanoseconds(Now() - t0), std::memory_order_relaxed);
+    }
+  });
+  for (size_t p = 0; p < np; ++p) {
+    if (score_skipped_[p]) continue;
+    RecordPlugin(score_[p].plugin->Name(), "Score", error.empty() ? "Success" : "Error",
+                 absl::Nanoseconds(nanos[p].load()));
+  }
+  if (!error.empty()) {
+    Record("Score", Status::Error(error), start);
+    return absl::InternalError(error);
+  }
+
+  NodeScoreList total(n);
+  for (size_t i = 0; i < n; ++i) total[i].node = feasible[i];
+  for (size_t p = 0; p < np; ++p) {
+    if (score_skipped_[p]) continue;
+    const framework::ScorePlugin* plugin = score_[p].plugin;
+    Status s = plugin->NormalizeScore(state, pod, per_plugin[p]);
+    if (!s.ok()) {
+      Record("Score", Status::Error(s.Message()), start);
+      return absl::InternalError(
+          absl::StrCat("NormalizeScore of plugin ", std::string(plugin->Name()), ": ", s.Message()));
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const int64_t v = per_plugin[p][i].score;
+      if (v < framework::kMinNodeScore || v > framework::kMaxNodeScore) {
+        const std::string msg = absl::StrCat(
+            "plugin ", std::string(plugin->Name()), " scored node ", feasible[i]->name().str(), " ", v,
+            ", outside [", framework::kMinNodeScore, ", ", framework::kMaxNodeScore, "]");
+        Record("Score", Status::Error(msg), start);
+        return absl::InternalError(msg);
+      }
+      total[i].score += v * score_[p].weight;
+    }
+  }
+  Record("Score", Status::Success(), start);
+  return total;
+}
+
+const NodeInfo* Framework::SelectHost(const NodeScoreList& scores, int64_t& best_score) {
+  // The highest score wins; ties are broken uniformly at random by reservoir sampling, as
+  // kube-scheduler's selectHost does, with the injected random source.
+  const NodeInfo* best = nullptr;
+  int64_t ties = 0;
+  for (const NodeScore& s : scores) {
+    if (best == nullptr || s.score > best_score) {
+      best = s.node;
+      best_score = s.score;
+      ties = 1;
+    } else if (s.score == best_score) {
+      ++ties;
+      if (absl::Uniform<int64_t>(deps_.rng, 0, ties) == 0) best = s.node;
+    }
+  }
+  return best;
+}
+
+ScheduleResult Framework::Reject(ScheduleResult r, const std::vector<NodeVerdict>& verdicts,
+                                 size_t evaluated) {
+  bool all_unresolvable = !verdicts.empty();
+  for (const NodeVerdict& v : verdicts) {
+    for (const std::string& reason : v.status.reasons()) ++r.rejections[reason];
+    if (v.status.code() != Code::kUnschedulableAndUnresolvable) all_unresolvable = false;
+  }
+  r.nodes_evaluated = evaluated;
+  r.status = Status(all_unresolvable ? Code::kUnschedulableAndUnresolvable : Code::kUnschedulable,
+                    {r.Explain()});
+  return r;
+}
+
+void Framework::RunUnreserve(CycleState& state, const PodInfo& pod, const NodeId& node) {
+  const absl::Time start = Now();
+  for (auto it = reserve_.rbegin(); it != reserve_.rend(); ++it) {
+    (*it)->Unreserve(state, pod, node);
+  }
+  Record("Unreserve", Status::Success(), start);
+}
+
+ScheduleResult Framework::Abort(CycleState& state, const PodInfo& pod, ScheduleResult r,
+                                Status why) {
+  RunUnreserve(state, pod, r.node);
+  const cache::PodRecord* rec = deps_.cache.FindPod(pod.uid);
+  if (rec != nullptr && rec->state == cache::PodState::kAssumed) {
+    (void)deps_.cache.Forget(pod.uid);  // cannot fail: the pod is assumed
+  }
+  r.status = std::move(why);
+  return r;
+}
+
+ScheduleResult Framework::RunBindingCycle(CycleState& state, const PodInfo& pod,
+                                          ScheduleResult r) {
+  absl::Time start = Now();
+  for (framework::PreBindPlugin* p : pre_bind_) {
+    Status s = p->PreBind(state, pod, r.node);
+    if (!s.ok()) {
+      s.set_plugin(p->Name());
+      Record("PreBind", s, start);
+      return Abort(state, pod, std::move(r), std::move(s));
+    }
+  }
+  Record("PreBind", Status::Success(), start);
+  start = Now();
+  bool bound = false;
+  for (framework::BindPlugin* p : bind_) {
+    Status s = p->Bind(state, pod, r.node);
+    if (s.IsSkip()) continue;
+    if (!s.ok()) {
+      s.set_plugin(p->Name());
+      Record("Bind", s, start);
+      return Abort(state, pod, std::move(r), std::move(s));
+    }
+    bound = true;
+    break;
+  }
+  if (!bound) {
+    Status s = Status::Error("every Bind plugin skipped the pod");
+    Record("Bind", s, start);
+    return Abort(state, pod, std::move(r), std::move(s));
+  }
+  Record("Bind", Status::Success(), start);
+  if (absl::Status s = deps_.cache.ConfirmBound(pod.uid); !s.ok()) {
+    r.status = Status::FromError(s);
+    return r;
+  }
+  for (framework::PostBindPlugin* p : post_bind_) p->PostBind(state, pod, r.node);
+  r.status = Status::Success();
+  return r;
+}
+
+void Framework::DrainWaitingDecisions() {
+  while (auto popped = waiting_->PopDecision()) {
+    auto& [decision, entry] = *popped;
+    ScheduleResult r;
+    if (decision.allow) {
+      r = RunBindingCycle(*entry.state, entry.pod, std::move(entry.result));
+    } else {
+      r = Abort(*entry.state, entry.pod, std::move(entry.result),
+                Status::Unschedulable(decision.reason));
+    }
+    CountAttempt(r);
+    if (outcome_cb_) outcome_cb_(entry.pod, r);
+  }
+}
+
+ScheduleResult Framework::SchedulePod(const PodInfo& pod) {
+  in_cycle_ = true;
+  ScheduleResult r;
+  auto state = std::make_unique<CycleState>();
+  const size_t total_nodes = deps_.cache.Nodes().size();
+  [&] {
+    std::vector<const NodeInfo*> candidates;
+    if (Status s = RunPreFilter(*state, pod, candidates); !s.ok()) {
+      r.status = std::move(s);
+      r.nodes_evaluated = total_nodes;
+      if (r.status.IsRejection()) {
+        r.rejections[r.status.Message()] = static_cast<int>(total_nodes);
+      }
+      return;
+    }
+    FilterOutcome f = RunFilter(*state, pod, candidates);
+    r.nodes_evaluated = candidates.size();
+    r.nodes_feasible = f.feasible.size();
+    if (!f.error.ok()) {
+      r.status = std::move(f.error);
+      return;
+    }
+    if (f.feasible.empty()) {
+      const absl::Time start = Now();
+      for (framework::PostFilterPlugin* p : post_filter_) {
+        framework::PostFilterResult pf;
+        Status s = p->PostFilter(*state, pod, f.rejected, pf);
+        if (s.ok() && pf.nominated_node.has_value()) {
+          r.nominated_node = pf.nominated_node;
+          break;
+        }
+      }
+      Record("PostFilter", Status::Success(), start);
+      r = Reject(std::move(r), f.rejected, candidates.size());
+      return;
+    }
+    absl::StatusOr<NodeScoreList> scores = RunScore(*state, pod, f.feasible);
+    if (!scores.ok()) {
+      r.status = Status::FromError(scores.status());
+      return;
+    }
+    const NodeInfo* node = SelectHost(*scores, r.score);
+    r.node = node->name();
+
+    absl::Time start = Now();
+    for (framework::ReservePlugin* p : reserve_) {
+      Status s = p->Reserve(*state, pod, *node);
+      if (!s.ok()) {
+        s.set_plugin(p->Name());
+        Record("Reserve", s, start);
+        r = Abort(*state, pod, std::move(r), std::move(s));
+        return;
+      }
+    }
+    Record("Reserve", Status::Success(), start);
+    if (!pod.requests.gpu.empty()) {
+      absl::StatusOr<const framework::DeviceAssignment*> a =
+          state->Read(framework::kDeviceAssignmentKey);
+      if (!a.ok()) {
+        r = Abort(*state, pod, std::move(r),
+                  Status::Error("the pod requests GPUs but no Reserve plugin chose devices "
+                                "(enable NodeResourcesFit or a GPU plugin in the profile)"));
+        return;
+      }
+      r.gpus = (*a)->shares;
+    }
+    if (absl::Status s = deps_.cache.Assume(pod, r.node, r.gpus); !s.ok()) {
+      r = Abort(*state, pod, std::move(r),
+                Status::Error(absl::StrCat("cannot assume the pod: ", s.message())));
+      return;
+    }
+
+    start = Now();
+    std::vector<std::string> waiting_on;
+    absl::Duration wait = kMaxPermitWait;
+    for (framework::PermitPlugin* p : permit_) {
+      absl::Duration timeout = absl::ZeroDuration();
+      Status s = p->Permit(*state, pod, r.node, timeout);
+      if (s.IsWait()) {
+        waiting_on.emplace_back(p->Name());
+        wait = std::min(wait, timeout);
+        continue;
+      }
+      if (!s.ok()) {
+        s.set_plugin(p->Name());
+        Record("Permit", s, start);
+        r = Abort(*state, pod, std::move(r), std::move(s));
+        return;
+      }
+    }
+    Record("Permit", waiting_on.empty() ? Status::Success() : Status::Wait(), start);
+    if (!waiting_on.empty()) {
+      r.status = Status::Wait();
+      waiting_->Add(pod, std::move(state), r, std::move(waiting_on), wait);
+      return;
+    }
+    r = RunBindingCycle(*state, pod, std::move(r));
+  }();
+  in_cycle_ = false;
+  CountAttempt(r);
+  DrainWaitingDecisions();
+  return r;
+}
+
+std::string ScheduleResult::Explain() const {
+  if (status.ok()) {
+    std::string out = absl::StrCat("bound to ", node.str());
+    if (!gpus.empty()) {
+      absl::StrAppend(&out, " (GPU ");
+      for (size_t i = 0; i < gpus.size(); ++i) {
+        absl::StrAppend(&out, i ? "," : "", gpus[i].gpu.value());
+      }
+      if (gpus.size() == 1 && gpus[0].milli < kOneGpu) {
+        absl::StrAppend(&out, ": ", gpus[0].milli.value(), "m, ", gpus[0].memory.value(), " MiB");
+      }
+      absl::StrAppend(&out, ")");
+    }
+    absl::StrAppend(&out, ", score ", score);
+    return out;
+  }
+  if (status.IsWait()) return absl::StrCat("reserved on ", node.str(), ", waiting for permit");
+  if (!rejections.empty()) {
+    std::vector<std::pair<int, std::string>> sorted;
+    for (const auto& [reason, count] : rejections) sorted.emplace_back(-count, reason);
+    std::sort(sorted.begin(), sorted.end());
+    std::string out = absl::StrCat("0/", nodes_evaluated, " nodes are available: ");
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      absl::StrAppend(&out, i ? ", " : "", -sorted[i].first, " ", sorted[i].second);
+    }
+    absl::StrAppend(&out, ".");
+    if (nominated_node) absl::StrAppend(&out, " Nominated node: ", nominated_node->str(), ".");
+    return out;
+  }
+  return status.ToString();
+}
+
+}  // namespace gpusched::runtime

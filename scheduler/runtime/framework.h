@@ -1,0 +1,193 @@
+#pragma once
+
+// The framework runtime: runs one pod's scheduling cycle through a profile's plugins.
+//
+//   ASSIGN_OR_RETURN(auto fw, Framework::Create(registry, profile,
+//                                               FrameworkDeps{clock, rng, cache, metrics, binder}));
+//   ScheduleResult r = fw->SchedulePod(pod);
+//   if (r.status.ok()) { /* bound to r.node on GPUs r.gpus */ }
+//   else if (r.status.IsWait()) { /* held by a Permit plugin; the outcome callback reports later */ }
+//   else std::cout << r.Explain();   // "0/6 nodes are available: 3 Insufficient cpu, ..."
+//
+// One cycle: PreFilter -> Filter (parallel over nodes) -> PostFilter when nothing fits ->
+// PreScore -> Score (parallel) -> NormalizeScore, range check, weights -> pick the best node (ties
+// broken by the injected random source) -> Reserve (a plugin chooses the devices) -> assume in the
+// cache -> Permit -> PreBind -> Bind -> PostBind. Any failure after Reserve runs Unreserve on every
+// Reserve plugin in reverse order and forgets the assumed pod, so the model is exactly as before.
+//
+// Metrics (through the injected MetricsScope):
+//   gpusched_schedule_attempts_total{profile,result}           result: scheduled|waiting|unschedulable|error
+//   gpusched_framework_extension_point_duration_seconds{profile,extension_point,status}
+//   gpusched_plugin_execution_duration_seconds{plugin,extension_point,status}
+//     For Filter and Score: the plugin's time over all nodes of one cycle (status Error if it
+//     failed on any node, else Success); for the other points, one call.
+// Durations come from the injected Clock (zero under a SimClock).
+//
+// Thread-compatible: one thread at a time calls SchedulePod and the other methods, and the same
+// thread must run the Clock's timer callbacks (SimClock does; a live owner serializes them).
+// Filter and Score fan out to the internal worker pool.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/random/bit_gen_ref.h"
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "common/metrics/metrics_scope.h"
+#include "scheduler/api/handle.h"
+#include "scheduler/api/plugin.h"
+#include "scheduler/api/registry.h"
+#include "scheduler/cache/cluster_cache.h"
+#include "scheduler/runtime/parallelizer.h"
+#include "scheduler/runtime/profile.h"
+
+namespace gpusched::runtime {
+
+using framework::CycleState;
+using framework::GpuShare;
+using framework::NodeInfo;
+using framework::PodInfo;
+
+struct FrameworkDeps {
+  Clock& clock;
+  absl::BitGenRef rng;
+  cache::ClusterCache& cache;
+  metrics::MetricsScope& metrics;
+  framework::Binder& binder;
+};
+
+struct FrameworkOptions {
+  // Threads for Filter/Score, the scheduling thread included. 0: the hardware's (at most 16).
+  int parallelism = 0;
+  // Nodes per work item of the parallel loops.
+  size_t chunk_size = 256;
+};
+
+struct ScheduleResult {
+  // Success: bound. Wait: reserved and held by a Permit plugin. Unschedulable /
+  // UnschedulableAndUnresolvable: no node fits (see rejections). Error: something broke.
+  framework::Status status;
+  NodeId node;                  // the chosen node (also while waiting)
+  std::vector<GpuShare> gpus;   // the devices chosen on it
+  int64_t score = 0;            // combined weighted score of the chosen node
+  size_t nodes_evaluated = 0;
+  size_t nodes_feasible = 0;
+  // For rejections: nodes per reason, e.g. {"Insufficient cpu": 3}.
+  std::map<std::string, int> rejections;
+  std::optional<NodeId> nominated_node;  // from PostFilter
+
+  // One readable line, in kube-scheduler's style for rejections:
+  //   "bound to n1 (GPUs 0,1; score 87)"
+  //   "0/6 nodes are available: 3 Insufficient cpu, 2 node has no GPU of model H100."
+  std::string Explain() const;
+};
+
+// Receives the outcome of pods that returned Wait, once they bind or are rejected.
+using OutcomeCallback = absl::AnyInvocable<void(const PodInfo&, const ScheduleResult&)>;
+
+class Framework {
+ public:
+  // Builds every plugin of `profile` from `registry`. Errors name the profile, the plugin entry
+  // and the field: unknown plugin, invalid args (from the plugin's factory), a weight on a plugin
+  // without Score, two QueueSort plugins, no Bind plugin.
+  static absl::StatusOr<std::unique_ptr<Framework>> Create(const framework::Registry& registry,
+                                                           const Profile& profile,
+                                                           FrameworkDeps deps,
+                                                           FrameworkOptions options = {});
+  ~Framework();
+  Framework(const Framework&) = delete;
+  Framework& operator=(const Framework&) = delete;
+
+  const std::string& profile_name() const { return profile_name_; }
+
+  // Queue order: the profile's QueueSort plugin, else priority (higher first), then creation
+  // time, then uid.
+  bool Less(const PodInfo& a, const PodInfo& b) const;
+
+  // Runs one full cycle for `pod` (see the header comment).
+  ScheduleResult SchedulePod(const PodInfo& pod);
+
+  void SetOutcomeCallback(OutcomeCallback cb) { outcome_cb_ = std::move(cb); }
+  framework::WaitingPods& waiting_pods();
+  framework::Handle& handle();
+
+  // The Filter phase alone, over `candidates` (all nodes when empty): what the extender's /filter
+  // needs. `state` must have been through RunPreFilter.
+  struct FilterOutcome {
+    std::vector<const NodeInfo*> feasible;
+    std::vector<framework::NodeVerdict> rejected;
+    framework::Status error;  // non-ok when a plugin returned Error
+  };
+  framework::Status RunPreFilter(CycleState& state, const PodInfo& pod,
+                                 std::vector<const NodeInfo*>& candidates);
+  FilterOutcome RunFilter(const CycleState& state, const PodInfo& pod,
+                          const std::vector<const NodeInfo*>& candidates);
+  // PreScore + Score + NormalizeScore + weights over the feasible nodes: the combined score per
+  // node, in the order given.
+  absl::StatusOr<framework::NodeScoreList> RunScore(CycleState& state, const PodInfo& pod,
+                                                    const std::vector<const NodeInfo*>& feasible);
+
+ private:
+  class HandleImpl;
+  class WaitingPodsImpl;
+  struct ScorePluginEntry {
+    framework::ScorePlugin* plugin;
+    int64_t weight;
+  };
+  struct Timing;
+
+  Framework(std::string profile_name, FrameworkDeps deps, FrameworkOptions options);
+
+  const NodeInfo* SelectHost(const framework::NodeScoreList& scores, int64_t& best_score);
+  ScheduleResult Reject(ScheduleResult r, const std::vector<framework::NodeVerdict>& verdicts,
+                        size_t evaluated);
+  void RunUnreserve(CycleState& state, const PodInfo& pod, const NodeId& node);
+  // Unreserve + forget + the result to report for a failure after Reserve.
+  ScheduleResult Abort(CycleState& state, const PodInfo& pod, ScheduleResult r,
+                       framework::Status why);
+  ScheduleResult RunBindingCycle(CycleState& state, const PodInfo& pod, ScheduleResult r);
+  void DrainWaitingDecisions();
+  void Record(std::string_view point, const framework::Status& status, absl::Time start);
+  void RecordPlugin(std::string_view plugin, std::string_view point, std::string_view status,
+                    absl::Duration d);
+  void CountAttempt(const ScheduleResult& r);
+  absl::Time Now() const { return deps_.clock.Now(); }
+
+  // Constant after construction.
+  const std::string profile_name_;
+  FrameworkDeps deps_;
+  const FrameworkOptions options_;
+  std::unique_ptr<HandleImpl> handle_;
+  std::unique_ptr<WaitingPodsImpl> waiting_;
+  std::unique_ptr<Parallelizer> parallelizer_;
+  std::vector<std::unique_ptr<framework::Plugin>> plugins_;
+  const framework::QueueSortPlugin* queue_sort_ = nullptr;
+  std::vector<framework::PreFilterPlugin*> pre_filter_;
+  std::vector<framework::FilterPlugin*> filter_;
+  std::vector<framework::PostFilterPlugin*> post_filter_;
+  std::vector<framework::PreScorePlugin*> pre_score_;
+  std::vector<ScorePluginEntry> score_;
+  std::vector<framework::ReservePlugin*> reserve_;
+  std::vector<framework::PermitPlugin*> permit_;
+  std::vector<framework::PreBindPlugin*> pre_bind_;
+  std::vector<framework::BindPlugin*> bind_;
+  std::vector<framework::PostBindPlugin*> post_bind_;
+
+  // Scheduling-thread state.
+  OutcomeCallback outcome_cb_;
+  bool in_cycle_ = false;
+  // Per-cycle skip sets (index into filter_ / score_), set by PreFilter / PreScore.
+  std::vector<bool> filter_skipped_;
+  std::vector<bool> score_skipped_;
+  // Metric handles, created on first use.
+  absl::flat_hash_map<std::string, metrics::Histogram*> histograms_;
+  absl::flat_hash_map<std::string, metrics::Counter*> counters_;
+};
+
+}  // namespace gpusched::runtime

@@ -1,0 +1,64 @@
+#include "scheduler/runtime/parallelizer.h"
+
+#include <algorithm>
+
+namespace gpusched::runtime {
+
+Parallelizer::Parallelizer(int parallelism) {
+  for (int i = 1; i < parallelism; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+Parallelizer::~Parallelizer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+void Parallelizer::RunChunks() {
+  for (;;) {
+    const size_t begin = next_.fetch_add(chunk_, std::memory_order_relaxed);
+    if (begin >= n_) return;
+    (*fn_)(begin, std::min(n_, begin + chunk_));
+  }
+}
+
+void Parallelizer::For(size_t n, size_t chunk, absl::FunctionRef<void(size_t, size_t)> fn) {
+  chunk = std::max<size_t>(chunk, 1);
+  if (workers_.empty() || n <= chunk) {
+    for (size_t b = 0; b < n; b += chunk) fn(b, std::min(n, b + chunk));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn_ = &fn;
+    n_ = n;
+    chunk_ = chunk;
+    next_.store(0, std::memory_order_relaxed);
+    busy_workers_ = static_cast<int>(workers_.size());
+    ++generation_;
+  }
+  work_cv_.notify_all();
+  RunChunks();
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [this] { return busy_workers_ == 0; });
+  fn_ = nullptr;
+}
+
+void Parallelizer::WorkerLoop() {
+  uint64_t seen = 0;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+    if (stopping_) return;
+    seen = generation_;
+    lock.unlock();
+    RunChunks();
+    lock.lock();
+    if (--busy_workers_ == 0) done_cv_.notify_all();
+  }
+}
+
+}  // namespace gpusched::runtime

@@ -1,0 +1,57 @@
+#pragma once
+
+// A bounded worker pool that runs one loop over [0, n) in chunks, like kube-scheduler's
+// parallelize.Until. The calling thread works too, so Parallelizer(2) uses one extra thread.
+//
+//   Parallelizer par(2);
+//   std::vector<int> out(n);
+//   par.For(n, 128, [&](size_t begin, size_t end) {
+//     for (size_t i = begin; i < end; ++i) out[i] = Work(i);   // each index written once
+//   });
+//
+// For() may be called by one thread at a time (the scheduling thread); `fn` runs concurrently on
+// disjoint chunks and must be thread-safe for that. For() returns after every chunk is done.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+
+namespace gpusched::runtime {
+
+class Parallelizer {
+ public:
+  // `parallelism` threads in all (the caller included); values < 1 mean 1 (no workers).
+  explicit Parallelizer(int parallelism);
+  ~Parallelizer();
+  Parallelizer(const Parallelizer&) = delete;
+  Parallelizer& operator=(const Parallelizer&) = delete;
+
+  void For(size_t n, size_t chunk, absl::FunctionRef<void(size_t, size_t)> fn);
+  int parallelism() const { return static_cast<int>(workers_.size()) + 1; }
+
+ private:
+  void WorkerLoop();
+  void RunChunks();
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  // Guarded by mu_.
+  uint64_t generation_ = 0;
+  int busy_workers_ = 0;
+  bool stopping_ = false;
+  // The current job; written under mu_ before generation_ advances, read by workers after.
+  const absl::FunctionRef<void(size_t, size_t)>* fn_ = nullptr;
+  size_t n_ = 0;
+  size_t chunk_ = 1;
+  std::atomic<size_t> next_{0};
+  // Constant after construction.
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace gpusched::runtime
