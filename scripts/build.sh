@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Configures and builds one configuration.
+#   scripts/build.sh            -> build/       (RelWithDebInfo; CUDA kernels when nvcc exists)
+#   scripts/build.sh asan       -> build-asan/  (AddressSanitizer + UBSan, CPU only)
+#   scripts/build.sh normal TARGET...   builds only the given targets
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+config="${1:-normal}"
+shift || true
+case "$config" in
+  normal) dir=build; flags=() ;;
+  asan) dir=build-asan; flags=(-DGPUSCHED_SANITIZE=ON -DGPUSCHED_WITH_CUDA=OFF
+                               -DGPUSCHED_BUILD_BENCHMARKS=OFF -DCMAKE_BUILD_TYPE=Debug) ;;
+  *) echo "build.sh: unknown configuration '$config' (normal|asan)" >&2; exit 2 ;;
+esac
+
+gen=()
+command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+launcher=()
+command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
+if [ ! -f "$dir/CMakeCache.txt" ]; then
+  cmake -S . -B "$dir" "${gen[@]}" "${launcher[@]}" "${flags[@]}"
+fi
+cmake --build "$dir" --parallel "$(nproc)" ${1:+--target "$@"}
