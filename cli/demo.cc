@@ -166,7 +166,7 @@ int RunProfile(const runtime::Profile& profile, uint64_t seed, std::ostream& out
 
 int RunDemo(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   std::string profile_file;
-  std::vector<std::string> names = {"baseline", "binpack"};
+  std::vector<std::string> names;  // empty: every profile
   uint64_t seed = 42;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -198,17 +198,24 @@ int RunDemo(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     err << "demo: " << profiles.status().message() << "\n";
     return 1;
   }
-  out << "gpusched demo: 6 nodes (2 DGX A100 one with a failed GPU, 2 T4 boxes, a CPU node, a\n"
-         "tainted A10 canary), 12 pods (gang-less training, GPU shares, inference, CPU jobs),\n"
-         "scheduled through the plugin framework with each profile. Seed "
-      << seed << ".\n";
+  if (names.empty()) {
+    for (const runtime::Profile& p : *profiles) names.push_back(p.name);
+  }
+  std::vector<runtime::Profile> chosen;
   for (const std::string& name : names) {
     absl::StatusOr<runtime::Profile> p = runtime::FindProfile(*profiles, name);
     if (!p.ok()) {
       err << "demo: " << p.status().message() << "\n";
       return 1;
     }
-    if (int rc = RunProfile(*p, seed, out, err); rc != 0) return rc;
+    chosen.push_back(*std::move(p));
+  }
+  out << "gpusched demo: 6 nodes (2 DGX A100 one with a failed GPU, 2 T4 boxes, a CPU node, a\n"
+         "tainted A10 canary), 12 pods (training, GPU shares, inference, CPU jobs), scheduled\n"
+         "through the plugin framework with each profile. Seed "
+      << seed << ".\n";
+  for (const runtime::Profile& p : chosen) {
+    if (int rc = RunProfile(p, seed, out, err); rc != 0) return rc;
   }
   return 0;
 }

@@ -101,9 +101,13 @@ Status NodeResourcesFit::Score(const framework::CycleState&, const framework::Po
   add(UsedPercent((node.cpu_requested() + req.cpu).value(), spec.cpu.value()), args_.cpu_weight);
   add(UsedPercent((node.memory_requested() + req.memory).value(), spec.memory.value()),
       args_.memory_weight);
-  add(UsedPercent((node.gpu_milli_used() + req.gpu.total_milli()).value(),
-                  static_cast<int64_t>(node.gpus().size()) * kOneGpu.value()),
-      args_.gpu_weight);
+  // GPU use counts only for pods that use GPUs: otherwise bin-packing would steer CPU-only pods
+  // onto busy GPU nodes and eat the CPU that GPU pods there need.
+  if (!req.gpu.empty()) {
+    add(UsedPercent((node.gpu_milli_used() + req.gpu.total_milli()).value(),
+                    static_cast<int64_t>(node.gpus().size()) * kOneGpu.value()),
+        args_.gpu_weight);
+  }
   score = weights == 0 ? 0 : weighted / weights;
   return Status::Success();
 }

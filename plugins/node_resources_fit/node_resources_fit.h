@@ -8,7 +8,8 @@
 //    could never host the pod (too little capacity, no GPU of the model) is
 //    UnschedulableAndUnresolvable; one that is only full now is Unschedulable (design G11).
 //  - Score: LeastAllocated (spread) or MostAllocated (bin-pack) over cpu, memory and gpu, each
-//    resource's utilization after placement weighted by `resources`.
+//    resource's utilization after placement weighted by `resources`; the gpu resource counts
+//    only for pods that request GPUs.
 //  - Reserve: chooses the devices with TryAllocate (lowest free whole GPUs; best fit for shares)
 //    unless an earlier Reserve plugin (e.g. gpu-topology) already did.
 //

@@ -154,6 +154,11 @@ absl::Status NodeInfo::RemovePod(const PodResources& req, absl::Span<const GpuSh
     return absl::FailedPreconditionError(
         absl::StrCat("node ", n, ": removing a pod that was never added"));
   }
+  if (static_cast<int32_t>(shares.size()) != req.gpu.count) {
+    return absl::InvalidArgumentError(absl::StrCat("node ", n, ": pod asks for ", req.gpu.count,
+                                                   " GPU(s) but the assignment names ",
+                                                   shares.size()));
+  }
   if (auto s = CheckShares(spec_.name, gpus_, shares, -1); !s.ok()) return s;
   cpu_requested_ -= req.cpu;
   memory_requested_ -= req.memory;
@@ -174,13 +179,8 @@ bool ModelMatches(const GpuSlot& slot, const GpuRequest& req) {
   return req.model.empty() || slot.device.model == req.model;
 }
 
-// For a whole-GPU request: does this device qualify at all (ignoring what is in use)?
-bool WholeCapable(const GpuSlot& slot, const GpuRequest& req) {
-  return ModelMatches(slot, req) && slot.device.memory >= req.memory_per_gpu;
-}
-
-// For a share: could this device ever host it?
-bool ShareCapable(const GpuSlot& slot, const GpuRequest& req) {
+// Could this device ever serve the request (model and device memory), whatever is in use now?
+bool Capable(const GpuSlot& slot, const GpuRequest& req) {
   return ModelMatches(slot, req) && slot.device.memory >= req.memory_per_gpu;
 }
 
@@ -195,25 +195,24 @@ GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
   if (req.empty()) return {};
   const auto& gpus = node.gpus();
   if (gpus.empty()) return {GpuFit::kNever, "node(s) had no GPUs"};
-  int32_t capable = 0;
-  int32_t available = 0;
+  int32_t of_model = 0;  // devices of the requested model, whatever their memory
+  int32_t capable = 0;   // ... that also have enough device memory
+  int32_t available = 0; // ... that are healthy and free enough now
   for (const GpuSlot& slot : gpus) {
-    if (req.whole()) {
-      if (!WholeCapable(slot, req)) continue;
-      ++capable;
-      if (slot.device.healthy && slot.fully_free()) ++available;
-    } else {
-      if (!ShareCapable(slot, req)) continue;
-      ++capable;
-      if (ShareFitsNow(slot, req)) ++available;
+    if (!ModelMatches(slot, req)) continue;
+    ++of_model;
+    if (!Capable(slot, req)) continue;
+    ++capable;
+    if (req.whole() ? slot.device.healthy && slot.fully_free() : ShareFitsNow(slot, req)) {
+      ++available;
     }
   }
   const int32_t needed = req.whole() ? req.count : 1;
   if (capable < needed) {
-    if (!req.model.empty() && capable == 0) {
+    if (of_model == 0 && !req.model.empty()) {
       return {GpuFit::kNever, absl::StrCat("node(s) had no GPU of model ", req.model)};
     }
-    if (req.memory_per_gpu > GpuMemMiB(0) && capable == 0) {
+    if (of_model >= needed) {
       return {GpuFit::kNever, "node(s) had no GPU with enough memory"};
     }
     return {GpuFit::kNever, absl::StrCat("node(s) had fewer than ", needed, " matching GPUs")};
@@ -232,7 +231,7 @@ std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const Gpu
     out.reserve(req.count);
     for (size_t i = 0; i < gpus.size() && static_cast<int32_t>(out.size()) < req.count; ++i) {
       const GpuSlot& slot = gpus[i];
-      if (WholeCapable(slot, req) && slot.device.healthy && slot.fully_free()) {
+      if (Capable(slot, req) && slot.device.healthy && slot.fully_free()) {
         out.push_back(GpuShare{DeviceIndex(static_cast<int32_t>(i)), kOneGpu, slot.device.memory});
       }
     }
@@ -243,7 +242,7 @@ std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const Gpu
   std::tuple<int64_t, int64_t> best_key;
   for (size_t i = 0; i < gpus.size(); ++i) {
     const GpuSlot& slot = gpus[i];
-    if (!ShareCapable(slot, req) || !ShareFitsNow(slot, req)) continue;
+    if (!Capable(slot, req) || !ShareFitsNow(slot, req)) continue;
     std::tuple<int64_t, int64_t> key{(slot.milli_free - req.milli_per_gpu).value(),
                                      (slot.memory_free - req.memory_per_gpu).value()};
     if (best < 0 || key < best_key) {
