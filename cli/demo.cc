@@ -83,10 +83,10 @@ std::string DescribeRequest(const PodInfo& p) {
                                  FormatMemoryBytes(p.requests.memory));
   const GpuRequest& g = p.requests.gpu;
   if (g.whole()) {
-    absl::StrAppend(&out, ", ", g.count, "x ", g.model.empty() ? "GPU" : g.model);
+    absl::StrAppend(&out, ", ", g.count, "x ", g.models.empty() ? "GPU" : g.ModelList());
   } else if (!g.empty()) {
     absl::StrAppend(&out, ", ", FormatGpuMilli(g.milli_per_gpu), " GPU + ",
-                    FormatGpuMemMiB(g.memory_per_gpu), g.model.empty() ? "" : " " + g.model);
+                    FormatGpuMemMiB(g.memory_per_gpu), g.models.empty() ? "" : " " + g.ModelList());
   }
   return out;
 }

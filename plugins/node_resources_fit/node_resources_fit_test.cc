@@ -231,11 +231,11 @@ TEST(NodeResourcesFitPreFilter, RejectsInvalidRequestsAsUnresolvable) {
     std::string want_in_reason;
   };
   PodInfo share_of_two = PodBuilder("share-of-two").Build();
-  share_of_two.requests.gpu = GpuRequest{2, GpuMilli(500), GpuMemMiB(0), ""};
+  share_of_two.requests.gpu = GpuRequest{2, GpuMilli(500), GpuMemMiB(0), {}};
   PodInfo too_much_milli = PodBuilder("too-much-milli").Build();
-  too_much_milli.requests.gpu = GpuRequest{1, GpuMilli(1500), GpuMemMiB(0), ""};
+  too_much_milli.requests.gpu = GpuRequest{1, GpuMilli(1500), GpuMemMiB(0), {}};
   PodInfo empty_share = PodBuilder("empty-share").Build();
-  empty_share.requests.gpu = GpuRequest{1, GpuMilli(0), GpuMemMiB(0), ""};
+  empty_share.requests.gpu = GpuRequest{1, GpuMilli(0), GpuMemMiB(0), {}};
   PodInfo negative_cpu = PodBuilder("negative-cpu").Cpu(-1).Build();
   const std::vector<Case> cases = {
       {"cpu-only pod", PodBuilder("cpu").Cpu(1000).Build(), Code::kSuccess, ""},

@@ -176,7 +176,7 @@ absl::Status NodeInfo::RemovePod(const PodResources& req, absl::Span<const GpuSh
 namespace {
 
 bool ModelMatches(const GpuSlot& slot, const GpuRequest& req) {
-  return req.model.empty() || slot.device.model == req.model;
+  return req.AllowsModel(slot.device.model);
 }
 
 // Could this device ever serve the request (model and device memory), whatever is in use now?
@@ -209,8 +209,8 @@ GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
   }
   const int32_t needed = req.whole() ? req.count : 1;
   if (capable < needed) {
-    if (of_model == 0 && !req.model.empty()) {
-      return {GpuFit::kNever, absl::StrCat("node(s) had no GPU of model ", req.model)};
+    if (of_model == 0 && !req.models.empty()) {
+      return {GpuFit::kNever, absl::StrCat("node(s) had no GPU of model ", req.ModelList())};
     }
     if (of_model >= needed) {
       return {GpuFit::kNever, "node(s) had no GPU with enough memory"};

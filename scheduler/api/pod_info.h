@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -28,25 +29,45 @@ namespace gpusched::framework {
 //    `memory_per_gpu`, if set, is the minimum device memory;
 //  - a share of one GPU: count == 1, milli_per_gpu in [0, 1000) and/or memory_per_gpu > 0; the
 //    device keeps serving other shares.
-// `model` restricts the device model ("" = any), compared exactly with GpuSlot::model.
+// `models` lists the device models allowed (any of them; empty = any), compared exactly with
+// GpuDevice::model, like openb's gpu_spec "V100M16|V100M32".
 struct GpuRequest {
   int32_t count = 0;
   GpuMilli milli_per_gpu{0};
   GpuMemMiB memory_per_gpu{0};
-  std::string model;
+  std::vector<std::string> models;
 
   static GpuRequest Whole(int32_t count, std::string model = "") {
-    return GpuRequest{count, kOneGpu, GpuMemMiB(0), std::move(model)};
+    return GpuRequest{count, kOneGpu, GpuMemMiB(0), OneModel(std::move(model))};
   }
   static GpuRequest Share(GpuMilli milli, GpuMemMiB memory, std::string model = "") {
-    return GpuRequest{1, milli, memory, std::move(model)};
+    return GpuRequest{1, milli, memory, OneModel(std::move(model))};
   }
 
   bool empty() const { return count == 0; }
   bool whole() const { return count > 0 && milli_per_gpu == kOneGpu; }
   // Total milli-GPU asked for (count * milli_per_gpu).
   GpuMilli total_milli() const { return milli_per_gpu * count; }
+  bool AllowsModel(std::string_view model) const {
+    if (models.empty()) return true;
+    for (const std::string& m : models) {
+      if (m == model) return true;
+    }
+    return false;
+  }
+  // "A100" or "V100M16|V100M32"; "" when any model will do.
+  std::string ModelList() const {
+    std::string out;
+    for (const std::string& m : models) out += (out.empty() ? "" : "|") + m;
+    return out;
+  }
   friend bool operator==(const GpuRequest&, const GpuRequest&) = default;
+
+ private:
+  static std::vector<std::string> OneModel(std::string m) {
+    if (m.empty()) return {};
+    return {std::move(m)};
+  }
 };
 
 // Checks the shape rules above; the message names the field.
