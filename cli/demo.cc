@@ -198,7 +198,9 @@ int RunDemo(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     err << "demo: " << profiles.status().message() << "\n";
     return 1;
   }
-  if (names.empty()) {
+  if (names.empty() && profile_file.empty()) {
+    names = {"baseline", "binpack"};  // the built-in general-purpose profiles
+  } else if (names.empty()) {
     for (const runtime::Profile& p : *profiles) names.push_back(p.name);
   }
   std::vector<runtime::Profile> chosen;

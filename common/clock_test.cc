@@ -1,8 +1,12 @@
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -328,9 +332,43 @@ TEST(RealClockTest, CancelledTimerDoesNotFire) {
   EXPECT_FALSE(clock.Cancel(id));
   // A later timer still fires, so the loop is alive while the cancelled one would have been due.
   Notification sentinel;
-  clock.ScheduleAfter(absl::Milliseconds(300), [&] { sentinel.Notify(); });
+  clock.ScheduleAfter(absl::Milliseconds(250), [&] { sentinel.Notify(); });
   ASSERT_TRUE(sentinel.WaitFor(std::chrono::seconds(5)));
   EXPECT_FALSE(fired.HasBeenNotified());
+}
+
+// A timer that is effectively "never" (an infinite or centuries-long delay) must leave the timer
+// thread asleep. The wait is derived from due - now in nanoseconds; past ~292 years that
+// overflows std::chrono::nanoseconds and the thread would spin (and, spinning on the mutex, can
+// starve the destructor for minutes). The scenario therefore runs in a child process that
+// reports through its exit code and leaves without destroying the clock, so a regression fails
+// fast instead of hanging this binary.
+TEST(RealClockTest, FarFutureTimerDoesNotBusyWait) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  struct Case {
+    std::string name;
+    absl::Duration delay;
+  };
+  const std::vector<Case> cases = {
+      {"one hour", absl::Hours(1)},
+      {"infinite", absl::InfiniteDuration()},
+  };
+  for (const Case& tc : cases) {
+    SCOPED_TRACE(tc.name);
+    EXPECT_EXIT(
+        {
+          auto* clock = new RealClock();  // deliberately never destroyed (see above)
+          clock->ScheduleAfter(tc.delay, [] {});
+          // std::clock() is CPU time of the whole process (every thread); this thread sleeps.
+          const std::clock_t cpu_start = std::clock();
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          const double cpu_ms =
+              1000.0 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+          std::fprintf(stderr, "timer thread used %.1f ms of CPU in 100 ms\n", cpu_ms);
+          std::_Exit(cpu_ms < 10.0 ? 0 : 1);
+        },
+        ::testing::ExitedWithCode(0), "");
+  }
 }
 
 TEST(RealClockTest, DestructorDropsPendingTimersWithoutRunningThemAndReturns) {
@@ -338,14 +376,14 @@ TEST(RealClockTest, DestructorDropsPendingTimersWithoutRunningThemAndReturns) {
   const auto start = std::chrono::steady_clock::now();
   {
     RealClock clock;
-    clock.ScheduleAfter(absl::Milliseconds(200), [fired] { fired->Notify(); });
+    clock.ScheduleAfter(absl::Milliseconds(150), [fired] { fired->Notify(); });
     clock.ScheduleAfter(absl::Hours(1), [fired] { fired->Notify(); });
   }
   const auto elapsed = std::chrono::steady_clock::now() - start;
   // Generous bound: the point is that it does not wait for the one-hour timer.
   EXPECT_LT(elapsed, std::chrono::seconds(1));
   // Past the first timer's due time: nothing ran.
-  EXPECT_FALSE(fired->WaitFor(std::chrono::milliseconds(250)));
+  EXPECT_FALSE(fired->WaitFor(std::chrono::milliseconds(200)));
 }
 
 }  // namespace

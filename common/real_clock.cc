@@ -53,7 +53,8 @@ void RealClock::Loop() {
     const absl::Time due = timers_.begin()->first.first;
     const absl::Time now = absl::Now();
     if (due > now) {
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(due - now));
+      // Capped: a far-future timer (InfiniteDuration) would overflow the wait and spin.
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(std::min(due - now, absl::Hours(1))));
       continue;
     }
     auto node = timers_.extract(timers_.begin());

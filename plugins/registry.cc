@@ -1,6 +1,7 @@
 #include "plugins/registry.h"
 
 #include "plugins/default_binder/default_binder.h"
+#include "plugins/gpu_share/policies.h"
 #include "plugins/node_resources_fit/node_resources_fit.h"
 #include "plugins/node_selector/node_selector.h"
 #include "plugins/queue_sort/priority_sort.h"
@@ -18,6 +19,12 @@ framework::Registry NewInTreeRegistry() {
                    &taint_toleration::TaintToleration::New);
   (void)r.Register(std::string(node_selector::kName), &node_selector::NodeSelector::New);
   (void)r.Register(std::string(default_binder::kName), &default_binder::DefaultBinder::New);
+  (void)r.Register(std::string(gpu_share::RandomFit::kName), &gpu_share::RandomFit::New);
+  (void)r.Register(std::string(gpu_share::DotProduct::kName), &gpu_share::DotProduct::New);
+  (void)r.Register(std::string(gpu_share::GpuClustering::kName), &gpu_share::GpuClustering::New);
+  (void)r.Register(std::string(gpu_share::GpuPacking::kName), &gpu_share::GpuPacking::New);
+  (void)r.Register(std::string(gpu_share::BestFit::kName), &gpu_share::BestFit::New);
+  (void)r.Register(std::string(gpu_share::Fgd::kName), &gpu_share::Fgd::New);
   return r;
 }
 
@@ -44,6 +51,60 @@ profiles:
         args:
           scoringStrategy: MostAllocated
           resources: {cpu: 1, memory: 1, gpu: 3}
+      - name: DefaultBinder
+  - name: random
+    plugins:
+      - name: PrioritySort
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: RandomFit
+      - name: NodeResourcesFit
+        points: [PreFilter, Filter, Reserve]
+      - name: DefaultBinder
+  - name: dotprod
+    plugins:
+      - name: PrioritySort
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: DotProduct
+      - name: NodeResourcesFit
+        points: [PreFilter, Filter, Reserve]
+      - name: DefaultBinder
+  - name: clustering
+    plugins:
+      - name: PrioritySort
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: GpuClustering
+      - name: NodeResourcesFit
+        points: [PreFilter, Filter, Reserve]
+      - name: DefaultBinder
+  - name: packing
+    plugins:
+      - name: PrioritySort
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: GpuPacking
+      - name: NodeResourcesFit
+        points: [PreFilter, Filter, Reserve]
+      - name: DefaultBinder
+  - name: bestfit
+    plugins:
+      - name: PrioritySort
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: BestFit
+      - name: NodeResourcesFit
+        points: [PreFilter, Filter, Reserve]
+      - name: DefaultBinder
+  - name: fgd
+    plugins:
+      - name: PrioritySort
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: FGD
+      - name: NodeResourcesFit
+        points: [PreFilter, Filter, Reserve]
       - name: DefaultBinder
 )yaml";
 

@@ -15,7 +15,10 @@ framework::Registry NewInTreeRegistry();
 
 // Profiles available without a config file:
 //   baseline: spread (LeastAllocated) with taints, node selectors and whole/shared GPU fit;
-//   binpack:  the same plugins, MostAllocated, GPU weighted highest (keeps GPUs free whole).
+//   binpack:  the same plugins, MostAllocated, GPU weighted highest (keeps GPUs free whole);
+//   random, dotprod, clustering, packing, bestfit, fgd: the GPU-sharing policies of the FGD
+//     paper (plugins/gpu_share), NodeResourcesFit for fit only. "fgd" needs the FGD plugin's
+//     typicalPods args, which the simulator fills in from the workload.
 extern const std::string_view kBuiltinProfiles;
 
 }  // namespace gpusched::plugins

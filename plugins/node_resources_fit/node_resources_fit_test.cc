@@ -662,10 +662,12 @@ TEST(NodeResourcesFitReserve, FailsWhenGpusNoLongerFit) {
 // ---------------------------------------------------------------------------------------------
 // The in-tree registry (plugins/registry.h); profile parsing needs the runtime and is tested there.
 
-TEST(InTreeRegistry, ListsExactlyTheFiveInTreePlugins) {
+TEST(InTreeRegistry, ListsExactlyTheInTreePlugins) {
   const framework::Registry registry = NewInTreeRegistry();
-  EXPECT_THAT(registry.Names(), ElementsAre("DefaultBinder", "NodeResourcesFit", "NodeSelector",
-                                            "PrioritySort", "TaintToleration"));
+  EXPECT_THAT(registry.Names(),
+              ElementsAre("BestFit", "DefaultBinder", "DotProduct", "FGD", "GpuClustering",
+                          "GpuPacking", "NodeResourcesFit", "NodeSelector", "PrioritySort",
+                          "RandomFit", "TaintToleration"));
   EXPECT_EQ(registry.Find("GangScheduling"), nullptr);
 }
 
@@ -677,6 +679,12 @@ TEST(InTreeRegistry, EveryFactoryBuildsAPluginOfItsOwnName) {
     const framework::PluginFactory* factory = registry.Find(name);
     ASSERT_NE(factory, nullptr);
     absl::StatusOr<std::unique_ptr<framework::Plugin>> plugin = (*factory)(PluginArgs(), handle);
+    if (name == "FGD") {
+      // FGD cannot work without the workload's typical pods and says so.
+      ASSERT_FALSE(plugin.ok());
+      EXPECT_THAT(std::string(plugin.status().message()), HasSubstr("args.typicalPods: required"));
+      continue;
+    }
     ASSERT_TRUE(plugin.ok()) << plugin.status();
     EXPECT_EQ((*plugin)->Name(), name);
 

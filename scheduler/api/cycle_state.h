@@ -85,7 +85,7 @@ class CycleState {
   std::unique_ptr<CycleState> Clone() const {
     auto out = std::make_unique<CycleState>();
     for (const auto& [name, entry] : data_) {
-      out->data_[name] = Entry{entry.type, entry.value->Clone()};
+      out->data_[name] = Entry{entry.type, entry.value ? entry.value->Clone() : nullptr};
     }
     return out;
   }

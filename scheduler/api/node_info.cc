@@ -137,6 +137,7 @@ absl::Status NodeInfo::AddPod(const PodResources& req, absl::Span<const GpuShare
   cpu_requested_ += req.cpu;
   memory_requested_ += req.memory;
   ++pod_count_;
+  if (!req.gpu.empty()) ++gpu_pod_shapes_[ShapeOf(req.gpu)];
   for (const GpuShare& s : shares) {
     GpuSlot& slot = gpus_[s.gpu.value()];
     slot.milli_free -= s.milli;
@@ -163,6 +164,7 @@ absl::Status NodeInfo::RemovePod(const PodResources& req, absl::Span<const GpuSh
   cpu_requested_ -= req.cpu;
   memory_requested_ -= req.memory;
   --pod_count_;
+  if (!req.gpu.empty()) --gpu_pod_shapes_[ShapeOf(req.gpu)];
   for (const GpuShare& s : shares) {
     GpuSlot& slot = gpus_[s.gpu.value()];
     slot.milli_free += s.milli;

@@ -13,6 +13,8 @@
 // Thread-compatible: concurrent const access is safe (the framework's parallel Filter/Score only
 // reads); mutation happens between scheduling phases on one thread.
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -89,6 +91,13 @@ class NodeInfo {
   const std::vector<GpuSlot>& gpus() const { return gpus_; }
   // Milli-GPU in use over all devices.
   GpuMilli gpu_milli_used() const { return gpu_milli_used_; }
+  // How many GPU pods of each shape run here: [0] shares of one GPU, [k] pods of k whole GPUs
+  // (k = 1..kMaxShape-1), [kMaxShape-1] also counts larger ones. For affinity-style policies.
+  static constexpr int kMaxShape = 10;
+  const std::array<int32_t, kMaxShape>& gpu_pod_shapes() const { return gpu_pod_shapes_; }
+  static int ShapeOf(const GpuRequest& req) {
+    return req.whole() ? std::min(req.count, kMaxShape - 1) : 0;
+  }
 
   // Records a pod: its CPU/memory and its `shares` of devices. All-or-nothing: every part is
   // checked first (capacity, pod count, device index, free milli and memory, no device twice),
@@ -108,6 +117,7 @@ class NodeInfo {
   MemoryBytes memory_requested_{0};
   GpuMilli gpu_milli_used_{0};
   int32_t pod_count_ = 0;
+  std::array<int32_t, kMaxShape> gpu_pod_shapes_{};
 };
 
 // Whether a GPU request can be met by a node, keeping "feasible" and "available" apart (G11).

@@ -1,5 +1,6 @@
 #include "scheduler/api/node_info.h"
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <ostream>
@@ -189,6 +190,39 @@ TEST(NodeInfoTest, GpuMilliUsedFollowsAddsAndRemoves) {
   ASSERT_TRUE(node.RemovePod(mem_only, {Share(0, 0, 512)}).ok());
   EXPECT_EQ(node.gpu_milli_used(), GpuMilli(0));
   EXPECT_EQ(node.pod_count(), 0);
+}
+
+TEST(NodeInfoTest, GpuPodShapesCountPodsByShape) {
+  NodeInfo node = MakeNode(NodeBuilder("n1").Cpu(64000).Gpus(16, "A100", 16384).Build());
+  const PodResources share = ShareReq(100, 250, 1024);
+  const PodResources one = Req(100, GpuRequest::Whole(1));
+  const PodResources two = Req(100, GpuRequest::Whole(2));
+  const PodResources twelve = Req(100, GpuRequest::Whole(12));
+  const PodResources cpu_only = Req(100);
+  std::vector<GpuShare> twelve_shares;
+  for (int32_t i = 4; i < 16; ++i) twelve_shares.push_back(WholeShare(i));
+
+  ASSERT_TRUE(node.AddPod(share, {Share(0, 250, 1024)}).ok());
+  ASSERT_TRUE(node.AddPod(share, {Share(0, 250, 1024)}).ok());
+  ASSERT_TRUE(node.AddPod(one, {WholeShare(1)}).ok());
+  ASSERT_TRUE(node.AddPod(two, {WholeShare(2), WholeShare(3)}).ok());
+  ASSERT_TRUE(node.AddPod(twelve, twelve_shares).ok());
+  ASSERT_TRUE(node.AddPod(cpu_only, {}).ok());  // not a GPU pod
+  std::array<int32_t, NodeInfo::kMaxShape> want{};
+  want[0] = 2;
+  want[1] = 1;
+  want[2] = 1;
+  want[NodeInfo::kMaxShape - 1] = 1;  // 12 GPUs count as the largest shape
+  EXPECT_EQ(node.gpu_pod_shapes(), want);
+
+  ASSERT_TRUE(node.RemovePod(share, {Share(0, 250, 1024)}).ok());
+  ASSERT_TRUE(node.RemovePod(twelve, twelve_shares).ok());
+  want[0] = 1;
+  want[NodeInfo::kMaxShape - 1] = 0;
+  EXPECT_EQ(node.gpu_pod_shapes(), want);
+  // A failed AddPod leaves the counts alone.
+  EXPECT_FALSE(node.AddPod(one, {WholeShare(1)}).ok());
+  EXPECT_EQ(node.gpu_pod_shapes(), want);
 }
 
 struct PodCase {

@@ -179,28 +179,69 @@ absl::StatusOr<std::unique_ptr<Framework>> Framework::Create(const framework::Re
                                               std::string(p->Name()), "\""));
     }
     fw->plugins_.push_back(*std::move(made));
-    if (auto* q = dynamic_cast<framework::QueueSortPlugin*>(p)) {
+    // Which points to use: all the plugin implements, or those the profile names.
+    static constexpr std::string_view kPoints[] = {
+        "QueueSort", "PreFilter", "Filter", "PostFilter", "PreScore", "Score",
+        "Reserve",   "Permit",    "PreBind", "Bind",     "PostBind"};
+    auto implements = [p](std::string_view point) -> bool {
+      if (point == "QueueSort") return dynamic_cast<framework::QueueSortPlugin*>(p) != nullptr;
+      if (point == "PreFilter") return dynamic_cast<framework::PreFilterPlugin*>(p) != nullptr;
+      if (point == "Filter") return dynamic_cast<framework::FilterPlugin*>(p) != nullptr;
+      if (point == "PostFilter") return dynamic_cast<framework::PostFilterPlugin*>(p) != nullptr;
+      if (point == "PreScore") return dynamic_cast<framework::PreScorePlugin*>(p) != nullptr;
+      if (point == "Score") return dynamic_cast<framework::ScorePlugin*>(p) != nullptr;
+      if (point == "Reserve") return dynamic_cast<framework::ReservePlugin*>(p) != nullptr;
+      if (point == "Permit") return dynamic_cast<framework::PermitPlugin*>(p) != nullptr;
+      if (point == "PreBind") return dynamic_cast<framework::PreBindPlugin*>(p) != nullptr;
+      if (point == "Bind") return dynamic_cast<framework::BindPlugin*>(p) != nullptr;
+      return dynamic_cast<framework::PostBindPlugin*>(p) != nullptr;
+    };
+    for (const std::string& point : pc.points) {
+      if (std::find(std::begin(kPoints), std::end(kPoints), point) == std::end(kPoints)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": points: unknown extension point \"", point, "\" (known: ",
+            absl::StrJoin(kPoints, ", ", [](std::string* out, std::string_view v) {
+              out->append(v.data(), v.size());
+            }),
+            ")"));
+      }
+      if (!implements(point)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": points: the plugin has no ", point, " extension point"));
+      }
+    }
+    auto use = [&](std::string_view point) {
+      return implements(point) &&
+             (pc.points.empty() ||
+              std::find(pc.points.begin(), pc.points.end(), point) != pc.points.end());
+    };
+    if (use("QueueSort")) {
+      auto* q = dynamic_cast<framework::QueueSortPlugin*>(p);
       if (fw->queue_sort_ != nullptr) {
         return absl::InvalidArgumentError(absl::StrCat(
-            where, ": a second QueueSort plugin (", std::string(fw->queue_sort_->Name()), " is the first)"));
+            where, ": a second QueueSort plugin (", std::string(fw->queue_sort_->Name()),
+            " is the first)"));
       }
       fw->queue_sort_ = q;
     }
-    if (auto* x = dynamic_cast<framework::PreFilterPlugin*>(p)) fw->pre_filter_.push_back(x);
-    if (auto* x = dynamic_cast<framework::FilterPlugin*>(p)) fw->filter_.push_back(x);
-    if (auto* x = dynamic_cast<framework::PostFilterPlugin*>(p)) fw->post_filter_.push_back(x);
-    if (auto* x = dynamic_cast<framework::PreScorePlugin*>(p)) fw->pre_score_.push_back(x);
-    if (auto* x = dynamic_cast<framework::ScorePlugin*>(p)) {
-      fw->score_.push_back(ScorePluginEntry{x, pc.weight.value_or(1)});
+    if (use("PreFilter")) fw->pre_filter_.push_back(dynamic_cast<framework::PreFilterPlugin*>(p));
+    if (use("Filter")) fw->filter_.push_back(dynamic_cast<framework::FilterPlugin*>(p));
+    if (use("PostFilter")) {
+      fw->post_filter_.push_back(dynamic_cast<framework::PostFilterPlugin*>(p));
+    }
+    if (use("PreScore")) fw->pre_score_.push_back(dynamic_cast<framework::PreScorePlugin*>(p));
+    if (use("Score")) {
+      fw->score_.push_back(
+          ScorePluginEntry{dynamic_cast<framework::ScorePlugin*>(p), pc.weight.value_or(1)});
     } else if (pc.weight.has_value()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": weight: the plugin has no Score extension point"));
+          absl::StrCat(where, ": weight: the plugin has no Score extension point in use"));
     }
-    if (auto* x = dynamic_cast<framework::ReservePlugin*>(p)) fw->reserve_.push_back(x);
-    if (auto* x = dynamic_cast<framework::PermitPlugin*>(p)) fw->permit_.push_back(x);
-    if (auto* x = dynamic_cast<framework::PreBindPlugin*>(p)) fw->pre_bind_.push_back(x);
-    if (auto* x = dynamic_cast<framework::BindPlugin*>(p)) fw->bind_.push_back(x);
-    if (auto* x = dynamic_cast<framework::PostBindPlugin*>(p)) fw->post_bind_.push_back(x);
+    if (use("Reserve")) fw->reserve_.push_back(dynamic_cast<framework::ReservePlugin*>(p));
+    if (use("Permit")) fw->permit_.push_back(dynamic_cast<framework::PermitPlugin*>(p));
+    if (use("PreBind")) fw->pre_bind_.push_back(dynamic_cast<framework::PreBindPlugin*>(p));
+    if (use("Bind")) fw->bind_.push_back(dynamic_cast<framework::BindPlugin*>(p));
+    if (use("PostBind")) fw->post_bind_.push_back(dynamic_cast<framework::PostBindPlugin*>(p));
   }
   if (fw->bind_.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -459,7 +500,8 @@ const NodeInfo* Framework::SelectHost(const NodeScoreList& scores, int64_t& best
       best = s.node;
       best_score = s.score;
       ties = 1;
-    } else if (s.score == best_score) {
+    } else if (s.score == best_score &&
+               options_.tie_break == FrameworkOptions::TieBreak::kRandom) {
       ++ties;
       if (absl::Uniform<int64_t>(deps_.rng, 0, ties) == 0) best = s.node;
     }

@@ -67,6 +67,14 @@ struct FrameworkOptions {
   int parallelism = 0;
   // Nodes per work item of the parallel loops.
   size_t chunk_size = 256;
+  // How to choose among nodes with the same top score:
+  //  kRandom: uniformly, with the injected random source (kube-scheduler's selectHost);
+  //  kFirst:  the first in snapshot order. A fixed order packs work onto the same nodes; the
+  //           FGD paper's simulator does this (ties go to the smallest node name, names carrying
+  //           a seeded random prefix), and `gpusched sim` does it by adding nodes in a seeded
+  //           order.
+  enum class TieBreak { kRandom, kFirst };
+  TieBreak tie_break = TieBreak::kRandom;
 };
 
 struct ScheduleResult {

@@ -185,7 +185,7 @@ class FrameworkTest : public ::testing::Test {
     }
     Profile p;
     p.name = "test";
-    for (auto& [name, weight] : plugins) p.plugins.push_back({name, weight, {}, ""});
+    for (auto& [name, weight] : plugins) p.plugins.push_back({name, weight, {}, {}, ""});
     auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_},
                                 FrameworkOptions{.parallelism = parallelism, .chunk_size = 2});
     EXPECT_TRUE(fw.ok()) << fw.status();
@@ -543,7 +543,7 @@ TEST_F(FrameworkTest, CreateRejectsBadProfilesNamingTheEntry) {
     SCOPED_TRACE(tc.name);
     Profile p;
     p.name = "bad";
-    for (auto& [name, weight] : tc.plugins) p.plugins.push_back({name, weight, {}, ""});
+    for (auto& [name, weight] : tc.plugins) p.plugins.push_back({name, weight, {}, {}, ""});
     auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
     ASSERT_FALSE(fw.ok());
     EXPECT_THAT(std::string(fw.status().message()), HasSubstr(tc.error));
@@ -552,11 +552,43 @@ TEST_F(FrameworkTest, CreateRejectsBadProfilesNamingTheEntry) {
   // Two QueueSort plugins: the profile must say which one was first.
   Profile p;
   p.name = "bad";
-  p.plugins = {{"Sort1", std::nullopt, {}, ""}, {"Sort1", std::nullopt, {}, ""},
-               {"TestBinder", std::nullopt, {}, ""}};
+  p.plugins = {{"Sort1", std::nullopt, {}, {}, ""}, {"Sort1", std::nullopt, {}, {}, ""},
+               {"TestBinder", std::nullopt, {}, {}, ""}};
   auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
   ASSERT_FALSE(fw.ok());
   EXPECT_THAT(std::string(fw.status().message()), HasSubstr("a second QueueSort plugin"));
+}
+
+TEST_F(FrameworkTest, PointsLimitWhereAPluginRuns) {
+  AddNodes(2);
+  RegisterRecorder("A");
+  (void)Make({{"TestBinder", std::nullopt}});
+  Profile p;
+  p.name = "limited";
+  p.plugins = {{"A", std::nullopt, {}, {"Filter", "Reserve"}, ""},
+               {"TestBinder", std::nullopt, {}, {}, ""}};
+  auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
+  ASSERT_TRUE(fw.ok()) << fw.status();
+  recorders_["A"]->scores = {{"n1", 100}};  // would pick n1 if Score ran
+  ScheduleResult r = (*fw)->SchedulePod(PodBuilder("p").Build());
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(recorders_["A"]->filter_calls.load(), 2);
+  EXPECT_THAT(log_, ElementsAre("A.Reserve:" + r.node.str(), "TestBinder.Bind"));
+
+  p.plugins[0].points = {"Filtre"};
+  auto bad = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("points: unknown extension point \"Filtre\""));
+  p.plugins[0].points = {"Bind"};
+  bad = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("points: the plugin has no Bind"));
+  p.plugins[0].points = {"Filter"};
+  p.plugins[0].weight = 2;
+  bad = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("weight: the plugin has no Score"));
 }
 
 }  // namespace

@@ -86,9 +86,9 @@ class Decoder {
     pc.location = Where(node);
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
-      if (key != "name" && key != "weight" && key != "args") {
+      if (key != "name" && key != "weight" && key != "args" && key != "points") {
         return Error(kv.first, absl::StrCat(path, ".", key),
-                     "unknown field (known: name, weight, args)");
+                     "unknown field (known: name, weight, args, points)");
       }
     }
     const YAML::Node name = node["name"];
@@ -106,6 +106,17 @@ class Decoder {
                      absl::StrCat("must be in 1..", kMaxPluginWeight, ", got ", weight));
       }
       pc.weight = static_cast<int32_t>(weight);
+    }
+    if (const YAML::Node pts = node["points"]; pts) {
+      if (!pts.IsSequence() || pts.size() == 0) {
+        return Error(pts, absl::StrCat(path, ".points"), "expected a non-empty list of names");
+      }
+      for (size_t i = 0; i < pts.size(); ++i) {
+        if (!pts[i].IsScalar()) {
+          return Error(pts[i], absl::StrCat(path, ".points[", i, "]"), "expected a name");
+        }
+        pc.points.push_back(pts[i].Scalar());
+      }
     }
     if (const YAML::Node a = node["args"]; a && !a.IsNull()) {
       if (!a.IsMap()) return Error(a, absl::StrCat(path, ".args"), "expected a map");

@@ -10,6 +10,8 @@
 //           weight: 2                      # Score plugins only; 1..100, default 1
 //           args: {scoringStrategy: MostAllocated}
 //         - name: DefaultBinder
+//         - name: NodeResourcesFit        # a plugin may be limited to some of its points
+//           points: [Filter, Reserve]      # (kube-scheduler's per-point enable/disable)
 //
 // The same document in JSON ({"profiles": [{"name": "baseline", "plugins": [...]}]}) parses too.
 // Each plugin's extension points come from the plugin itself; the order in the list is the order
@@ -35,6 +37,9 @@ struct PluginConfig {
   std::string name;
   std::optional<int32_t> weight;  // unset: 1 for Score plugins
   framework::PluginArgs args;
+  // The extension points to use the plugin at; empty = every point it implements. Names:
+  // QueueSort PreFilter Filter PostFilter PreScore Score Reserve Permit PreBind Bind PostBind.
+  std::vector<std::string> points;
   std::string location;  // "source:line:col", for later errors
 };
 

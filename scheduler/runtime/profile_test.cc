@@ -22,6 +22,7 @@ profiles:
           labels: [a, "b"]
           quoted: "42"
       - name: DefaultBinder
+        points: [Bind]
 )",
                          "p.yaml");
   ASSERT_TRUE(p.ok()) << p.status();
@@ -30,6 +31,7 @@ profiles:
   EXPECT_EQ(prof.name, "spread");
   ASSERT_EQ(prof.plugins.size(), 3u);
   EXPECT_EQ(prof.plugins[0].weight, std::nullopt);
+  EXPECT_EQ(prof.plugins[2].points, (std::vector<std::string>{"Bind"}));
   EXPECT_EQ(prof.plugins[1].weight, 3);
   EXPECT_EQ(prof.plugins[1].location, "p.yaml:6:9");  // the text starts with a newline
   const framework::PluginArgs& args = prof.plugins[1].args;
@@ -104,7 +106,9 @@ TEST(ProfileTest, RejectsBadDocumentsNamingLineAndField) {
       {"args not a map", "profiles:\n  - name: a\n    plugins: [{name: X, args: [1]}]\n",
        "profiles[0].plugins[0].args: expected a map"},
       {"unknown plugin field", "profiles:\n  - name: a\n    plugins: [{name: X, wieght: 2}]\n",
-       "profiles[0].plugins[0].wieght: unknown field (known: name, weight, args)"},
+       "profiles[0].plugins[0].wieght: unknown field (known: name, weight, args, points)"},
+      {"points not a list", "profiles:\n  - name: a\n    plugins: [{name: X, points: Filter}]\n",
+       "profiles[0].plugins[0].points: expected a non-empty list of names"},
       {"duplicate args key",
        "profiles:\n  - name: a\n    plugins: [{name: X, args: {k: 1, k: 2}}]\n",
        "profiles[0].plugins[0].args.k: duplicate key"},

@@ -1,0 +1,509 @@
+#include "plugins/gpu_share/policies.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/random/distributions.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace gpusched::plugins::gpu_share {
+
+using framework::CycleState;
+using framework::GpuShare;
+using framework::NodeInfo;
+using framework::PodInfo;
+using framework::Status;
+
+namespace {
+
+// Per-cycle data written in PreScore and read by Score (on worker threads, const).
+struct ClusterMax final : framework::StateData {
+  double cpu = 1;  // largest node CPU (milli), at least 1
+  double gpu = 1;  // largest node GPU capacity (milli), at least 1
+  std::unique_ptr<StateData> Clone() const override { return std::make_unique<ClusterMax>(*this); }
+};
+
+ClusterMax ComputeClusterMax(const framework::ClusterSnapshot& snapshot) {
+  ClusterMax m;
+  for (const NodeInfo* n : snapshot.Nodes()) {
+    m.cpu = std::max(m.cpu, static_cast<double>(n->spec().cpu.value()));
+    m.gpu = std::max(m.gpu, static_cast<double>(n->gpus().size()) * kOneGpu.value());
+  }
+  return m;
+}
+
+struct NodeScores final : framework::StateData {
+  absl::flat_hash_map<const NodeInfo*, int64_t> scores;
+  std::unique_ptr<StateData> Clone() const override { return std::make_unique<NodeScores>(*this); }
+};
+
+template <class T>
+Status ReadState(const CycleState& state, framework::StateKey<T> key, const T*& out) {
+  absl::StatusOr<const T*> r = state.Read(key);
+  if (!r.ok()) return Status::Error(absl::StrCat(r.status().message(), " (PreScore did not run)"));
+  out = *r;
+  return Status::Success();
+}
+
+bool FitsShare(const framework::GpuSlot& s, const framework::GpuRequest& req) {
+  return s.device.healthy && req.AllowsModel(s.device.model) &&
+         s.device.memory >= req.memory_per_gpu && s.milli_free >= req.milli_per_gpu &&
+         s.memory_free >= req.memory_per_gpu;
+}
+
+bool FreeWhole(const framework::GpuSlot& s, const framework::GpuRequest& req) {
+  return s.device.healthy && req.AllowsModel(s.device.model) &&
+         s.device.memory >= req.memory_per_gpu && s.fully_free();
+}
+
+GpuShare ShareOf(const NodeInfo& node, size_t i, const framework::GpuRequest& req) {
+  const framework::GpuSlot& s = node.gpus()[i];
+  if (req.whole()) return GpuShare{DeviceIndex(static_cast<int32_t>(i)), kOneGpu, s.device.memory};
+  return GpuShare{DeviceIndex(static_cast<int32_t>(i)), req.milli_per_gpu, req.memory_per_gpu};
+}
+
+int64_t TotalFreeMilli(const NodeInfo& node) {
+  int64_t free = 0;
+  for (const framework::GpuSlot& s : node.gpus()) {
+    if (s.device.healthy) free += s.milli_free.value();
+  }
+  return free;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+Status DeviceChoosingPlugin::Reserve(CycleState& state, const PodInfo& pod, const NodeInfo& node) {
+  if (pod.requests.gpu.empty() || state.Contains(framework::kDeviceAssignmentKey)) {
+    return Status::Success();
+  }
+  std::optional<std::vector<GpuShare>> gpus = ChooseDevices(pod, node);
+  if (!gpus.has_value()) {
+    return Status::Unschedulable(
+        absl::StrCat("GPUs on node ", node.name().str(), " no longer fit the request"));
+  }
+  auto a = std::make_unique<framework::DeviceAssignment>();
+  a->shares = *std::move(gpus);
+  a->chosen_by = std::string(Name());
+  state.Write(framework::kDeviceAssignmentKey, std::move(a));
+  return Status::Success();
+}
+
+void DeviceChoosingPlugin::Unreserve(CycleState& state, const PodInfo&, const NodeId&) {
+  auto a = state.Read(framework::kDeviceAssignmentKey);
+  if (a.ok() && (*a)->chosen_by == Name()) state.Erase(framework::kDeviceAssignmentKey);
+}
+
+// --- RandomFit ---------------------------------------------------------------------------------
+
+namespace {
+struct RandomChoice final : framework::StateData {
+  const NodeInfo* node = nullptr;
+  std::unique_ptr<StateData> Clone() const override { return std::make_unique<RandomChoice>(*this); }
+};
+constexpr framework::StateKey<RandomChoice> kRandomKey{"RandomFit/choice"};
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<framework::Plugin>> RandomFit::New(const framework::PluginArgs& a,
+                                                                  framework::Handle& h) {
+  RETURN_IF_ERROR(a.RejectUnknown({}));
+  return std::make_unique<RandomFit>(h);
+}
+
+Status RandomFit::PreScore(CycleState& state, const PodInfo&,
+                           const std::vector<const NodeInfo*>& feasible) {
+  auto c = std::make_unique<RandomChoice>();
+  if (!feasible.empty()) {
+    c->node = feasible[absl::Uniform<size_t>(handle_.rng(), 0, feasible.size())];
+  }
+  state.Write(kRandomKey, std::move(c));
+  return Status::Success();
+}
+
+Status RandomFit::Score(const CycleState& state, const PodInfo&, const NodeInfo& node,
+                        int64_t& score) const {
+  const RandomChoice* c = nullptr;
+  if (Status s = ReadState(state, kRandomKey, c); !s.ok()) return s;
+  score = c->node == &node ? framework::kMaxNodeScore : framework::kMinNodeScore;
+  return Status::Success();
+}
+
+std::optional<std::vector<GpuShare>> RandomFit::ChooseDevices(const PodInfo& pod,
+                                                              const NodeInfo& node) {
+  const framework::GpuRequest& req = pod.requests.gpu;
+  std::vector<size_t> fit;
+  for (size_t i = 0; i < node.gpus().size(); ++i) {
+    if (req.whole() ? FreeWhole(node.gpus()[i], req) : FitsShare(node.gpus()[i], req)) {
+      fit.push_back(i);
+    }
+  }
+  const size_t want = req.whole() ? static_cast<size_t>(req.count) : 1;
+  if (fit.size() < want) return std::nullopt;
+  // A uniform random subset of `want` devices (partial Fisher-Yates), in index order.
+  for (size_t i = 0; i < want; ++i) {
+    std::swap(fit[i], fit[absl::Uniform<size_t>(handle_.rng(), i, fit.size())]);
+  }
+  fit.resize(want);
+  std::sort(fit.begin(), fit.end());
+  std::vector<GpuShare> out;
+  for (size_t i : fit) out.push_back(ShareOf(node, i, req));
+  return out;
+}
+
+// --- DotProduct --------------------------------------------------------------------------------
+
+namespace {
+constexpr framework::StateKey<ClusterMax> kDotMaxKey{"DotProduct/cluster-max"};
+
+// The best score on `node` and the device giving it (-1 for whole-GPU or CPU-only pods).
+std::pair<double, int> DotProductBest(const PodInfo& pod, const NodeInfo& node,
+                                      const ClusterMax& max) {
+  const framework::GpuRequest& req = pod.requests.gpu;
+  const double node_cpu = static_cast<double>(node.cpu_free().value()) / max.cpu;
+  const double pod_cpu = static_cast<double>(pod.requests.cpu.value()) / max.cpu;
+  if (req.empty() || req.whole()) {
+    const double node_gpu = static_cast<double>(TotalFreeMilli(node)) / max.gpu;
+    const double pod_gpu = static_cast<double>(req.total_milli().value()) / max.gpu;
+    return {1.0 - (node_cpu * pod_cpu + node_gpu * pod_gpu) / 2.0, -1};
+  }
+  double best = -1;
+  int best_gpu = -1;
+  for (size_t i = 0; i < node.gpus().size(); ++i) {
+    const framework::GpuSlot& s = node.gpus()[i];
+    if (!FitsShare(s, req)) continue;
+    const double node_gpu = static_cast<double>(s.milli_free.value()) / kOneGpu.value();
+    const double pod_gpu = static_cast<double>(req.milli_per_gpu.value()) / kOneGpu.value();
+    const double v = 1.0 - (node_cpu * pod_cpu + node_gpu * pod_gpu) / 2.0;
+    if (v > best) {
+      best = v;
+      best_gpu = static_cast<int>(i);
+    }
+  }
+  return {std::max(best, 0.0), best_gpu};
+}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<framework::Plugin>> DotProduct::New(const framework::PluginArgs& a,
+                                                                   framework::Handle& h) {
+  RETURN_IF_ERROR(a.RejectUnknown({}));
+  return std::make_unique<DotProduct>(h);
+}
+
+Status DotProduct::PreScore(CycleState& state, const PodInfo&, const std::vector<const NodeInfo*>&) {
+  state.Write(kDotMaxKey, std::make_unique<ClusterMax>(ComputeClusterMax(handle_.snapshot())));
+  return Status::Success();
+}
+
+Status DotProduct::Score(const CycleState& state, const PodInfo& pod, const NodeInfo& node,
+                         int64_t& score) const {
+  const ClusterMax* max = nullptr;
+  if (Status s = ReadState(state, kDotMaxKey, max); !s.ok()) return s;
+  score = static_cast<int64_t>(framework::kMaxNodeScore * DotProductBest(pod, node, *max).first);
+  score = std::clamp<int64_t>(score, framework::kMinNodeScore, framework::kMaxNodeScore);
+  return Status::Success();
+}
+
+std::optional<std::vector<GpuShare>> DotProduct::ChooseDevices(const PodInfo& pod,
+                                                               const NodeInfo& node) {
+  const framework::GpuRequest& req = pod.requests.gpu;
+  if (req.whole()) return framework::TryAllocate(node, req);
+  const int gpu = DotProductBest(pod, node, ComputeClusterMax(handle_.snapshot())).second;
+  if (gpu < 0) return std::nullopt;
+  return std::vector<GpuShare>{ShareOf(node, static_cast<size_t>(gpu), req)};
+}
+
+// --- GpuClustering -----------------------------------------------------------------------------
+
+namespace {
+constexpr framework::StateKey<ClusterMax> kClusterMaxKey{"GpuClustering/cluster-max"};
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<framework::Plugin>> GpuClustering::New(
+    const framework::PluginArgs& a, framework::Handle& h) {
+  RETURN_IF_ERROR(a.RejectUnknown({}));
+  return std::make_unique<GpuClustering>(h);
+}
+
+Status GpuClustering::PreScore(CycleState& state, const PodInfo& pod,
+                               const std::vector<const NodeInfo*>&) {
+  if (pod.requests.gpu.empty()) return Status::Skip();
+  state.Write(kClusterMaxKey, std::make_unique<ClusterMax>(ComputeClusterMax(handle_.snapshot())));
+  return Status::Success();
+}
+
+Status GpuClustering::Score(const CycleState& state, const PodInfo& pod, const NodeInfo& node,
+                            int64_t& score) const {
+  const ClusterMax* max = nullptr;
+  if (Status s = ReadState(state, kClusterMaxKey, max); !s.ok()) return s;
+  const int shape = NodeInfo::ShapeOf(pod.requests.gpu);
+  int kinds = 0;
+  for (int32_t c : node.gpu_pod_shapes()) kinds += c > 0;
+  const bool same = node.gpu_pod_shapes()[shape] > 0;
+  const int64_t max_gpu = static_cast<int64_t>(max->gpu);
+  const int64_t within =
+      framework::kMaxNodeScore / 4 * (max_gpu - TotalFreeMilli(node)) / max_gpu;  // [0, 25]
+  int64_t band;
+  if (same) {
+    band = kinds == 1 ? 3 : 2;  // only this shape here : this shape and others
+  } else {
+    band = kinds == 0 ? 1 : 0;  // idle node : other shapes only
+  }
+  score = std::clamp<int64_t>(within + band * framework::kMaxNodeScore / 4, 0,
+                              framework::kMaxNodeScore);
+  return Status::Success();
+}
+
+// --- GpuPacking --------------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<framework::Plugin>> GpuPacking::New(const framework::PluginArgs& a,
+                                                                   framework::Handle&) {
+  RETURN_IF_ERROR(a.RejectUnknown({}));
+  return std::make_unique<GpuPacking>();
+}
+
+Status GpuPacking::Score(const CycleState&, const PodInfo& pod, const NodeInfo& node,
+                         int64_t& score) const {
+  const framework::GpuRequest& req = pod.requests.gpu;
+  constexpr int64_t kMax = framework::kMaxNodeScore;
+  if (req.empty()) {
+    score = framework::kMinNodeScore;
+    return Status::Success();
+  }
+  int64_t fully_free = 0;
+  for (const framework::GpuSlot& s : node.gpus()) fully_free += s.device.healthy && s.fully_free();
+  if (fully_free == static_cast<int64_t>(node.gpus().size())) {  // an idle node
+    score = std::max(kMax / 3 - fully_free, fully_free);
+    return Status::Success();
+  }
+  // The devices best fit would take: least free first.
+  std::vector<int32_t> order(node.gpus().size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return node.gpus()[a].milli_free < node.gpus()[b].milli_free;
+  });
+  int32_t need = req.count;
+  int64_t free_ones_used = 0;
+  int64_t free_pct_on_used = 0;
+  for (int32_t i : order) {
+    if (need == 0) break;
+    const framework::GpuSlot& s = node.gpus()[i];
+    if (!(req.whole() ? FreeWhole(s, req) : FitsShare(s, req))) continue;
+    --need;
+    if (s.milli_free == kOneGpu) ++free_ones_used;
+    free_pct_on_used += s.milli_free.value() * 100 / kOneGpu.value();
+  }
+  if (need > 0) {
+    score = framework::kMinNodeScore;  // Filter should have rejected the node
+  } else if (free_ones_used > 0) {
+    score = std::max(kMax / 2 - free_ones_used, kMax / 3);  // free GPUs on a used node
+  } else {
+    score = std::max(kMax - free_pct_on_used / 10, kMax / 2);  // reuse shared GPUs
+  }
+  return Status::Success();
+}
+
+// --- BestFit -----------------------------------------------------------------------------------
+
+namespace {
+constexpr framework::StateKey<ClusterMax> kBestFitMaxKey{"BestFit/cluster-max"};
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<framework::Plugin>> BestFit::New(const framework::PluginArgs& a,
+                                                                framework::Handle& h) {
+  RETURN_IF_ERROR(a.RejectUnknown({}));
+  return std::make_unique<BestFit>(h);
+}
+
+Status BestFit::PreScore(CycleState& state, const PodInfo&, const std::vector<const NodeInfo*>&) {
+  state.Write(kBestFitMaxKey, std::make_unique<ClusterMax>(ComputeClusterMax(handle_.snapshot())));
+  return Status::Success();
+}
+
+Status BestFit::Score(const CycleState& state, const PodInfo& pod, const NodeInfo& node,
+                      int64_t& score) const {
+  const ClusterMax* max = nullptr;
+  if (Status s = ReadState(state, kBestFitMaxKey, max); !s.ok()) return s;
+  const double cpu_left =
+      static_cast<double>((node.cpu_free() - pod.requests.cpu).value()) / max->cpu;
+  const double gpu_left =
+      static_cast<double>(TotalFreeMilli(node) - pod.requests.gpu.total_milli().value()) /
+      max->gpu;
+  const double waste = 0.5 * std::max(cpu_left, 0.0) + 0.5 * std::max(gpu_left, 0.0);
+  score = static_cast<int64_t>((1.0 - waste) * framework::kMaxNodeScore);
+  score = std::clamp<int64_t>(score, framework::kMinNodeScore, framework::kMaxNodeScore);
+  return Status::Success();
+}
+
+Status BestFit::NormalizeScore(const CycleState&, const PodInfo&,
+                               framework::NodeScoreList& scores) const {
+  // Min-max onto [0, 100], so the tightest feasible node always scores 100.
+  if (scores.empty()) return Status::Success();
+  int64_t lo = scores[0].score, hi = scores[0].score;
+  for (const framework::NodeScore& s : scores) {
+    lo = std::min(lo, s.score);
+    hi = std::max(hi, s.score);
+  }
+  for (framework::NodeScore& s : scores) {
+    s.score = hi == lo ? framework::kMinNodeScore
+                       : (s.score - lo) * (framework::kMaxNodeScore - framework::kMinNodeScore) /
+                                 (hi - lo) +
+                             framework::kMinNodeScore;
+  }
+  return Status::Success();
+}
+
+// --- FGD ---------------------------------------------------------------------------------------
+
+absl::StatusOr<std::vector<TypicalPod>> DecodeTypicalPods(const framework::PluginArgs& args) {
+  RETURN_IF_ERROR(args.RejectUnknown({"typicalPods"}));
+  const framework::ArgValue* list = nullptr;
+  for (const auto& [k, v] : args.fields()) {
+    if (k == "typicalPods") list = &v;
+  }
+  if (list == nullptr || list->as_list() == nullptr || list->as_list()->empty()) {
+    return args.FieldError("typicalPods",
+                           "required: a non-empty list of {cpuMilli, gpuCount, gpuMilli, "
+                           "models, weight} (the workload's typical pods)");
+  }
+  std::vector<TypicalPod> out;
+  for (size_t i = 0; i < list->as_list()->size(); ++i) {
+    const framework::ArgValue& item = (*list->as_list())[i];
+    const std::string field = absl::StrCat("typicalPods[", i, "]");
+    if (item.as_map() == nullptr) return args.FieldError(field, "expected a map");
+    framework::PluginArgs p(*item.as_map(), absl::StrCat("args.", field));
+    RETURN_IF_ERROR(p.RejectUnknown({"cpuMilli", "gpuCount", "gpuMilli", "models", "weight"}));
+    int64_t cpu = 0, count = 0, milli = 0;
+    double weight = -1;
+    TypicalPod t;
+    RETURN_IF_ERROR(p.Get("cpuMilli", cpu));
+    RETURN_IF_ERROR(p.Get("gpuCount", count));
+    RETURN_IF_ERROR(p.Get("gpuMilli", milli));
+    RETURN_IF_ERROR(p.Get("models", t.models));
+    RETURN_IF_ERROR(p.Get("weight", weight));
+    if (cpu < 0 || cpu > kMaxAmount) return p.FieldError("cpuMilli", "must be >= 0");
+    if (count < 0 || count > 128) return p.FieldError("gpuCount", "must be in 0..128");
+    if (milli < 0 || milli > 1000) return p.FieldError("gpuMilli", "must be in 0..1000");
+    if (!(weight > 0)) return p.FieldError("weight", "required, must be > 0");
+    t.cpu = MilliCpu(cpu);
+    t.gpu_count = static_cast<int32_t>(count);
+    t.gpu_milli = GpuMilli(milli);
+    t.weight = weight;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+framework::ArgValue EncodeTypicalPods(const std::vector<TypicalPod>& pods) {
+  framework::ArgValue::List list;
+  for (const TypicalPod& p : pods) {
+    framework::ArgValue::List models;
+    for (const std::string& m : p.models) models.emplace_back(m);
+    list.emplace_back(framework::ArgValue::Map{
+        {"cpuMilli", framework::ArgValue(p.cpu.value())},
+        {"gpuCount", framework::ArgValue(static_cast<int64_t>(p.gpu_count))},
+        {"gpuMilli", framework::ArgValue(p.gpu_milli.value())},
+        {"models", framework::ArgValue(std::move(models))},
+        {"weight", framework::ArgValue(p.weight)}});
+  }
+  return framework::ArgValue(std::move(list));
+}
+
+absl::StatusOr<std::unique_ptr<framework::Plugin>> Fgd::New(const framework::PluginArgs& a,
+                                                            framework::Handle&) {
+  ASSIGN_OR_RETURN(std::vector<TypicalPod> pods, DecodeTypicalPods(a));
+  return std::make_unique<Fgd>(std::move(pods));
+}
+
+namespace {
+constexpr framework::StateKey<NodeScores> kFgdKey{"FGD/scores"};
+
+int64_t SigmoidScore(double before, double after) {
+  const double x = (before - after) / 1000.0;
+  return static_cast<int64_t>(framework::kMaxNodeScore / (1.0 + std::exp(-x)));
+}
+}  // namespace
+
+Fgd::Choice Fgd::Evaluate(const PodInfo& pod, const NodeInfo& node) {
+  const framework::GpuRequest& req = pod.requests.gpu;
+  std::vector<int32_t> free;
+  FreeMilli(node, free);
+  const std::string_view model = NodeModel(node);
+  const double before = cache_.Frag(model, node.cpu_free(), free);
+  const MilliCpu cpu_after = node.cpu_free() - pod.requests.cpu;
+  Choice c;
+  if (req.empty()) {
+    c.score = SigmoidScore(before, cache_.Frag(model, cpu_after, free));
+    return c;
+  }
+  if (req.whole()) {
+    int32_t left = req.count;
+    for (int32_t& l : free) {
+      if (left > 0 && l == kOneGpu.value()) {
+        l = 0;
+        --left;
+      }
+    }
+    c.score = SigmoidScore(before, cache_.Frag(model, cpu_after, free));
+    return c;
+  }
+  // A share: try each distinct amount of free milli that fits; keep the least fragmentation.
+  double best_after = 0;
+  const int32_t milli = static_cast<int32_t>(req.milli_per_gpu.value());
+  std::vector<int32_t> tried;
+  size_t healthy_index = 0;
+  for (size_t i = 0; i < node.gpus().size(); ++i) {
+    const framework::GpuSlot& s = node.gpus()[i];
+    if (!s.device.healthy) continue;
+    const size_t k = healthy_index++;
+    if (!FitsShare(s, req)) continue;
+    const int32_t v = free[k];
+    if (std::find(tried.begin(), tried.end(), v) != tried.end()) continue;
+    tried.push_back(v);
+    free[k] = v - milli;
+    const double after = cache_.Frag(model, cpu_after, free);
+    free[k] = v;
+    if (c.device_free < 0 || after < best_after || (after == best_after && v < c.device_free)) {
+      best_after = after;
+      c.device_free = v;
+    }
+  }
+  c.score = c.device_free < 0 ? framework::kMinNodeScore : SigmoidScore(before, best_after);
+  return c;
+}
+
+Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
+                     const std::vector<const NodeInfo*>& feasible) {
+  auto scores = std::make_unique<NodeScores>();
+  scores->scores.reserve(feasible.size());
+  for (const NodeInfo* n : feasible) scores->scores.emplace(n, Evaluate(pod, *n).score);
+  state.Write(kFgdKey, std::move(scores));
+  return Status::Success();
+}
+
+Status Fgd::Score(const CycleState& state, const PodInfo&, const NodeInfo& node,
+                  int64_t& score) const {
+  const NodeScores* s = nullptr;
+  if (Status st = ReadState(state, kFgdKey, s); !st.ok()) return st;
+  auto it = s->scores.find(&node);
+  if (it == s->scores.end()) return Status::Error("node was not scored in PreScore");
+  score = it->second;
+  return Status::Success();
+}
+
+std::optional<std::vector<GpuShare>> Fgd::ChooseDevices(const PodInfo& pod, const NodeInfo& node) {
+  const framework::GpuRequest& req = pod.requests.gpu;
+  if (req.whole()) return framework::TryAllocate(node, req);
+  const Choice c = Evaluate(pod, node);
+  if (c.device_free < 0) return std::nullopt;
+  for (size_t i = 0; i < node.gpus().size(); ++i) {
+    const framework::GpuSlot& s = node.gpus()[i];
+    if (FitsShare(s, req) && s.milli_free.value() == c.device_free) {
+      return std::vector<GpuShare>{ShareOf(node, i, req)};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace gpusched::plugins::gpu_share

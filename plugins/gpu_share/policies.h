@@ -1,0 +1,175 @@
+#pragma once
+
+// Placement policies for GPU-sharing clusters, as evaluated by the FGD paper (Weng et al.,
+// ATC'23). Each is a Score plugin; those that also pick the devices inside the node implement
+// Reserve and write kDeviceAssignmentKey (list them before NodeResourcesFit in a profile, whose
+// Reserve then keeps their choice). Use them with NodeResourcesFit for feasibility:
+//
+//   - name: NodeResourcesFit
+//     points: [PreFilter, Filter, Reserve]   # fit only; the policy scores
+//   - name: FGD
+//     args: {typicalPods: [{cpuMilli: 3152, gpuCount: 1, gpuMilli: 810, weight: 0.13}, ...]}
+//
+// | plugin        | node score                                              | device choice       |
+// |---------------|---------------------------------------------------------|---------------------|
+// | RandomFit     | one random feasible node scores 100, the others 0       | random fitting GPUs |
+// | DotProduct    | 100 * (1 - <node free, pod request> / 2), both [cpu,    | the GPU with the    |
+// |               | gpu] normalized by the cluster's largest node           | best score          |
+// | GpuClustering | bands: (75,100] node hosts only the pod's GPU shape,    | best fit            |
+// |               | (50,75] it and others, (25,50] idle, (0,25] others;     | (NodeResourcesFit)  |
+// |               | within a band fewer free GPUs is better                 |                     |
+// | GpuPacking    | reuse shared GPUs > take free GPUs of a used node >     | best fit            |
+// |               | open an idle node                                       |                     |
+// | BestFit       | 100 * (1 - sum over cpu,gpu 0.5 * (free - req) / max),  | best fit            |
+// |               | then min-max normalized                                 |                     |
+// | FGD           | 100 * sigmoid((F_before - F_after) / 1000): the node    | the GPU minimizing  |
+// |               | whose fragmentation grows least (fragmentation.h)       | F_after             |
+//
+// Randomness comes only from the Handle's random source, in PreScore and Reserve.
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "plugins/gpu_share/fragmentation.h"
+#include "scheduler/api/handle.h"
+#include "scheduler/api/plugin.h"
+#include "scheduler/api/plugin_args.h"
+
+namespace gpusched::plugins::gpu_share {
+
+// A Reserve plugin that chooses the pod's devices on the chosen node, unless an earlier plugin
+// did; Unreserve removes only its own choice.
+class DeviceChoosingPlugin : public framework::ReservePlugin {
+ public:
+  framework::Status Reserve(framework::CycleState& state, const framework::PodInfo& pod,
+                            const framework::NodeInfo& node) final;
+  void Unreserve(framework::CycleState& state, const framework::PodInfo& pod,
+                 const NodeId& node) final;
+
+ protected:
+  virtual std::optional<std::vector<framework::GpuShare>> ChooseDevices(
+      const framework::PodInfo& pod, const framework::NodeInfo& node) = 0;
+};
+
+class RandomFit final : public framework::PreScorePlugin,
+                        public framework::ScorePlugin,
+                        public DeviceChoosingPlugin {
+ public:
+  static constexpr std::string_view kName = "RandomFit";
+  explicit RandomFit(framework::Handle& h) : handle_(h) {}
+  static absl::StatusOr<std::unique_ptr<framework::Plugin>> New(const framework::PluginArgs& a,
+                                                                framework::Handle& h);
+  std::string_view Name() const override { return kName; }
+  framework::Status PreScore(framework::CycleState& state, const framework::PodInfo& pod,
+                             const std::vector<const framework::NodeInfo*>& feasible) override;
+  framework::Status Score(const framework::CycleState& state, const framework::PodInfo& pod,
+                          const framework::NodeInfo& node, int64_t& score) const override;
+
+ private:
+  std::optional<std::vector<framework::GpuShare>> ChooseDevices(
+      const framework::PodInfo& pod, const framework::NodeInfo& node) override;
+  framework::Handle& handle_;
+};
+
+class DotProduct final : public framework::PreScorePlugin,
+                         public framework::ScorePlugin,
+                         public DeviceChoosingPlugin {
+ public:
+  static constexpr std::string_view kName = "DotProduct";
+  explicit DotProduct(framework::Handle& h) : handle_(h) {}
+  static absl::StatusOr<std::unique_ptr<framework::Plugin>> New(const framework::PluginArgs& a,
+                                                                framework::Handle& h);
+  std::string_view Name() const override { return kName; }
+  framework::Status PreScore(framework::CycleState& state, const framework::PodInfo& pod,
+                             const std::vector<const framework::NodeInfo*>& feasible) override;
+  framework::Status Score(const framework::CycleState& state, const framework::PodInfo& pod,
+                          const framework::NodeInfo& node, int64_t& score) const override;
+
+ private:
+  std::optional<std::vector<framework::GpuShare>> ChooseDevices(
+      const framework::PodInfo& pod, const framework::NodeInfo& node) override;
+  framework::Handle& handle_;
+};
+
+class GpuClustering final : public framework::PreScorePlugin, public framework::ScorePlugin {
+ public:
+  static constexpr std::string_view kName = "GpuClustering";
+  explicit GpuClustering(framework::Handle& h) : handle_(h) {}
+  static absl::StatusOr<std::unique_ptr<framework::Plugin>> New(const framework::PluginArgs& a,
+                                                                framework::Handle& h);
+  std::string_view Name() const override { return kName; }
+  framework::Status PreScore(framework::CycleState& state, const framework::PodInfo& pod,
+                             const std::vector<const framework::NodeInfo*>& feasible) override;
+  framework::Status Score(const framework::CycleState& state, const framework::PodInfo& pod,
+                          const framework::NodeInfo& node, int64_t& score) const override;
+
+ private:
+  framework::Handle& handle_;
+};
+
+class GpuPacking final : public framework::ScorePlugin {
+ public:
+  static constexpr std::string_view kName = "GpuPacking";
+  static absl::StatusOr<std::unique_ptr<framework::Plugin>> New(const framework::PluginArgs& a,
+                                                                framework::Handle& h);
+  std::string_view Name() const override { return kName; }
+  framework::Status Score(const framework::CycleState& state, const framework::PodInfo& pod,
+                          const framework::NodeInfo& node, int64_t& score) const override;
+};
+
+class BestFit final : public framework::PreScorePlugin, public framework::ScorePlugin {
+ public:
+  static constexpr std::string_view kName = "BestFit";
+  explicit BestFit(framework::Handle& h) : handle_(h) {}
+  static absl::StatusOr<std::unique_ptr<framework::Plugin>> New(const framework::PluginArgs& a,
+                                                                framework::Handle& h);
+  std::string_view Name() const override { return kName; }
+  framework::Status PreScore(framework::CycleState& state, const framework::PodInfo& pod,
+                             const std::vector<const framework::NodeInfo*>& feasible) override;
+  framework::Status Score(const framework::CycleState& state, const framework::PodInfo& pod,
+                          const framework::NodeInfo& node, int64_t& score) const override;
+  framework::Status NormalizeScore(const framework::CycleState& state,
+                                   const framework::PodInfo& pod,
+                                   framework::NodeScoreList& scores) const override;
+
+ private:
+  framework::Handle& handle_;
+};
+
+// typicalPods: [{cpuMilli, gpuCount, gpuMilli, models: [..], weight}] (required, non-empty).
+absl::StatusOr<std::vector<TypicalPod>> DecodeTypicalPods(const framework::PluginArgs& args);
+// The inverse, for programs that build profiles (the simulator).
+framework::ArgValue EncodeTypicalPods(const std::vector<TypicalPod>& pods);
+
+class Fgd final : public framework::PreScorePlugin,
+                  public framework::ScorePlugin,
+                  public DeviceChoosingPlugin {
+ public:
+  static constexpr std::string_view kName = "FGD";
+  explicit Fgd(std::vector<TypicalPod> typical) : model_(std::move(typical)), cache_(model_) {}
+  static absl::StatusOr<std::unique_ptr<framework::Plugin>> New(const framework::PluginArgs& a,
+                                                                framework::Handle& h);
+  std::string_view Name() const override { return kName; }
+  framework::Status PreScore(framework::CycleState& state, const framework::PodInfo& pod,
+                             const std::vector<const framework::NodeInfo*>& feasible) override;
+  framework::Status Score(const framework::CycleState& state, const framework::PodInfo& pod,
+                          const framework::NodeInfo& node, int64_t& score) const override;
+
+  // The node's score for `pod` and, for a share, the free milli of the device to use (the
+  // lowest-indexed device with that much free is taken). Exposed for tests.
+  struct Choice {
+    int64_t score = 0;
+    int32_t device_free = -1;  // -1: not a share
+  };
+  Choice Evaluate(const framework::PodInfo& pod, const framework::NodeInfo& node);
+
+ private:
+  std::optional<std::vector<framework::GpuShare>> ChooseDevices(
+      const framework::PodInfo& pod, const framework::NodeInfo& node) override;
+  FragmentationModel model_;
+  FragCache cache_;  // used in PreScore and Reserve only (scheduling thread)
+};
+
+}  // namespace gpusched::plugins::gpu_share

@@ -1,0 +1,409 @@
+#include "simulator/engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/metrics/in_memory_metrics.h"
+#include "common/sim_clock.h"
+#include "plugins/gpu_share/fragmentation.h"
+#include "plugins/gpu_share/policies.h"
+#include "plugins/registry.h"
+#include "scheduler/cache/cluster_cache.h"
+#include "scheduler/runtime/framework.h"
+
+namespace gpusched::simulator {
+namespace {
+
+using framework::PodInfo;
+using plugins::gpu_share::FragCache;
+using plugins::gpu_share::FragmentationModel;
+using plugins::gpu_share::TypicalPod;
+
+// A uniform integer in [0, n) from the raw 64-bit stream (no std::*_distribution, whose output
+// differs between standard libraries): multiply-shift with rejection.
+uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
+  const absl::uint128 limit = (absl::uint128(1) << 64) - ((absl::uint128(1) << 64) % n);
+  for (;;) {
+    const uint64_t x = rng();
+    if (x < limit) return static_cast<uint64_t>((absl::uint128(x) * n) >> 64);
+  }
+}
+
+int64_t GpuRequestMilli(const trace::OpenbPod& p) {
+  return p.num_gpu == 0 ? 0 : static_cast<int64_t>(p.num_gpu) * p.gpu_milli.value();
+}
+
+PodInfo ToPod(const trace::OpenbPod& p, std::string uid, int64_t order) {
+  PodInfo pod;
+  pod.uid = PodUid(uid);
+  pod.name = std::move(uid);
+  pod.namespace_name = "trace";
+  pod.created = absl::FromUnixSeconds(p.creation_time.value_or(0)) + absl::Nanoseconds(order);
+  pod.requests.cpu = p.cpu;
+  pod.requests.memory = p.memory;
+  if (p.num_gpu > 0) {
+    if (p.num_gpu == 1 && p.gpu_milli < kOneGpu) {
+      pod.requests.gpu = framework::GpuRequest::Share(p.gpu_milli, GpuMemMiB(0));
+    } else {
+      pod.requests.gpu = framework::GpuRequest::Whole(p.num_gpu);
+    }
+    pod.requests.gpu.models = p.gpu_spec;
+  }
+  return pod;
+}
+
+std::vector<TypicalPod> TypicalPodsOf(const std::vector<trace::OpenbPod>& pods, double threshold) {
+  std::map<std::tuple<int64_t, int32_t, int64_t, std::vector<std::string>>, int64_t> counts;
+  for (const trace::OpenbPod& p : pods) {
+    ++counts[{p.cpu.value(), p.num_gpu, p.num_gpu == 0 ? 0 : p.gpu_milli.value(), p.gpu_spec}];
+  }
+  std::vector<plugins::gpu_share::ShapeCount> shapes;
+  for (const auto& [k, n] : counts) {
+    TypicalPod t;
+    t.cpu = MilliCpu(std::get<0>(k));
+    t.gpu_count = std::get<1>(k);
+    t.gpu_milli = GpuMilli(std::get<2>(k));
+    t.models = std::get<3>(k);
+    shapes.push_back({t, n});
+  }
+  return plugins::gpu_share::TypicalPodsFromCounts(std::move(shapes), threshold);
+}
+
+// The profile with FGD's typical pods filled in from the workload, where the profile gave none.
+runtime::Profile WithTypicalPods(runtime::Profile profile, const std::vector<TypicalPod>& typical) {
+  for (runtime::PluginConfig& pc : profile.plugins) {
+    if (pc.name != plugins::gpu_share::Fgd::kName || !pc.args.empty()) continue;
+    pc.args = framework::PluginArgs(
+        {{"typicalPods", plugins::gpu_share::EncodeTypicalPods(typical)}}, "args");
+  }
+  return profile;
+}
+
+// Records every bind (nothing else to do in a simulated cluster).
+class SimBinder final : public framework::Binder {
+ public:
+  absl::Status Bind(const PodInfo&, const NodeId&, absl::Span<const framework::GpuShare>) override {
+    ++binds;
+    return absl::OkStatus();
+  }
+  int64_t binds = 0;
+};
+
+// FNV-1a 64 over the decision log.
+class Digest {
+ public:
+  void Add(std::string_view s) {
+    for (unsigned char c : s) {
+      h_ ^= c;
+      h_ *= 1099511628211ull;
+    }
+  }
+  std::string Hex() const { return absl::StrFormat("%016x", h_); }
+
+ private:
+  uint64_t h_ = 14695981039346656037ull;
+};
+
+// Measures allocation and fragmentation after each scheduling attempt.
+class Recorder {
+ public:
+  Recorder(const cache::ClusterCache& cache, const FragmentationModel& model)
+      : cache_(cache), frag_cache_(model) {
+    for (const framework::NodeInfo* n : cache.Nodes()) {
+      index_.emplace(n, node_frag_.size());
+      node_frag_.push_back(frag_cache_.Frag(*n));
+      capacity_ += static_cast<int64_t>(n->gpus().size()) * kOneGpu.value();
+      total_frag_ += node_frag_.back();
+    }
+  }
+  int64_t capacity() const { return capacity_; }
+  double empty_frag_pct() const { return capacity_ ? 100.0 * total_frag_ / capacity_ : 0; }
+
+  void NodeChanged(const NodeId& name) {
+    const framework::NodeInfo* n = cache_.FindNode(name);
+    if (n == nullptr) return;
+    const size_t i = index_.at(n);
+    total_frag_ -= node_frag_[i];
+    node_frag_[i] = frag_cache_.Frag(*n);
+    total_frag_ += node_frag_[i];
+  }
+
+  void Sample(int64_t arrived, int64_t used, int64_t failed) {
+    if (capacity_ == 0) return;
+    const int x = static_cast<int>(std::lround(100.0 * arrived / capacity_));
+    Acc& a = acc_[x];
+    a.unalloc += 100.0 - 100.0 * used / capacity_;
+    a.frag += 100.0 * total_frag_ / capacity_;
+    const int64_t idle = capacity_ - used;
+    a.ratio += idle > 0 ? 100.0 * total_frag_ / idle : 0;
+    a.failed = failed;
+    ++a.n;
+  }
+
+  std::vector<CurvePoint> Curve() const {
+    std::vector<CurvePoint> out;
+    for (const auto& [x, a] : acc_) {
+      out.push_back(CurvePoint{x, a.unalloc / a.n, a.frag / a.n, a.ratio / a.n, a.failed});
+    }
+    return out;
+  }
+
+  // The KPI at x, as the paper's analysis reads it: the mean at x, else at x-1 or x+1.
+  std::optional<double> UnallocatedAt(int x) const {
+    for (int d : {0, -1, 1}) {
+      auto it = acc_.find(x + d);
+      if (it != acc_.end()) return it->second.unalloc / it->second.n;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  struct Acc {
+    double unalloc = 0, frag = 0, ratio = 0;
+    int64_t failed = 0;
+    int64_t n = 0;
+  };
+  const cache::ClusterCache& cache_;
+  FragCache frag_cache_;
+  absl::flat_hash_map<const framework::NodeInfo*, size_t> index_;
+  std::vector<double> node_frag_;
+  double total_frag_ = 0;
+  int64_t capacity_ = 0;
+  std::map<int, Acc> acc_;
+};
+
+std::string DecisionLine(const PodInfo& pod, const runtime::ScheduleResult& r) {
+  std::string line = absl::StrCat(pod.name, " ");
+  if (!r.status.ok()) {
+    absl::StrAppend(&line, "-\n");
+    return line;
+  }
+  absl::StrAppend(&line, r.node.str());
+  for (const framework::GpuShare& g : r.gpus) {
+    absl::StrAppend(&line, " ", g.gpu.value(), ":", g.milli.value());
+  }
+  absl::StrAppend(&line, "\n");
+  return line;
+}
+
+}  // namespace
+
+GpuMemMiB DeviceMemoryFor(std::string_view model) {
+  if (model == "P100" || model == "T4" || model == "V100M16") return GpuMemMiB(16384);
+  if (model == "V100M32") return GpuMemMiB(32768);
+  if (model == "A10") return GpuMemMiB(24576);
+  if (model.substr(0, 4) == "A100") return GpuMemMiB(81920);
+  return GpuMemMiB(32768);
+}
+
+const framework::Registry& SimRegistry() {
+  static const framework::Registry* registry =
+      new framework::Registry(plugins::NewInTreeRegistry());
+  return *registry;
+}
+
+absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profile& profile,
+                                  uint64_t seed, const SimOptions& options) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  if (options.mode != "inflation" && options.mode != "replay") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mode: must be inflation or replay, got \"", options.mode, "\""));
+  }
+  if (workload.nodes.empty()) return absl::InvalidArgumentError("the cluster has no nodes");
+  if (options.tie_break != "first" && options.tie_break != "random") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tie_break: must be first or random, got \"", options.tie_break, "\""));
+  }
+  std::mt19937_64 rng(seed);
+  // Nodes enter the model in an order shuffled by the seed: with "first" tie-breaking this is
+  // the seeded node ranking of the paper's simulator.
+  std::vector<const trace::OpenbNode*> node_order;
+  for (const trace::OpenbNode& n : workload.nodes) node_order.push_back(&n);
+  std::sort(node_order.begin(), node_order.end(),
+            [](const trace::OpenbNode* a, const trace::OpenbNode* b) { return a->name < b->name; });
+  for (size_t i = node_order.size(); i > 1; --i) {
+    std::swap(node_order[i - 1], node_order[UniformBelow(rng, i)]);
+  }
+  cache::ClusterCache cache;
+  for (const trace::OpenbNode* np : node_order) {
+    const trace::OpenbNode& n = *np;
+    framework::NodeSpec spec;
+    spec.name = NodeId(n.name);
+    spec.cpu = n.cpu;
+    spec.memory = n.memory;
+    spec.max_pods = 1 << 20;  // the trace has no pod limit
+    for (int32_t i = 0; i < n.gpus; ++i) {
+      spec.gpus.push_back(framework::GpuDevice{n.model, DeviceMemoryFor(n.model), true, -1});
+    }
+    if (absl::Status s = cache.AddNode(std::move(spec)); !s.ok()) return s;
+  }
+
+  const std::vector<TypicalPod> typical = TypicalPodsOf(workload.pods, options.typical_threshold);
+  SimClock clock;
+  metrics::InMemoryMetrics metrics;
+  SimBinder binder;
+  auto fw = runtime::Framework::Create(
+      SimRegistry(), WithTypicalPods(profile, typical),
+      runtime::FrameworkDeps{clock, rng, cache, metrics, binder},
+      runtime::FrameworkOptions{.parallelism = 1,
+                                .tie_break = options.tie_break == "first"
+                                                 ? runtime::FrameworkOptions::TieBreak::kFirst
+                                                 : runtime::FrameworkOptions::TieBreak::kRandom});
+  if (!fw.ok()) return fw.status();
+
+  FragmentationModel frag_model(typical);
+  Recorder rec(cache, frag_model);
+  RunResult result;
+  result.policy = profile.name;
+  result.seed = seed;
+  result.mode = options.mode;
+  result.nodes = static_cast<int64_t>(workload.nodes.size());
+  result.gpu_capacity_milli = rec.capacity();
+  result.empty_frag_amount_pct = rec.empty_frag_pct();
+  Digest digest;
+  int64_t arrived = 0, used = 0, failed = 0;
+
+  auto attempt = [&](const PodInfo& pod) -> bool {
+    runtime::ScheduleResult r = (*fw)->SchedulePod(pod);
+    const std::string line = DecisionLine(pod, r);
+    digest.Add(line);
+    if (options.decision_log) options.decision_log->append(line);
+    if (!r.status.ok()) return false;
+    used += pod.requests.gpu.total_milli().value();
+    rec.NodeChanged(r.node);
+    ++result.pods_scheduled;
+    return true;
+  };
+
+  if (options.mode == "inflation") {
+    // Shuffle (Fisher-Yates with the seeded stream), then resample up to the target.
+    std::vector<const trace::OpenbPod*> order;
+    for (const trace::OpenbPod& p : workload.pods) order.push_back(&p);
+    std::sort(order.begin(), order.end(),
+              [](const trace::OpenbPod* a, const trace::OpenbPod* b) { return a->name < b->name; });
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[UniformBelow(rng, i)]);
+    const double target = options.inflation * static_cast<double>(rec.capacity());
+    int64_t total = 0;
+    for (const trace::OpenbPod* p : order) total += GpuRequestMilli(*p);
+    const size_t originals = order.size();
+    while (originals > 0) {
+      const trace::OpenbPod* p = order[UniformBelow(rng, originals)];
+      if (static_cast<double>(total + GpuRequestMilli(*p)) > target) break;
+      total += GpuRequestMilli(*p);
+      order.push_back(p);
+    }
+    for (size_t i = 0; i < order.size(); ++i) {
+      const trace::OpenbPod& p = *order[i];
+      const PodInfo pod = ToPod(p, i < originals ? p.name : absl::StrCat(p.name, "#", i),
+                                static_cast<int64_t>(i));
+      ++result.pods_arrived;
+      arrived += pod.requests.gpu.total_milli().value();
+      if (!attempt(pod)) ++failed;
+      rec.Sample(arrived, used, failed);
+    }
+  } else {
+    // Replay: arrivals and departures in (time, sequence) order on the simulated clock.
+    std::vector<PodInfo> pods;
+    for (size_t i = 0; i < workload.pods.size(); ++i) {
+      const trace::OpenbPod& p = workload.pods[i];
+      if (!p.creation_time || !p.deletion_time) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "replay needs creation_time and deletion_time; pod ", p.name, " has none"));
+      }
+      pods.push_back(ToPod(p, p.name, static_cast<int64_t>(i)));
+    }
+    std::vector<size_t> waiting;  // indices into pods, kept in queue order
+    auto retry_waiting = [&] {
+      std::vector<size_t> still;
+      for (size_t idx : waiting) {
+        if (!attempt(pods[idx])) still.push_back(idx);
+      }
+      waiting = std::move(still);
+    };
+    const absl::Time epoch = clock.Now();
+    for (size_t i = 0; i < pods.size(); ++i) {
+      const trace::OpenbPod& p = workload.pods[i];
+      clock.ScheduleAfter(absl::Seconds(*p.creation_time), [&, i] {
+        ++result.pods_arrived;
+        arrived += pods[i].requests.gpu.total_milli().value();
+        if (!attempt(pods[i])) {
+          waiting.push_back(i);
+          std::stable_sort(waiting.begin(), waiting.end(), [&](size_t a, size_t b) {
+            return (*fw)->Less(pods[a], pods[b]);
+          });
+        }
+        rec.Sample(arrived, used, failed);
+      });
+      clock.ScheduleAfter(absl::Seconds(*p.deletion_time), [&, i] {
+        auto w = std::find(waiting.begin(), waiting.end(), i);
+        if (w != waiting.end()) {  // left before it ever ran
+          waiting.erase(w);
+          ++failed;
+          return;
+        }
+        const cache::PodRecord* record = cache.FindPod(pods[i].uid);
+        if (record == nullptr) return;
+        const NodeId node = record->node;
+        used -= pods[i].requests.gpu.total_milli().value();
+        (void)cache.RemovePod(pods[i].uid);
+        rec.NodeChanged(node);
+        retry_waiting();
+        rec.Sample(arrived, used, failed);
+      });
+    }
+    while (clock.pending_timers() > 0) clock.AdvanceTo(clock.NextTimerAt());
+    (void)epoch;
+  }
+
+  result.pods_failed = failed;
+  result.curve = rec.Curve();
+  result.unallocated_at_100 = rec.UnallocatedAt(100);
+  result.unallocated_at_130 = rec.UnallocatedAt(130);
+  result.decision_log_digest = digest.Hex();
+  result.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  return result;
+}
+
+absl::StatusOr<std::vector<RunResult>> RunMany(
+    const Workload& workload, const std::vector<runtime::Profile>& profiles,
+    const std::vector<uint64_t>& seeds, const SimOptions& options, int threads,
+    const std::function<void(int, int, const RunResult&)>& progress) {
+  const int total = static_cast<int>(profiles.size() * seeds.size());
+  std::vector<absl::StatusOr<RunResult>> results(total, absl::UnknownError("not run"));
+  std::atomic<int> next{0};
+  std::mutex mu;
+  int done = 0;
+  SimOptions opts = options;
+  opts.decision_log = nullptr;  // shared logs make no sense across parallel runs
+  auto worker = [&] {
+    for (int i = next.fetch_add(1); i < total; i = next.fetch_add(1)) {
+      const runtime::Profile& p = profiles[i / seeds.size()];
+      results[i] = RunOnce(workload, p, seeds[i % seeds.size()], opts);
+      std::lock_guard<std::mutex> lock(mu);
+      ++done;
+      if (progress && results[i].ok()) progress(done, total, *results[i]);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::max(1, threads); ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+  std::vector<RunResult> out;
+  for (auto& r : results) {
+    if (!r.ok()) return r.status();
+    out.push_back(*std::move(r));
+  }
+  return out;
+}
+
+}  // namespace gpusched::simulator
