@@ -75,6 +75,16 @@ void FreeMilli(const framework::NodeInfo& node, std::vector<int32_t>& out) {
   }
 }
 
+size_t FreeMilli(const framework::NodeInfo& node, int32_t (&out)[kMaxKeyedGpus]) {
+  size_t n = 0;
+  for (const framework::GpuSlot& s : node.gpus()) {
+    if (!s.device.healthy) continue;
+    if (n < kMaxKeyedGpus) out[n] = static_cast<int32_t>(s.milli_free.value());
+    ++n;
+  }
+  return n;
+}
+
 std::string_view NodeModel(const framework::NodeInfo& node) {
   return node.gpus().empty() ? std::string_view() : std::string_view(node.gpus()[0].device.model);
 }
@@ -91,8 +101,11 @@ NodeStateKey FragCache::Key(std::string_view model, MilliCpu cpu_free,
   if (free_milli.size() > 8 || cpu_free.value() < 0 || cpu_free.value() >= (int64_t{1} << 30)) {
     return k;
   }
-  auto [it, inserted] = model_ids_.try_emplace(std::string(model), 0);
-  if (inserted) it->second = static_cast<uint32_t>(model_ids_.size());
+  auto it = model_ids_.find(absl::string_view(model.data(), model.size()));
+  if (it == model_ids_.end()) {
+    const uint32_t id = static_cast<uint32_t>(model_ids_.size() + 1);
+    it = model_ids_.emplace(std::string(model), id).first;
+  }
   if (it->second >= (1u << 12)) return k;
   int32_t sorted[8];
   const size_t n = free_milli.size();
@@ -123,9 +136,10 @@ double FragCache::Frag(std::string_view model, MilliCpu cpu_free,
 }
 
 double FragCache::Frag(const framework::NodeInfo& node) {
-  std::vector<int32_t> free;
-  FreeMilli(node, free);
-  return Frag(NodeModel(node), node.cpu_free(), free);
+  int32_t buf[kMaxKeyedGpus];
+  const size_t n = FreeMilli(node, buf);
+  if (n > kMaxKeyedGpus) return model_.NodeFrag(node);
+  return Frag(NodeModel(node), node.cpu_free(), absl::MakeConstSpan(buf, n));
 }
 
 }  // namespace gpusched::plugins::gpu_share

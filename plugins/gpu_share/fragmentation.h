@@ -107,8 +107,14 @@ class FragCache {
   absl::flat_hash_map<NodeStateKey, double> frag_;
 };
 
+// Nodes with more GPUs than this are not memoized (still computed exactly).
+inline constexpr size_t kMaxKeyedGpus = 8;
+
 // The free milli of each healthy device of `node`, and its model ("" without GPUs).
 void FreeMilli(const framework::NodeInfo& node, std::vector<int32_t>& out);
+// The same into a fixed buffer, allocation-free; returns the device count, which may exceed
+// kMaxKeyedGpus (then only the first kMaxKeyedGpus are written).
+size_t FreeMilli(const framework::NodeInfo& node, int32_t (&out)[kMaxKeyedGpus]);
 std::string_view NodeModel(const framework::NodeInfo& node);
 
 }  // namespace gpusched::plugins::gpu_share

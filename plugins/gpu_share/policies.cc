@@ -427,8 +427,12 @@ int64_t SigmoidScore(double before, double after) {
 
 Fgd::Choice Fgd::Evaluate(const PodInfo& pod, const NodeInfo& node) {
   const framework::GpuRequest& req = pod.requests.gpu;
-  std::vector<int32_t> free;
-  FreeMilli(node, free);
+  int32_t buf[kMaxKeyedGpus];
+  std::vector<int32_t> big;  // only for nodes with more than kMaxKeyedGpus GPUs
+  const size_t n = FreeMilli(node, buf);
+  if (n > kMaxKeyedGpus) FreeMilli(node, big);
+  const absl::Span<int32_t> free =
+      n > kMaxKeyedGpus ? absl::MakeSpan(big) : absl::MakeSpan(buf, n);
   const std::string_view model = NodeModel(node);
   const double before = cache_.Frag(model, node.cpu_free(), free);
   const MilliCpu cpu_after = node.cpu_free() - pod.requests.cpu;
@@ -473,11 +477,46 @@ Fgd::Choice Fgd::Evaluate(const PodInfo& pod, const NodeInfo& node) {
   return c;
 }
 
+uint32_t Fgd::ShapeId(const PodInfo& pod) {
+  const framework::GpuRequest& g = pod.requests.gpu;
+  const std::string key =
+      absl::StrCat(pod.requests.cpu.value(), "/", g.count, "/", g.milli_per_gpu.value(), "/",
+                   g.memory_per_gpu.value(), "/", g.ModelList());
+  auto it = shape_ids_.find(key);
+  if (it == shape_ids_.end()) {
+    it = shape_ids_.emplace(key, static_cast<uint32_t>(shape_ids_.size())).first;
+  }
+  return it->second;
+}
+
 Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
                      const std::vector<const NodeInfo*>& feasible) {
+  constexpr size_t kMaxMemo = size_t{1} << 20;
+  if (memo_.size() > kMaxMemo) memo_.clear();
+  if (node_keys_.size() > kMaxMemo) node_keys_.clear();
+  const uint32_t shape = ShapeId(pod);
   auto scores = std::make_unique<NodeScores>();
   scores->scores.reserve(feasible.size());
-  for (const NodeInfo* n : feasible) scores->scores.emplace(n, Evaluate(pod, *n).score);
+  int32_t buf[kMaxKeyedGpus];
+  for (const NodeInfo* n : feasible) {
+    NodeKey& nk = node_keys_[n];
+    if (nk.generation != n->generation()) {
+      const size_t count = FreeMilli(*n, buf);
+      nk.generation = n->generation();
+      nk.key = count > kMaxKeyedGpus
+                   ? NodeStateKey{}
+                   : cache_.Key(NodeModel(*n), n->cpu_free(), absl::MakeConstSpan(buf, count));
+    }
+    int64_t score;
+    if (!nk.key.valid) {
+      score = Evaluate(pod, *n).score;
+    } else {
+      auto [it, inserted] = memo_.try_emplace(std::make_pair(nk.key, shape));
+      if (inserted) it->second = Evaluate(pod, *n);
+      score = it->second.score;
+    }
+    scores->scores.emplace(n, score);
+  }
   state.Write(kFgdKey, std::move(scores));
   return Status::Success();
 }

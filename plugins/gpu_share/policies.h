@@ -168,8 +168,20 @@ class Fgd final : public framework::PreScorePlugin,
  private:
   std::optional<std::vector<framework::GpuShare>> ChooseDevices(
       const framework::PodInfo& pod, const framework::NodeInfo& node) override;
+  uint32_t ShapeId(const framework::PodInfo& pod);
+
   FragmentationModel model_;
-  FragCache cache_;  // used in PreScore and Reserve only (scheduling thread)
+  // Used in PreScore and Reserve only (the scheduling thread).
+  FragCache cache_;
+  // Each node's state key, valid while the node's generation is unchanged.
+  struct NodeKey {
+    uint64_t generation = 0;
+    NodeStateKey key;
+  };
+  absl::flat_hash_map<const framework::NodeInfo*, NodeKey> node_keys_;
+  // Choice by (node state, pod shape): scores depend on nothing else.
+  absl::flat_hash_map<std::pair<NodeStateKey, uint32_t>, Choice> memo_;
+  absl::flat_hash_map<std::string, uint32_t> shape_ids_;
 };
 
 }  // namespace gpusched::plugins::gpu_share

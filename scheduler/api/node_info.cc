@@ -1,6 +1,7 @@
 #include "scheduler/api/node_info.h"
 
 #include <algorithm>
+#include <atomic>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -40,6 +41,26 @@ NodeInfo::NodeInfo(NodeSpec spec) : spec_(std::move(spec)) {
   gpus_.reserve(spec_.gpus.size());
   for (const GpuDevice& d : spec_.gpus) {
     gpus_.push_back(GpuSlot{d, kOneGpu, d.memory, 0});
+  }
+  RecomputeAggregates();
+}
+
+namespace {
+// Generations are unique across all NodeInfo objects, so (node address, generation) names one
+// state even if a node is removed and another reuses its address.
+std::atomic<uint64_t> next_generation{1};
+}  // namespace
+
+void NodeInfo::RecomputeAggregates() {
+  generation_ = next_generation.fetch_add(1, std::memory_order_relaxed);
+  healthy_gpus_ = 0;
+  fully_free_gpus_ = 0;
+  max_free_milli_ = GpuMilli(0);
+  for (const GpuSlot& s : gpus_) {
+    if (!s.device.healthy) continue;
+    ++healthy_gpus_;
+    if (s.fully_free()) ++fully_free_gpus_;
+    max_free_milli_ = std::max(max_free_milli_, s.milli_free);
   }
 }
 
@@ -145,6 +166,7 @@ absl::Status NodeInfo::AddPod(const PodResources& req, absl::Span<const GpuShare
     ++slot.pods;
     gpu_milli_used_ += s.milli;
   }
+  RecomputeAggregates();
   return absl::OkStatus();
 }
 
@@ -172,6 +194,7 @@ absl::Status NodeInfo::RemovePod(const PodResources& req, absl::Span<const GpuSh
     --slot.pods;
     gpu_milli_used_ -= s.milli;
   }
+  RecomputeAggregates();
   return absl::OkStatus();
 }
 
@@ -197,6 +220,17 @@ GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
   if (req.empty()) return {};
   const auto& gpus = node.gpus();
   if (gpus.empty()) return {GpuFit::kNever, "node(s) had no GPUs"};
+  // Fast path (most requests name no model and no memory): the node's aggregates decide.
+  if (req.models.empty() && req.memory_per_gpu == GpuMemMiB(0)) {
+    const int32_t needed = req.whole() ? req.count : 1;
+    if (static_cast<int32_t>(gpus.size()) < needed) {
+      return {GpuFit::kNever, absl::StrCat("node(s) had fewer than ", needed, " matching GPUs")};
+    }
+    const bool fits = req.whole() ? node.fully_free_gpus() >= req.count
+                                  : node.max_free_milli() >= req.milli_per_gpu;
+    if (fits) return {};
+    return {GpuFit::kBusy, req.whole() ? "Insufficient free GPUs" : "Insufficient GPU share"};
+  }
   int32_t of_model = 0;  // devices of the requested model, whatever their memory
   int32_t capable = 0;   // ... that also have enough device memory
   int32_t available = 0; // ... that are healthy and free enough now

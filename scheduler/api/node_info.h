@@ -91,6 +91,13 @@ class NodeInfo {
   const std::vector<GpuSlot>& gpus() const { return gpus_; }
   // Milli-GPU in use over all devices.
   GpuMilli gpu_milli_used() const { return gpu_milli_used_; }
+  // Changes on every AddPod/RemovePod: plugins may cache what they derive from a node by
+  // (node, generation).
+  uint64_t generation() const { return generation_; }
+  // Healthy devices; of them, fully free ones; and the most milli-GPU free on one of them.
+  int32_t healthy_gpus() const { return healthy_gpus_; }
+  int32_t fully_free_gpus() const { return fully_free_gpus_; }
+  GpuMilli max_free_milli() const { return max_free_milli_; }
   // How many GPU pods of each shape run here: [0] shares of one GPU, [k] pods of k whole GPUs
   // (k = 1..kMaxShape-1), [kMaxShape-1] also counts larger ones. For affinity-style policies.
   static constexpr int kMaxShape = 10;
@@ -106,7 +113,12 @@ class NodeInfo {
   // The exact inverse of AddPod with the same arguments; same all-or-nothing checks.
   absl::Status RemovePod(const PodResources& req, absl::Span<const GpuShare> shares);
 
-  friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
+  // Equal state; the generation (a change counter) is not part of it.
+  friend bool operator==(const NodeInfo& a, const NodeInfo& b) {
+    return a.spec_ == b.spec_ && a.gpus_ == b.gpus_ && a.cpu_requested_ == b.cpu_requested_ &&
+           a.memory_requested_ == b.memory_requested_ && a.gpu_milli_used_ == b.gpu_milli_used_ &&
+           a.pod_count_ == b.pod_count_ && a.gpu_pod_shapes_ == b.gpu_pod_shapes_;
+  }
 
  private:
   explicit NodeInfo(NodeSpec spec);
@@ -118,6 +130,12 @@ class NodeInfo {
   GpuMilli gpu_milli_used_{0};
   int32_t pod_count_ = 0;
   std::array<int32_t, kMaxShape> gpu_pod_shapes_{};
+  uint64_t generation_ = 0;
+  int32_t healthy_gpus_ = 0;
+  int32_t fully_free_gpus_ = 0;
+  GpuMilli max_free_milli_{0};
+
+  void RecomputeAggregates();
 };
 
 // Whether a GPU request can be met by a node, keeping "feasible" and "available" apart (G11).

@@ -41,7 +41,8 @@ inline constexpr int64_t kMaxNodeScore = 100;
 class Plugin {
  public:
   virtual ~Plugin() = default;
-  // Unique within a profile; the name used in profiles, metrics and status messages.
+  // Unique within a profile; the name used in profiles, metrics and status messages. The view
+  // must stay valid as long as the plugin's verdicts are used (a literal, as in-tree plugins do).
   virtual std::string_view Name() const = 0;
 };
 

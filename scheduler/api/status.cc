@@ -23,12 +23,19 @@ Status Status::FromError(const absl::Status& error) {
   return Error(std::string(error.message()));
 }
 
-std::string Status::Message() const { return absl::StrJoin(reasons_, ", "); }
+std::string Status::Message() const {
+  std::string out;
+  for (size_t i = 0; i < reason_count(); ++i) {
+    if (i > 0) out += ", ";
+    out += reason(i);
+  }
+  return out;
+}
 
 std::string Status::ToString() const {
   std::string out(CodeName(code_));
-  if (!plugin_.empty()) absl::StrAppend(&out, " (", plugin_, ")");
-  if (!reasons_.empty()) absl::StrAppend(&out, ": ", Message());
+  if (!plugin_.empty()) absl::StrAppend(&out, " (", std::string(plugin_), ")");
+  if (reason_count() > 0) absl::StrAppend(&out, ": ", Message());
   return out;
 }
 

@@ -44,6 +44,16 @@ class [[nodiscard]] Status {
   static Status UnschedulableAndUnresolvable(std::string reason) {
     return Status(Code::kUnschedulableAndUnresolvable, {std::move(reason)});
   }
+  // String literals are kept by pointer and allocate nothing: Filter rejects most nodes in a
+  // full cluster, so its common verdicts ("Insufficient cpu") must be cheap.
+  template <size_t N>
+  static Status Unschedulable(const char (&literal)[N]) {
+    return Status(Code::kUnschedulable, literal);
+  }
+  template <size_t N>
+  static Status UnschedulableAndUnresolvable(const char (&literal)[N]) {
+    return Status(Code::kUnschedulableAndUnresolvable, literal);
+  }
   static Status Wait() { return Status(Code::kWait, {}); }
   static Status Skip() { return Status(Code::kSkip, {}); }
   // Maps an infrastructure error to kError, keeping its message. OK maps to success.
@@ -56,14 +66,26 @@ class [[nodiscard]] Status {
   bool IsRejection() const {
     return code_ == Code::kUnschedulable || code_ == Code::kUnschedulableAndUnresolvable;
   }
-  const std::vector<std::string>& reasons() const { return reasons_; }
+  size_t reason_count() const { return (literal_ != nullptr ? 1 : 0) + reasons_.size(); }
+  std::string_view reason(size_t i) const {
+    if (literal_ != nullptr) {
+      if (i == 0) return literal_;
+      --i;
+    }
+    return reasons_[i];
+  }
+  std::vector<std::string> reasons() const {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < reason_count(); ++i) out.emplace_back(reason(i));
+    return out;
+  }
   // The plugin that produced this verdict; set by the framework runtime.
   std::string_view plugin() const { return plugin_; }
   Status&& WithPlugin(std::string_view plugin) && {
-    plugin_ = std::string(plugin);
+    plugin_ = plugin;
     return std::move(*this);
   }
-  void set_plugin(std::string_view plugin) { plugin_ = std::string(plugin); }
+  void set_plugin(std::string_view plugin) { plugin_ = plugin; }
 
   // Reasons joined with ", ".
   std::string Message() const;
@@ -71,13 +93,17 @@ class [[nodiscard]] Status {
   std::string ToString() const;
 
   friend bool operator==(const Status& a, const Status& b) {
-    return a.code_ == b.code_ && a.reasons_ == b.reasons_;
+    return a.code_ == b.code_ && a.reasons() == b.reasons();
   }
 
  private:
+  Status(Code code, const char* literal) : code_(code), literal_(literal) {}
+
   Code code_ = Code::kSuccess;
+  const char* literal_ = nullptr;  // a string literal (static storage), or null
   std::vector<std::string> reasons_;
-  std::string plugin_;
+  // Plugin names are the plugins' own constants (Name() returns a view of static storage).
+  std::string_view plugin_;
 };
 
 }  // namespace gpusched::framework

@@ -383,6 +383,8 @@ Framework::FilterOutcome Framework::RunFilter(const CycleState& state, const Pod
     }
   });
   FilterOutcome out;
+  out.feasible.reserve(n);
+  out.rejected.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     if (statuses[i].ok()) {
       out.feasible.push_back(nodes[i]);
@@ -513,7 +515,9 @@ ScheduleResult Framework::Reject(ScheduleResult r, const std::vector<NodeVerdict
                                  size_t evaluated) {
   bool all_unresolvable = !verdicts.empty();
   for (const NodeVerdict& v : verdicts) {
-    for (const std::string& reason : v.status.reasons()) ++r.rejections[reason];
+    for (size_t i = 0; i < v.status.reason_count(); ++i) {
+      ++r.rejections[std::string(v.status.reason(i))];
+    }
     if (v.status.code() != Code::kUnschedulableAndUnresolvable) all_unresolvable = false;
   }
   r.nodes_evaluated = evaluated;
