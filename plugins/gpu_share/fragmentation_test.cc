@@ -164,7 +164,8 @@ TEST(FragmentationModel, IgnoresUnhealthyGpusOfANode) {
   FragmentationModel share({Pod(1000, 1, 800, 1.0)});
   EXPECT_DOUBLE_EQ(share.NodeFrag(node), 700.0);
 
-  // A 4-GPU typical pod cannot fit on 3 healthy devices: F = all healthy idle = 2700.
+  // Another node, 4 free GPUs with device 3 unhealthy: a 4-GPU typical pod cannot fit on the 3
+  // healthy devices, so F = all healthy idle = 3000 (not 0, as it would be with 4 healthy).
   NodeInfo free4 = MakeNode(NodeBuilder("m").Cpu(64000).Gpus(4, "A100").Unhealthy(3).Build());
   FragmentationModel four({Pod(1000, 4, 1000, 1.0)});
   EXPECT_DOUBLE_EQ(four.NodeFrag(free4), 3000.0);
@@ -302,7 +303,9 @@ TEST(TypicalPodsFromCounts, DropsZeroCountsAndHandlesEmptyInput) {
       EXPECT_GT(p.weight, 0);
       EXPECT_EQ(p.cpu, MilliCpu(2000));
     }
-    if (!got.empty()) EXPECT_DOUBLE_EQ(got[0].weight, 1.0);
+    if (!got.empty()) {
+      EXPECT_DOUBLE_EQ(got[0].weight, 1.0);
+    }
   }
 }
 
@@ -504,7 +507,9 @@ TEST(FragmentationOpenbTrace, EmptyClusterFragmentationIsThePapers13Point9Percen
     const int32_t gpus = static_cast<int32_t>(ToInt(row.at("num_gpu")));
     const int64_t milli = gpus > 0 ? ToInt(row.at("gpu_milli")) : 0;
     std::vector<std::string> models;
-    if (!row.at("gpu_spec").empty()) models = absl::StrSplit(row.at("gpu_spec"), '|');
+    if (!row.at("gpu_spec").empty()) {
+      for (absl::string_view m : absl::StrSplit(row.at("gpu_spec"), '|')) models.emplace_back(m);
+    }
     ++shapes[{ToInt(row.at("cpu_milli")), gpus, milli, models}];
   }
   std::vector<ShapeCount> counts;

@@ -48,11 +48,11 @@ class [[nodiscard]] Status {
   // full cluster, so its common verdicts ("Insufficient cpu") must be cheap.
   template <size_t N>
   static Status Unschedulable(const char (&literal)[N]) {
-    return Status(Code::kUnschedulable, literal);
+    return Status(Code::kUnschedulable, LiteralTag{}, literal);
   }
   template <size_t N>
   static Status UnschedulableAndUnresolvable(const char (&literal)[N]) {
-    return Status(Code::kUnschedulableAndUnresolvable, literal);
+    return Status(Code::kUnschedulableAndUnresolvable, LiteralTag{}, literal);
   }
   static Status Wait() { return Status(Code::kWait, {}); }
   static Status Skip() { return Status(Code::kSkip, {}); }
@@ -97,7 +97,8 @@ class [[nodiscard]] Status {
   }
 
  private:
-  Status(Code code, const char* literal) : code_(code), literal_(literal) {}
+  struct LiteralTag {};
+  Status(Code code, LiteralTag, const char* literal) : code_(code), literal_(literal) {}
 
   Code code_ = Code::kSuccess;
   const char* literal_ = nullptr;  // a string literal (static storage), or null
