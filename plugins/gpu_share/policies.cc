@@ -271,10 +271,9 @@ Status GpuPacking::Score(const CycleState&, const PodInfo& pod, const NodeInfo& 
     score = framework::kMinNodeScore;
     return Status::Success();
   }
-  int64_t fully_free = 0;
-  for (const framework::GpuSlot& s : node.gpus()) fully_free += s.device.healthy && s.fully_free();
-  if (fully_free == static_cast<int64_t>(node.gpus().size())) {  // an idle node
-    score = std::max(kMax / 3 - fully_free, fully_free);
+  const int64_t fully_free = node.fully_free_gpus();
+  if (fully_free == node.healthy_gpus()) {  // an idle node (unhealthy devices hold nothing)
+    score = std::clamp<int64_t>(kMax / 3 - fully_free, 0, kMax / 3);
     return Status::Success();
   }
   // The devices best fit would take: least free first.
@@ -442,12 +441,16 @@ Fgd::Choice Fgd::Evaluate(const PodInfo& pod, const NodeInfo& node) {
     return c;
   }
   if (req.whole()) {
+    // Whole GPUs take fully free devices (milli and memory), as TryAllocate does.
     int32_t left = req.count;
-    for (int32_t& l : free) {
-      if (left > 0 && l == kOneGpu.value()) {
-        l = 0;
+    size_t k = 0;
+    for (const framework::GpuSlot& s : node.gpus()) {
+      if (!s.device.healthy) continue;
+      if (left > 0 && FreeWhole(s, req) && k < free.size()) {
+        free[k] = 0;
         --left;
       }
+      ++k;
     }
     c.score = SigmoidScore(before, cache_.Frag(model, cpu_after, free));
     return c;

@@ -13,8 +13,9 @@
 // | plugin        | node score                                              | device choice       |
 // |---------------|---------------------------------------------------------|---------------------|
 // | RandomFit     | one random feasible node scores 100, the others 0       | random fitting GPUs |
-// | DotProduct    | 100 * (1 - <node free, pod request> / 2), both [cpu,    | the GPU with the    |
-// |               | gpu] normalized by the cluster's largest node           | best score          |
+// | DotProduct    | 100 * (1 - <node free, pod request> / 2) over [cpu,     | the GPU with the    |
+// |               | gpu]: cpu by the largest node's; gpu by the largest     | best score          |
+// |               | node's GPUs, or for a share by one GPU (the device's)   |                     |
 // | GpuClustering | bands: (75,100] node hosts only the pod's GPU shape,    | best fit            |
 // |               | (50,75] it and others, (25,50] idle, (0,25] others;     | (NodeResourcesFit)  |
 // |               | within a band fewer free GPUs is better                 |                     |

@@ -616,6 +616,25 @@ TEST(GpuPackingPlugin, RanksSharedGpuAboveUsedNodeAboveIdleNode) {
   EXPECT_EQ(s_idle, 25);
 }
 
+TEST(GpuPackingPlugin, NodeWithAnUnhealthyGpuAndNoPodsIsStillAnIdleNode) {
+  // No pod runs on `broken`; only its device 0 is unhealthy. It is an idle node (tier 3, at most
+  // kMaxNodeScore / 3 = 33), so it must rank below a node that already runs a GPU pod.
+  // KNOWN BUG (policies.cc, GpuPacking::Score, the idle check): `fully_free` counts healthy fully
+  // free devices but is compared with gpus().size(), which includes the unhealthy one, so the
+  // node falls through to the "free GPU on a used node" tier and scores 50 - 1 = 49.
+  NodeInfo broken = MakeNode(NodeBuilder("broken").Gpus(8).Unhealthy(0).Build());
+  NodeInfo used = MakeNode(NodeBuilder("used").Gpus(8).Build());
+  AddWhole(used, {0});
+  GpuPacking plugin;
+  CycleState state;
+  const PodInfo pod = WholePod(1);
+  const int64_t s_broken = ScoreOf(plugin, state, pod, broken);
+  const int64_t s_used = ScoreOf(plugin, state, pod, used);  // 49
+  EXPECT_EQ(s_used, 49);
+  EXPECT_LE(s_broken, framework::kMaxNodeScore / 3);
+  EXPECT_LT(s_broken, s_used);
+}
+
 // ---------------------------------------------------------------------------------------------
 // GpuClustering
 

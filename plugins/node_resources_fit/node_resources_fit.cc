@@ -9,7 +9,17 @@ using framework::Status;
 
 absl::StatusOr<FitArgs> DecodeArgs(const framework::PluginArgs& args) {
   FitArgs out;
-  RETURN_IF_ERROR(args.RejectUnknown({"scoringStrategy", "resources"}));
+  RETURN_IF_ERROR(args.RejectUnknown({"scoringStrategy", "resources", "gpuSelection"}));
+  std::string selection = "binpack";
+  RETURN_IF_ERROR(args.Get("gpuSelection", selection));
+  if (selection == "binpack") {
+    out.gpu_selection = framework::GpuSelection::kBinpack;
+  } else if (selection == "spread") {
+    out.gpu_selection = framework::GpuSelection::kSpread;
+  } else {
+    return args.FieldError("gpuSelection",
+                           absl::StrCat("must be binpack or spread, got \"", selection, "\""));
+  }
   std::string strategy = "LeastAllocated";
   RETURN_IF_ERROR(args.Get("scoringStrategy", strategy));
   if (strategy == "LeastAllocated") {
@@ -117,7 +127,7 @@ Status NodeResourcesFit::Reserve(framework::CycleState& state, const framework::
   if (pod.requests.gpu.empty() || state.Contains(framework::kDeviceAssignmentKey)) {
     return Status::Success();
   }
-  std::optional<std::vector<framework::GpuShare>> gpus = framework::TryAllocate(node, pod.requests.gpu);
+  std::optional<std::vector<framework::GpuShare>> gpus = framework::TryAllocate(node, pod.requests.gpu, args_.gpu_selection);
   if (!gpus.has_value()) {
     return Status::Unschedulable(
         absl::StrCat("GPUs on node ", node.name().str(), " no longer fit the request"));

@@ -10,8 +10,9 @@
 //  - Score: LeastAllocated (spread) or MostAllocated (bin-pack) over cpu, memory and gpu, each
 //    resource's utilization after placement weighted by `resources`; the gpu resource counts
 //    only for pods that request GPUs.
-//  - Reserve: chooses the devices with TryAllocate (lowest free whole GPUs; best fit for shares)
-//    unless an earlier Reserve plugin (e.g. gpu-topology) already did.
+//  - Reserve: chooses the devices with TryAllocate (lowest free whole GPUs; for a share of one
+//    GPU the tightest device with gpuSelection: binpack, or the emptiest with spread) unless an
+//    earlier Reserve plugin (e.g. a GPU-sharing policy) already did.
 //
 // Config:
 //   - name: NodeResourcesFit
@@ -19,6 +20,7 @@
 //     args:
 //       scoringStrategy: LeastAllocated   # or MostAllocated
 //       resources: {cpu: 1, memory: 1, gpu: 1}   # weights 0..100; at least one > 0
+//       gpuSelection: binpack             # or spread: which GPU a shared pod lands on
 
 #include <memory>
 
@@ -38,6 +40,7 @@ struct FitArgs {
   int64_t cpu_weight = 1;
   int64_t memory_weight = 1;
   int64_t gpu_weight = 1;
+  framework::GpuSelection gpu_selection = framework::GpuSelection::kBinpack;
 };
 
 // Decodes and validates; errors name the field ("args.scoringStrategy: ...").

@@ -695,5 +695,27 @@ TEST(InTreeRegistry, EveryFactoryBuildsAPluginOfItsOwnName) {
   }
 }
 
+TEST(NodeResourcesFitReserve, GpuSelectionSpreadPutsASharedPodOnTheEmptiestGpu) {
+  // GPU 0 has 300m free, GPU 1 is free: binpack takes GPU 0, spread takes GPU 1.
+  const NodeInfo node = MakeNode(NodeBuilder("n").Gpus(2).Build(),
+                                 {PodBuilder("r").Cpu(0).GpuShare(700, 1024).Build()});
+  ASSERT_EQ(node.gpus()[0].milli_free, GpuMilli(300));
+  const PodInfo pod = PodBuilder("p").GpuShare(200, 1024).Build();
+  for (auto [selection, want] : {std::pair{"binpack", 0}, std::pair{"spread", 1}}) {
+    SCOPED_TRACE(selection);
+    auto args = DecodeArgs(PluginArgs({{"gpuSelection", framework::ArgValue(std::string(selection))}}));
+    ASSERT_TRUE(args.ok()) << args.status();
+    NodeResourcesFit fit(*args);
+    CycleState state;
+    ASSERT_TRUE(fit.Reserve(state, pod, node).ok());
+    auto a = state.Read(framework::kDeviceAssignmentKey);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ((*a)->shares.at(0).gpu, DeviceIndex(want));
+  }
+  auto bad = DecodeArgs(PluginArgs({{"gpuSelection", framework::ArgValue(std::string("pack"))}}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("args.gpuSelection: must be binpack or spread"));
+}
+
 }  // namespace
 }  // namespace gpusched::plugins::node_resources_fit

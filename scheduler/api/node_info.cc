@@ -259,7 +259,8 @@ GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
   return {};
 }
 
-std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const GpuRequest& req) {
+std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const GpuRequest& req,
+                                                 GpuSelection selection) {
   std::vector<GpuShare> out;
   if (req.empty()) return out;
   const auto& gpus = node.gpus();
@@ -281,6 +282,7 @@ std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const Gpu
     if (!Capable(slot, req) || !ShareFitsNow(slot, req)) continue;
     std::tuple<int64_t, int64_t> key{(slot.milli_free - req.milli_per_gpu).value(),
                                      (slot.memory_free - req.memory_per_gpu).value()};
+    if (selection == GpuSelection::kSpread) key = {-std::get<0>(key), -std::get<1>(key)};
     if (best < 0 || key < best_key) {
       best = static_cast<int>(i);
       best_key = key;

@@ -150,6 +150,11 @@ struct GpuFitResult {
 };
 GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req);
 
+// Which device serves a share of one GPU: the tightest that fits (binpack, keeps whole GPUs
+// free) or the emptiest (spread, less interference between tenants), as in HAMi's
+// gpu-scheduler-policy.
+enum class GpuSelection : uint8_t { kBinpack, kSpread };
+
 // Chooses devices for `req` on `node`, committing nothing; nullopt when it does not fit now.
 //  - Whole GPUs: the `count` lowest-indexed healthy, fully free devices of the model. (The
 //    gpu-topology plugin chooses better-connected sets; this is the baseline.)
@@ -159,7 +164,10 @@ GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req);
 //    device 1 leaves 50m, device 2 leaves 250m, device 0 leaves 750m, so device 1 is chosen and
 //    the result is {gpu 1, 250m, 2048 MiB}. A 400m/6Gi request fits only device 0 (device 1 lacks
 //    milli, device 2 lacks memory).
+//  - A share with kSpread: the device that will have the most milli-GPU free after placement
+//    (ties: more memory left, then the lower index); in the example, device 0.
 // An empty request yields an empty vector.
-std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const GpuRequest& req);
+std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const GpuRequest& req,
+                                                 GpuSelection selection = GpuSelection::kBinpack);
 
 }  // namespace gpusched::framework
