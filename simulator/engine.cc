@@ -254,7 +254,7 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
   auto fw = runtime::Framework::Create(
       SimRegistry(), WithTypicalPods(profile, typical),
       runtime::FrameworkDeps{clock, rng, cache, metrics, binder},
-      runtime::FrameworkOptions{.parallelism = 1,
+      runtime::FrameworkOptions{.parallelism = std::max(1, options.parallelism),
                                 .tie_break = options.tie_break == "first"
                                                  ? runtime::FrameworkOptions::TieBreak::kFirst
                                                  : runtime::FrameworkOptions::TieBreak::kRandom});
@@ -385,6 +385,9 @@ absl::StatusOr<std::vector<RunResult>> RunMany(
   int done = 0;
   SimOptions opts = options;
   opts.decision_log = nullptr;  // shared logs make no sense across parallel runs
+  // Parallelism goes where it helps: across runs when there are several, inside the one run
+  // otherwise.
+  opts.parallelism = total > 1 ? 1 : std::max(1, threads);
   auto worker = [&] {
     for (int i = next.fetch_add(1); i < total; i = next.fetch_add(1)) {
       const runtime::Profile& p = profiles[i / seeds.size()];

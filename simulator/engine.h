@@ -46,6 +46,9 @@ struct SimOptions {
   // seed, and ties go to the first, as in the FGD paper's simulator) or "random" (uniform, as
   // kube-scheduler does).
   std::string tie_break = "first";
+  // Threads for Filter/Score inside one run (the framework's worker pool). RunMany runs several
+  // runs at once instead and uses 1 here whenever it has more than one run to do.
+  int parallelism = 1;
   // When set, every decision is appended here, one line per scheduling attempt.
   std::string* decision_log = nullptr;
 };

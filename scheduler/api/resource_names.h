@@ -50,7 +50,10 @@
 // Errors (all InvalidArgument; each names the key and quotes the value, e.g.
 // `resources["nvidia.com/gpucores"]: "150" must be in 1..100`):
 //   - malformed, negative or fractional values ("abc", "-1", "1.5" GPUs, "0.25" milli: write
-//     "250"), out-of-range values, memory that is not a whole number of MiB ("1G", "1Ki");
+//     "250"), an "m" suffix on gpusched.io/gpu-milli ("250m", "1000m": the value already counts
+//     milli), out-of-range values, memory that is not a whole number of MiB ("1G", "1Ki"; the
+//     message says when "8k" is the API server's spelling of a plain 8000: write "8000Mi"),
+//     binary suffixes on nvidia.com/gpumem and aliyun.com/gpu-mem (plain MiB / GiB counts);
 //   - conflicts, naming both keys: two compute keys (gpusched.io/gpu-milli, nvidia.com/gpucores);
 //     two memory keys (gpusched.io/gpu-memory, nvidia.com/gpumem, aliyun.com/gpu-mem); a resource
 //     and an annotation of the same gpusched.io name with different values;
