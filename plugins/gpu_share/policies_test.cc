@@ -26,6 +26,7 @@
 #include "scheduler/api/plugin_args.h"
 #include "scheduler/api/pod_info.h"
 #include "test/fakes/builders.h"
+#include "test/fakes/fake_handle.h"
 
 namespace gpusched::plugins::gpu_share {
 namespace {
@@ -51,47 +52,7 @@ using ::testing::HasSubstr;
 // ---------------------------------------------------------------------------------------------
 // Fakes and helpers
 
-class FakeSnapshot final : public framework::ClusterSnapshot {
- public:
-  const std::vector<const NodeInfo*>& Nodes() const override { return nodes_; }
-  const NodeInfo* FindNode(const NodeId& name) const override {
-    for (const NodeInfo* n : nodes_) {
-      if (n->name() == name) return n;
-    }
-    return nullptr;
-  }
-  std::vector<const NodeInfo*> nodes_;
-};
-
-class FakeWaitingPods final : public framework::WaitingPods {
- public:
-  bool Allow(const PodUid&, std::string_view) override { return false; }
-  bool Reject(const PodUid&, std::string_view, std::string_view) override { return false; }
-  bool IsWaiting(const PodUid&) const override { return false; }
-  std::vector<PodUid> List() const override { return {}; }
-};
-
-// A Handle with a settable snapshot and a seeded random source.
-class FakeHandle final : public framework::Handle {
- public:
-  explicit FakeHandle(uint64_t seed = 1) : rng_(seed) {}
-  Clock& clock() override { return clock_; }
-  absl::BitGenRef rng() override { return absl::BitGenRef(rng_); }
-  const framework::ClusterSnapshot& snapshot() const override { return snapshot_; }
-  metrics::MetricsScope& metrics() override { return metrics_; }
-  framework::WaitingPods& waiting_pods() override { return waiting_; }
-  framework::Binder& binder() override { return binder_; }
-
-  void SetNodes(std::vector<const NodeInfo*> nodes) { snapshot_.nodes_ = std::move(nodes); }
-
- private:
-  SimClock clock_;
-  std::mt19937_64 rng_;
-  FakeSnapshot snapshot_;
-  metrics::InMemoryMetrics metrics_;
-  FakeWaitingPods waiting_;
-  testing::FakeBinder binder_;
-};
+using testing::FakeHandle;
 
 constexpr int64_t kMemMiB = 81920;  // NodeBuilder's default device memory
 

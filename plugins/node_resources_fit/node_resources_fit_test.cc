@@ -21,6 +21,7 @@
 #include "scheduler/api/plugin_args.h"
 #include "scheduler/api/pod_info.h"
 #include "test/fakes/builders.h"
+#include "test/fakes/fake_handle.h"
 
 namespace gpusched::plugins::node_resources_fit {
 namespace {
@@ -50,41 +51,7 @@ ArgValue Str(std::string s) { return ArgValue(std::move(s)); }
 ArgValue Int(int64_t v) { return ArgValue(v); }
 ArgValue MapOf(ArgValue::Map m) { return ArgValue(std::move(m)); }
 
-class FakeSnapshot final : public framework::ClusterSnapshot {
- public:
-  const std::vector<const NodeInfo*>& Nodes() const override { return nodes_; }
-  const NodeInfo* FindNode(const NodeId&) const override { return nullptr; }
-
- private:
-  std::vector<const NodeInfo*> nodes_;
-};
-
-class FakeWaitingPods final : public framework::WaitingPods {
- public:
-  bool Allow(const PodUid&, std::string_view) override { return false; }
-  bool Reject(const PodUid&, std::string_view, std::string_view) override { return false; }
-  bool IsWaiting(const PodUid&) const override { return false; }
-  std::vector<PodUid> List() const override { return {}; }
-};
-
-// A Handle backed by local fakes; the plugins under test touch at most binder().
-class FakeHandle final : public framework::Handle {
- public:
-  Clock& clock() override { return clock_; }
-  absl::BitGenRef rng() override { return absl::BitGenRef(rng_); }
-  const framework::ClusterSnapshot& snapshot() const override { return snapshot_; }
-  metrics::MetricsScope& metrics() override { return metrics_; }
-  framework::WaitingPods& waiting_pods() override { return waiting_; }
-  framework::Binder& binder() override { return binder_; }
-
- private:
-  SimClock clock_;
-  std::mt19937_64 rng_{1};
-  FakeSnapshot snapshot_;
-  metrics::InMemoryMetrics metrics_;
-  FakeWaitingPods waiting_;
-  testing::FakeBinder binder_;
-};
+using testing::FakeHandle;
 
 // Builds a node and places `running` on it (devices chosen by TryAllocate).
 NodeInfo MakeNode(NodeSpec spec, const std::vector<PodInfo>& running = {}) {
