@@ -295,7 +295,12 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
     int64_t total = 0;
     for (const trace::OpenbPod* p : order) total += GpuRequestMilli(*p);
     const size_t originals = order.size();
-    while (originals > 0) {
+    // Sampling stops at the first pod that would push the GPU request past the target, so it
+    // needs a pod that asks for GPUs: without one there is nothing to inflate.
+    const bool any_gpu_pod = std::any_of(order.begin(), order.end(), [](const trace::OpenbPod* p) {
+      return GpuRequestMilli(*p) > 0;
+    });
+    while (originals > 0 && any_gpu_pod) {
       const trace::OpenbPod* p = order[UniformBelow(rng, originals)];
       if (static_cast<double>(total + GpuRequestMilli(*p)) > target) break;
       total += GpuRequestMilli(*p);

@@ -111,14 +111,14 @@ absl::StatusOr<int64_t> ParseMilli(const Given& g) {
   std::string hint;
   if (absl::StatusOr<GpuMilli> m = ParseGpuMilli(g.value);
       m.ok() && m->value() > 0 && m->value() <= 1000) {
-    hint = absl::StrCat("; the value counts milli-GPU (1000 = one GPU): write \"", m->value(),
-                        "\"");
+    hint =
+        absl::StrCat("; the value counts milli-GPU (1000 = one GPU): write \"", m->value(), "\"");
   }
   // "1000m" is the whole number 1 as a quantity, surely not what was meant.
   if (Quantity::Parse(g.value).ok() && g.value.back() == 'm') {
-    return Invalid(g, absl::StrCat("must not have the \"m\" suffix",
-                                   hint.empty() ? "; the value counts milli-GPU (1000 = one GPU)"
-                                                : hint));
+    return Invalid(
+        g, absl::StrCat("must not have the \"m\" suffix",
+                        hint.empty() ? "; the value counts milli-GPU (1000 = one GPU)" : hint));
   }
   ASSIGN_OR_RETURN(const int64_t milli, ParseWhole(g, "milli-GPU", hint));
   if (milli < 1 || milli > 1000) {
@@ -154,10 +154,12 @@ absl::StatusOr<int64_t> ParseMemory(const Given& g) {
         return Invalid(g, absl::StrCat("is too large (at most ", kMaxAmount, " MiB)"));
       }
       absl::StatusOr<int64_t> bytes = q->ToScaled(0, g.value);
-      std::string why = bytes.ok() ? absl::StrCat("is ", *bytes, " bytes, not a whole number of MiB")
-                                   : std::string("is not a whole number of MiB");
-      absl::StrAppend(&why, "; write MiB as a plain number (\"4096\") or bytes with a binary "
-                            "suffix (\"4Gi\", \"512Mi\")");
+      std::string why = bytes.ok()
+                            ? absl::StrCat("is ", *bytes, " bytes, not a whole number of MiB")
+                            : std::string("is not a whole number of MiB");
+      absl::StrAppend(&why,
+                      "; write MiB as a plain number (\"4096\") or bytes with a binary "
+                      "suffix (\"4Gi\", \"512Mi\")");
       // The API server stores a plain 8000 as "8k": point at the spelling that survives.
       if (bytes.ok() && *bytes < (int64_t{1} << 20) && !HasBinarySuffix(g.value)) {
         absl::StrAppend(&why, "; if you meant ", *bytes, " MiB, write \"", *bytes,
@@ -251,16 +253,16 @@ absl::Status RejectUnsupported(const Map& resources, const Map& annotations) {
   for (const auto& [key, value] : resources) {
     const Given g{false, key, value};
     if (key == kHamiGpuMemPercentage) {
-      return Invalid(g, absl::StrCat("is not supported; use ", std::string(kHamiGpuMem),
-                                     " (MiB per GPU)"));
+      return Invalid(
+          g, absl::StrCat("is not supported; use ", std::string(kHamiGpuMem), " (MiB per GPU)"));
     }
     if (key == kGpuModel) {
       return Invalid(g, "is an annotation, not a resource: set it under metadata.annotations");
     }
     if (key.starts_with(kGpuschedPrefix) && key != kGpuMilli && key != kGpuMemory) {
-      return Invalid(g, absl::StrCat("is not a gpusched resource name (known: ",
-                                     std::string(kGpuMilli), ", ", std::string(kGpuMemory),
-                                     "; annotation ", std::string(kGpuModel), ")"));
+      return Invalid(
+          g, absl::StrCat("is not a gpusched resource name (known: ", std::string(kGpuMilli), ", ",
+                          std::string(kGpuMemory), "; annotation ", std::string(kGpuModel), ")"));
     }
   }
   for (std::string_view key : {kHamiUseGpuType, kHamiNoUseGpuType}) {
@@ -340,9 +342,9 @@ absl::StatusOr<GpuRequest> GpuRequestFromPod(const Map& resources, const Map& an
   const Given* share_key = milli_key != nullptr ? milli_key : memory_key;
   if (share_key == nullptr && (!count || *count == 0)) {
     if (model) {
-      return Invalid(*model, absl::StrCat("names GPU models but the pod asks for no GPU (set ",
-                                          std::string(kNvidiaGpu), " or ",
-                                          std::string(kGpuMilli), ")"));
+      return Invalid(*model,
+                     absl::StrCat("names GPU models but the pod asks for no GPU (set ",
+                                  std::string(kNvidiaGpu), " or ", std::string(kGpuMilli), ")"));
     }
     return GpuRequest{};
   }
@@ -372,8 +374,9 @@ absl::StatusOr<GpuRequest> GpuRequestFromPod(const Map& resources, const Map& an
     if (why_share.key == kGpuMilli) {
       detail = "a share is of one GPU, so with several GPUs gpusched.io/gpu-milli must be 1000";
     } else if (why_share.key == kHamiGpuMem || why_share.key == kHamiGpuCores) {
-      detail = "HAMi can place several partial vGPUs on different cards; gpusched does not model "
-               "that yet";
+      detail =
+          "HAMi can place several partial vGPUs on different cards; gpusched does not model "
+          "that yet";
     } else {
       detail = "gpushare shares one GPU per pod";
     }

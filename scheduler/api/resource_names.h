@@ -2,8 +2,8 @@
 
 // What users write on a Kubernetes pod, turned into the scheduler's GpuRequest (pod_info.h).
 //
-//   // A pod with resources.limits {"gpusched.io/gpu-milli": "250", "gpusched.io/gpu-memory": "4Gi"}
-//   // and annotation gpusched.io/gpu-model: "A100-SXM4-80GB|H100":
+//   // A pod with limits gpusched.io/gpu-milli: "250" and gpusched.io/gpu-memory: "4Gi", and the
+//   // annotation gpusched.io/gpu-model: "A100-SXM4-80GB|H100":
 //   ASSIGN_OR_RETURN(GpuRequest gpu, GpuRequestFromPod(
 //       {{"gpusched.io/gpu-milli", "250"}, {"gpusched.io/gpu-memory", "4Gi"}},
 //       {{"gpusched.io/gpu-model", "A100-SXM4-80GB|H100"}}));
@@ -20,21 +20,29 @@
 // memory, ...) may be present and are ignored. `annotations` holds the pod's annotations; only the
 // ones below are read. All arithmetic is exact (common/quantity.h); nothing is rounded.
 //
-// The mapping (R = resource, A = annotation; N = the value of nvidia.com/gpu):
+// The mapping (on: R = resource, A = annotation; N = the value of nvidia.com/gpu):
 //
-// | key                          | R/A | value                                   | meaning                                          |
-// |------------------------------|-----|-----------------------------------------|--------------------------------------------------|
-// | nvidia.com/gpu               | R   | whole number >= 0 ("2")                 | N devices; alone: N whole GPUs; 0 alone: no GPU  |
-// | gpusched.io/gpu-milli        | R,A | whole number of milli-GPU, 1..1000      | compute per device; without nvidia.com/gpu it is |
-// |                              |     | ("250" = a quarter GPU; "1k" = 1000)    | a share of 1 device; with N > 1 it must be 1000  |
-// | gpusched.io/gpu-memory       | R,A | plain number = MiB ("4096"); with a     | memory per device. Alone: a share of 1 device    |
-// |                              |     | suffix = bytes, exact MiB ("4Gi",       | with 0m. With nvidia.com/gpu (and no milli): N   |
-// |                              |     | "512Mi"; "1G" is not whole MiB: error)  | whole GPUs of at least that much memory          |
-// | gpusched.io/gpu-model        | A   | models split by a bar or a comma        | allowed device models (exact names, any of them) |
-// |                              |     | ("A100-SXM4-80GB|H100")                 |                                                  |
-// | nvidia.com/gpumem (HAMi)     | R   | whole number of MiB ("3000", "3k")      | memory per vGPU; makes the request a share       |
-// | nvidia.com/gpucores (HAMi)   | R   | percent of one GPU, 1..100              | milli = 10 x percent; 100 = the whole device     |
-// | aliyun.com/gpu-mem (Aliyun)  | R   | whole number of GiB ("3")               | a share of 1 device: G x 1024 MiB, 0m            |
+// | key                    | on  | value                           | meaning                      |
+// |------------------------|-----|---------------------------------|------------------------------|
+// | nvidia.com/gpu         | R   | whole number >= 0 ("2")         | N devices. Alone: N whole    |
+// |                        |     |                                 | GPUs; "0" alone: no GPU      |
+// | gpusched.io/gpu-milli  | R,A | whole number of milli-GPU,      | compute per device. Without  |
+// |                        |     | 1..1000 ("250" = a quarter GPU; | nvidia.com/gpu: a share of 1 |
+// |                        |     | "1k" = 1000); not "0.25"/"250m" | device; N > 1: only 1000     |
+// | gpusched.io/gpu-memory | R,A | plain number = MiB ("4096");    | memory per device. Alone: a  |
+// |                        |     | with a suffix = bytes, whole    | share of 1 device, 0 milli.  |
+// |                        |     | MiB ("4Gi", "512Mi"; "1G" is    | With nvidia.com/gpu and no   |
+// |                        |     | not whole MiB: an error)        | milli: N whole GPUs, each of |
+// |                        |     |                                 | at least that memory         |
+// | gpusched.io/gpu-model  | A   | names split by a bar or a comma | allowed device models (exact |
+// |                        |     | ("A100-SXM4-80GB|H100")         | names; any of them)          |
+// | nvidia.com/gpumem      | R   | whole number of MiB ("3000",    | HAMi: memory per vGPU; makes |
+// |                        |     | "3k"); no binary suffix         | the request a share          |
+// | nvidia.com/gpucores    | R   | percent of one GPU, 1..100      | HAMi: milli = 10 x percent;  |
+// |                        |     |                                 | 100 = the whole device       |
+// | aliyun.com/gpu-mem     | R   | whole number of GiB ("3"); no   | Aliyun gpushare: a share of  |
+// |                        |     | binary suffix                   | 1 device, G x 1024 MiB,      |
+// |                        |     |                                 | 0 milli                      |
 //
 // How the parts combine:
 //   - count: N if nvidia.com/gpu is given, else 1 if any other GPU key is given, else 0 (an empty
