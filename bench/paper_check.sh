@@ -12,7 +12,8 @@
 #   OPENB_DIR=/data/openb bench/paper_check.sh
 #   GPUSCHED=build-x/cli/gpusched bench/paper_check.sh   # use a binary already built, no build
 #   SEEDS=42-51 THREADS=8 bench/paper_check.sh
-# Takes about 1-3 minutes on 2 cores. Output: out/paper-check/ (report.html, summary.json, ...).
+# The simulation takes 30-70 s on 2 cores (plus the build).
+# Output: out/paper-check/ (report.html, summary.json, runs.csv, time.txt, progress.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -219,6 +219,7 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
         absl::StrCat("mode: must be inflation or replay, got \"", options.mode, "\""));
   }
   if (workload.nodes.empty()) return absl::InvalidArgumentError("the cluster has no nodes");
+  if (workload.pods.empty()) return absl::InvalidArgumentError("the trace has no pods");
   if (options.tie_break != "first" && options.tie_break != "random") {
     return absl::InvalidArgumentError(
         absl::StrCat("tie_break: must be first or random, got \"", options.tie_break, "\""));
@@ -353,6 +354,7 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
         if (w != waiting.end()) {  // left before it ever ran
           waiting.erase(w);
           ++failed;
+          rec.Sample(arrived, used, failed);
           return;
         }
         const cache::PodRecord* record = cache.FindPod(pods[i].uid);

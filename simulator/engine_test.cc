@@ -528,10 +528,10 @@ TEST(RunOnce, EmptyClusterFragmentationByHand) {
   EXPECT_DOUBLE_EQ(MustRun(w, Builtin("fgd"), 1).empty_frag_amount_pct, 50.0);
 }
 
-// Bug: in inflation mode, a workload whose pods request no GPU can never reach the target, and
-// RunOnce resamples forever (the order vector grows until memory runs out). Expected: it returns
-// promptly, either with only the originals arrived or with an InvalidArgument. (Fails until the
-// engine stops resampling when no pod adds GPU request.)
+// Regression (found by this test, fixed in engine.cc): in inflation mode a workload whose pods
+// request no GPU can never reach the target, and RunOnce resampled forever (the order vector grew
+// until memory ran out). It must return promptly, either with only the originals arrived or with
+// an InvalidArgument. A death test, so that a regression fails instead of hanging the suite.
 //
 // Runs in the death-test child: exits 0 if RunOnce returns as expected, 3 if it returns something
 // else; a hang ends in SIGALRM and a runaway allocation in std::bad_alloc (abort).
@@ -559,7 +559,7 @@ TEST(RunOnceDeathTest, InflationWithOnlyCpuPodsTerminates) {
 // ---------------------------------------------------------------------------------------------
 // 6. The paper's result (../shared/docs/openb-fgd.md, "Target"), on a subset that runs in CI.
 //
-// The full check (1,213 nodes, 8,152 pods, 6 policies x seeds 42-51) takes about a minute on 2
+// The full check (1,213 nodes, 8,152 pods, 6 policies x seeds 42-51) takes 30-70 s on 2
 // cores: bench/paper_check.sh runs it. It measured (unallocated GPU % at 100 % arrived, mean ±
 // sd; paper in brackets): FGD 4.76 ± 0.13 [4.77 ± 0.11], BestFit 7.18 ± 0.16 [7.14 ± 0.14],
 // Packing 8.45 ± 0.34 [8.22 ± 0.53], Clustering 8.52 ± 0.45 [8.35 ± 0.61], DotProd 9.47 ± 0.36
@@ -570,7 +570,7 @@ TEST(RunOnceDeathTest, InflationWithOnlyCpuPodsTerminates) {
 // 3rd pod of
 // openb_pod_list_default.csv (2,718 pods, so the originals are about a third of the request too,
 // and inflation to 130 % of the subset's capacity resamples as in the full run). 60 runs, about
-// 5-10 s on 2 cores. Measured on this subset (policy: mean ± sd over seeds 42-51; in brackets
+// 4-10 s on 2 cores. Measured on this subset (policy: mean ± sd over seeds 42-51; in brackets
 // the range of the 10-seed means over seeds 1-10, 11-20, ..., 91-100, and the 100-seed mean):
 //   FGD         4.73 ± 0.21   [4.59 .. 4.83; 4.74]
 //   BestFit     6.57 ± 0.27   [6.49 .. 6.77; 6.65]
