@@ -1,4 +1,4 @@
-// gpusched: the offline tool. Subcommands: demo, sim; topo arrives with its issue.
+// gpusched: the offline tool. Subcommands: demo, sim, topo.
 
 #include <iostream>
 #include <string>
@@ -6,6 +6,7 @@
 
 #include "cli/demo.h"
 #include "cli/sim.h"
+#include "cli/topo.h"
 
 namespace {
 
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "demo") return gpusched::cli::RunDemo(args, std::cout, std::cerr);
   if (cmd == "sim") return gpusched::cli::RunSim(args, std::cout, std::cerr);
+  if (cmd == "topo") return gpusched::cli::RunTopo(args, std::cout, std::cerr);
   std::cerr << "gpusched: unknown command \"" << cmd << "\"\n" << kUsage;
   return 2;
 }

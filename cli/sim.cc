@@ -21,7 +21,9 @@ constexpr char kUsage[] =
     "usage: gpusched sim [--cluster NODES.csv --trace PODS.csv]\n"
     "                    [--policy fgd,bestfit,packing,clustering,dotprod,random|all|FILE.yaml]\n"
     "                    [--mode inflation|replay] [--seeds 42-51|42,43] [--threads N]\n"
-    "                    [--inflation 1.3] [--tie-break first|random] [--out DIR] [--json]\n";
+    "                    [--inflation 1.3] [--tie-break first|random] [--out DIR] [--json]\n"
+    "                    [--topology MODEL=PRESET,...]  (e.g. G2=dgx1-v100: GPU wiring for\n"
+    "                    nodes of that model; reports multi-GPU pods' min bandwidth)\n";
 
 constexpr std::string_view kPolicies[] = {"fgd",        "bestfit", "packing",
                                           "clustering", "dotprod", "random"};
@@ -48,6 +50,7 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
   std::string cluster, trace_file, policy = "all", mode = "inflation", seeds_text = "42-51";
   std::string out_dir = "out/sim";
   std::string tie_break = "first";
+  std::string topology_text;
   double inflation = 1.3;
   int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   bool json = false;
@@ -69,6 +72,8 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
       mode = v;
     } else if (a == "--seeds" && value(v)) {
       seeds_text = v;
+    } else if (a == "--topology" && value(v)) {
+      topology_text = v;
     } else if (a == "--tie-break" && value(v)) {
       tie_break = v;
     } else if (a == "--out" && value(v)) {
@@ -163,6 +168,16 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
   options.mode = mode;
   options.inflation = inflation;
   options.tie_break = tie_break;
+  if (!topology_text.empty()) {
+    for (const std::string& pair : std::vector<std::string>(absl::StrSplit(topology_text, ','))) {
+      std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+      if (kv.size() != 2 || kv[0].empty() || kv[1].empty()) {
+        err << "sim: --topology: \"" << pair << "\" is not MODEL=PRESET (e.g. G2=dgx1-v100)\n";
+        return 2;
+      }
+      options.topology_presets[kv[0]] = kv[1];
+    }
+  }
   err << absl::StrFormat("sim: %d nodes, %d pods, %d policies x %d seeds, %s, %d threads\n",
                          workload.nodes.size(), workload.pods.size(), profiles.size(),
                          seeds->size(), mode, threads);
@@ -189,6 +204,22 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
   } else {
     out << "\n" << title << "\n";
     simulator::PrintSummaryTable(out, summary);
+    if (!options.topology_presets.empty()) {
+      out << "\nMulti-GPU pods on nodes with a topology: mean of each pod's minimum GPU-pair "
+             "bandwidth\n";
+      for (const auto& p : profiles) {
+        double sum = 0;
+        int64_t pods = 0, n = 0;
+        for (const auto& r : *runs) {
+          if (r.policy != p.name || r.multi_gpu_pods_on_topology == 0) continue;
+          sum += r.mean_multi_gpu_min_bandwidth_gbps;
+          pods += r.multi_gpu_pods_on_topology;
+          ++n;
+        }
+        out << absl::StrFormat("  %-14s %8.1f GB/s  (%.1f pods per run)\n", p.name,
+                               n ? sum / n : 0.0, n ? static_cast<double>(pods) / n : 0.0);
+      }
+    }
     out << "\nReport: " << out_dir << "/report.html  (summary.json, runs.csv, curves.csv beside it)\n";
   }
   return 0;

@@ -2,6 +2,7 @@
 
 #include "plugins/default_binder/default_binder.h"
 #include "plugins/gpu_share/policies.h"
+#include "plugins/gpu_topology/gpu_topology_plugin.h"
 #include "plugins/node_resources_fit/node_resources_fit.h"
 #include "plugins/node_selector/node_selector.h"
 #include "plugins/queue_sort/priority_sort.h"
@@ -25,6 +26,7 @@ framework::Registry NewInTreeRegistry() {
   (void)r.Register(std::string(gpu_share::GpuPacking::kName), &gpu_share::GpuPacking::New);
   (void)r.Register(std::string(gpu_share::BestFit::kName), &gpu_share::BestFit::New);
   (void)r.Register(std::string(gpu_share::Fgd::kName), &gpu_share::Fgd::New);
+  (void)r.Register(std::string(gpu_topology::kName), &gpu_topology::GpuTopologyPlugin::New);
   return r;
 }
 
@@ -102,6 +104,16 @@ profiles:
       - name: PrioritySort
       - name: NodeSelector
       - name: TaintToleration
+      - name: FGD
+      - name: NodeResourcesFit
+        points: [PreFilter, Filter, Reserve]
+      - name: DefaultBinder
+  - name: fgd-topology
+    plugins:
+      - name: PrioritySort
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: GpuTopology
       - name: FGD
       - name: NodeResourcesFit
         points: [PreFilter, Filter, Reserve]

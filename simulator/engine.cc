@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <queue>
@@ -19,6 +20,7 @@
 #include "plugins/registry.h"
 #include "scheduler/cache/cluster_cache.h"
 #include "scheduler/runtime/framework.h"
+#include "topology/presets.h"
 
 namespace gpusched::simulator {
 namespace {
@@ -234,6 +236,15 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
   for (size_t i = node_order.size(); i > 1; --i) {
     std::swap(node_order[i - 1], node_order[UniformBelow(rng, i)]);
   }
+  std::map<std::string, std::shared_ptr<const topology::GpuTopology>> presets;
+  for (const auto& [model, preset] : options.topology_presets) {
+    absl::StatusOr<topology::GpuTopology> t = topology::Preset(preset);
+    if (!t.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("topology preset for model ", model, ": ", t.status().message()));
+    }
+    presets[model] = std::make_shared<const topology::GpuTopology>(*std::move(t));
+  }
   cache::ClusterCache cache;
   for (const trace::OpenbNode* np : node_order) {
     const trace::OpenbNode& n = *np;
@@ -244,6 +255,9 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
     spec.max_pods = 1 << 20;  // the trace has no pod limit
     for (int32_t i = 0; i < n.gpus; ++i) {
       spec.gpus.push_back(framework::GpuDevice{n.model, DeviceMemoryFor(n.model), true, -1});
+    }
+    if (auto it = presets.find(n.model); it != presets.end() && it->second->gpu_count() == n.gpus) {
+      spec.topology = it->second;
     }
     if (absl::Status s = cache.AddNode(std::move(spec)); !s.ok()) return s;
   }
@@ -272,6 +286,7 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
   result.empty_frag_amount_pct = rec.empty_frag_pct();
   Digest digest;
   int64_t arrived = 0, used = 0, failed = 0;
+  double multi_bw_sum = 0;
 
   auto attempt = [&](const PodInfo& pod) -> bool {
     runtime::ScheduleResult r = (*fw)->SchedulePod(pod);
@@ -280,6 +295,20 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
     if (options.decision_log) options.decision_log->append(line);
     if (!r.status.ok()) return false;
     used += pod.requests.gpu.total_milli().value();
+    if (r.gpus.size() >= 2) {
+      const framework::NodeInfo* node = cache.FindNode(r.node);
+      if (node != nullptr && node->spec().topology != nullptr) {
+        double min_bw = std::numeric_limits<double>::infinity();
+        for (size_t a = 0; a < r.gpus.size(); ++a) {
+          for (size_t b = a + 1; b < r.gpus.size(); ++b) {
+            min_bw = std::min(min_bw, node->spec().topology->Bandwidth(r.gpus[a].gpu.value(),
+                                                                       r.gpus[b].gpu.value()));
+          }
+        }
+        ++result.multi_gpu_pods_on_topology;
+        multi_bw_sum += min_bw;
+      }
+    }
     rec.NodeChanged(r.node);
     ++result.pods_scheduled;
     return true;
@@ -372,6 +401,10 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
   }
 
   result.pods_failed = failed;
+  if (result.multi_gpu_pods_on_topology > 0) {
+    result.mean_multi_gpu_min_bandwidth_gbps =
+        multi_bw_sum / static_cast<double>(result.multi_gpu_pods_on_topology);
+  }
   result.curve = rec.Curve();
   result.unallocated_at_100 = rec.UnallocatedAt(100);
   result.unallocated_at_130 = rec.UnallocatedAt(130);

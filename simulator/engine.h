@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct SimOptions {
   // seed, and ties go to the first, as in the FGD paper's simulator) or "random" (uniform, as
   // kube-scheduler does).
   std::string tie_break = "first";
+  // GPU model -> topology preset (topology/presets.h) for nodes of that model whose GPU count
+  // matches the preset, e.g. {"G2", "dgx1-v100"}. Others have no topology.
+  std::map<std::string, std::string> topology_presets;
   // Threads for Filter/Score inside one run (the framework's worker pool). RunMany runs several
   // runs at once instead and uses 1 here whenever it has more than one run to do.
   int parallelism = 1;

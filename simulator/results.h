@@ -36,6 +36,10 @@ struct RunResult {
   std::optional<double> unallocated_at_130;
   // Fragmentation of the empty cluster, % of capacity (about 13.9 on openb).
   double empty_frag_amount_pct = 0;
+  // Multi-GPU pods (2+ whole GPUs) placed on nodes with a known topology, and the mean of the
+  // minimum pairwise bandwidth (GB/s) among each one's GPUs: what the topology plugin improves.
+  int64_t multi_gpu_pods_on_topology = 0;
+  double mean_multi_gpu_min_bandwidth_gbps = 0;
   // Hex digest of the decision log: equal seeds and inputs give equal digests.
   std::string decision_log_digest;
   double wall_seconds = 0;  // informational; not part of any decision

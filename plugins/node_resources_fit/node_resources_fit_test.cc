@@ -633,7 +633,8 @@ TEST(InTreeRegistry, ListsExactlyTheInTreePlugins) {
   const framework::Registry registry = NewInTreeRegistry();
   EXPECT_THAT(registry.Names(),
               ElementsAre("BestFit", "DefaultBinder", "DotProduct", "FGD", "GpuClustering",
-                          "GpuPacking", "NodeResourcesFit", "NodeSelector", "PrioritySort",
+                          "GpuPacking", "GpuTopology", "NodeResourcesFit", "NodeSelector",
+                          "PrioritySort",
                           "RandomFit", "TaintToleration"));
   EXPECT_EQ(registry.Find("GangScheduling"), nullptr);
 }

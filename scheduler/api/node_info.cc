@@ -79,6 +79,12 @@ absl::StatusOr<NodeInfo> NodeInfo::Create(NodeSpec spec) {
   if (spec.gpus.size() > 1024) {
     return absl::InvalidArgumentError(absl::StrCat("node ", n, ": more than 1024 GPUs"));
   }
+  if (spec.topology != nullptr &&
+      spec.topology->gpu_count() != static_cast<int>(spec.gpus.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "node ", n, ": topology \"", spec.topology->name(), "\" has ",
+        spec.topology->gpu_count(), " GPUs but the node has ", spec.gpus.size()));
+  }
   for (size_t i = 0; i < spec.gpus.size(); ++i) {
     const GpuMemMiB mem = spec.gpus[i].memory;
     if (mem <= GpuMemMiB(0) || mem.value() > kMaxAmount) {

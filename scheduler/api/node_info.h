@@ -17,6 +17,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "common/ids.h"
 #include "common/quantity.h"
 #include "scheduler/api/pod_info.h"
+#include "topology/gpu_topology.h"
 
 namespace gpusched::framework {
 
@@ -54,6 +56,9 @@ struct NodeSpec {
   MemoryBytes memory{0};       // allocatable
   int32_t max_pods = 110;
   std::vector<GpuDevice> gpus;  // index == DeviceIndex
+  // How the GPUs are wired (NVLink, PCIe, NUMA); null when unknown. GPU i of the topology is
+  // gpus[i]. Shared and immutable: nodes of one machine type share one object.
+  std::shared_ptr<const topology::GpuTopology> topology;
   friend bool operator==(const NodeSpec&, const NodeSpec&) = default;
 };
 

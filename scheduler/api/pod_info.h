@@ -104,6 +104,7 @@ struct PodInfo {
   absl::Time created = absl::UnixEpoch();
   PodResources requests;
   std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
   std::map<std::string, std::string> node_selector;  // every pair must match a node label
   std::vector<Toleration> tolerations;
   std::optional<GangRef> gang;

@@ -1,0 +1,43 @@
+#pragma once
+
+// The best k GPUs of a node for one job.
+//
+//   ASSIGN_OR_RETURN(DeviceSet s, BestDeviceSet(topology, /*free=*/{0,1,2,3,4,5,6,7}, /*k=*/4));
+//   s.gpus;            // e.g. {0, 1, 2, 3}: a fully NVLink-connected quad on a DGX-1
+//   s.min_bandwidth;   // GB/s, the slowest pair
+//
+// Quality, compared in order (higher is better):
+//   1. the minimum pairwise bandwidth of the set (what all-reduce waits on);
+//   2. the ring all-reduce bandwidth: the best ring's slowest hop;
+//   3. NUMA locality: fewer sockets spanned (ties: the socket of `preferred_numa`, if set);
+//   4. what is left: the quality of the best k-set of the remaining free GPUs (for each common
+//      size), so a single GPU is not taken out of a fully connected quad when a loose one exists.
+// Exact (every k-subset) for up to kExactLimit free GPUs; beyond that a greedy heuristic grows
+// sets from every seed GPU by best minimum bandwidth (see the .cc for the measured gap).
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "topology/gpu_topology.h"
+
+namespace gpusched::topology {
+
+inline constexpr int kExactLimit = 16;
+
+struct DeviceSet {
+  std::vector<int> gpus;      // ascending
+  double min_bandwidth = 0;   // GB/s
+  double ring_bandwidth = 0;  // GB/s
+  int sockets = 0;            // distinct NUMA nodes spanned
+};
+
+struct SearchOptions {
+  int preferred_numa = -1;  // the pod's CPUs' socket, if known
+};
+
+// InvalidArgument when k < 1, k > number of free GPUs, or a free index is out of range.
+absl::StatusOr<DeviceSet> BestDeviceSet(const GpuTopology& t, const std::vector<int>& free, int k,
+                                        const SearchOptions& options = {});
+
+}  // namespace gpusched::topology

@@ -1,0 +1,80 @@
+#pragma once
+
+// The inside of one node as a graph (Boost.Graph): GPUs, NVSwitches, PCIe switches, host
+// bridges, CPU sockets (NUMA nodes) and NICs, joined by typed links with a bandwidth each.
+//
+//   ASSIGN_OR_RETURN(GpuTopology t, Preset("dgx-a100"));
+//   t.Bandwidth(0, 1);   // GB/s between GPU 0 and GPU 1 (NVSwitch: 300 on A100)
+//   t.Hops(0, 5);        // links on the best path
+//   t.NumaOf(3);         // the socket GPU 3 hangs off
+//
+// Bandwidth between two GPUs is their direct link's bandwidth (NVLink: links x per-link rate)
+// when they have one; otherwise the bottleneck of the widest path through switches, bridges and
+// sockets. A GPU never forwards traffic for others: no path passes through a third GPU. Two GPUs
+// with neither have bandwidth 0. All pairs are computed once, at Create.
+//
+// Immutable after Create; safe to share between threads (std::shared_ptr<const GpuTopology>).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace gpusched::topology {
+
+enum class DeviceKind : uint8_t { kGpu, kNvSwitch, kPcieSwitch, kHostBridge, kCpuSocket, kNic };
+
+struct Device {
+  DeviceKind kind = DeviceKind::kGpu;
+  std::string name;     // "GPU0", "NVSwitch2", "PLX0", "CPU1", "mlx5_0"
+  int32_t numa = -1;    // socket index for CPU sockets and the devices under them; -1 unknown
+};
+
+enum class LinkKind : uint8_t { kNvLink, kPcie, kInterSocket };
+
+struct Link {
+  int32_t a = 0;  // device indices into the device list
+  int32_t b = 0;
+  LinkKind kind = LinkKind::kPcie;
+  int32_t count = 1;       // NVLink: number of links bonded; PCIe/inter-socket: 1
+  int32_t generation = 0;  // NVLink 2/3/4/5 or PCIe 3/4/5; 0 unknown
+  int32_t width = 16;      // PCIe lanes
+  double gbps = 0;         // unidirectional GB/s of the whole link; derived if 0 (see .cc)
+};
+
+class GpuTopology {
+ public:
+  // Validates (indices in range, no self links, positive bandwidth, at least one GPU) and
+  // computes all GPU pairs. GPUs are numbered in device-list order of kind kGpu: the first
+  // kGpu device is GPU 0. Errors name the link or device index.
+  static absl::StatusOr<GpuTopology> Create(std::string name, std::vector<Device> devices,
+                                            std::vector<Link> links);
+
+  const std::string& name() const { return name_; }
+  int gpu_count() const { return gpu_count_; }
+  double Bandwidth(int gpu_a, int gpu_b) const;  // GB/s; 0 for a == b
+  int Hops(int gpu_a, int gpu_b) const;          // links on the chosen path; 0 for a == b
+  int NumaOf(int gpu) const;                     // -1 unknown
+  // Whether two GPUs share a direct NVLink (count > 0 links of kind kNvLink).
+  int NvLinks(int gpu_a, int gpu_b) const;
+  const std::vector<Device>& devices() const { return devices_; }
+  const std::vector<Link>& links() const { return links_; }
+
+ private:
+  GpuTopology() = default;
+  std::string name_;
+  std::vector<Device> devices_;
+  std::vector<Link> links_;
+  int gpu_count_ = 0;
+  std::vector<double> bw_;     // gpu_count x gpu_count
+  std::vector<int> hops_;      // gpu_count x gpu_count
+  std::vector<int> nvlinks_;   // gpu_count x gpu_count
+  std::vector<int> numa_;      // per GPU
+};
+
+// Per-link GB/s for NVLink generations (2: 25, 3: 25, 4: 25, 5: 50 per link per direction) and
+// PCIe (gen3 ~0.985, gen4 ~1.97, gen5 ~3.94 GB/s per lane); inter-socket 40 GB/s when unset.
+double DefaultLinkGbps(const Link& link);
+
+}  // namespace gpusched::topology
