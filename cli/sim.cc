@@ -1,6 +1,7 @@
 #include "cli/sim.h"
 
 #include <algorithm>
+#include <set>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -205,19 +206,37 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
     out << "\n" << title << "\n";
     simulator::PrintSummaryTable(out, summary);
     if (!options.topology_presets.empty()) {
-      out << "\nMulti-GPU pods on nodes with a topology: mean of each pod's minimum GPU-pair "
-             "bandwidth\n";
+      // Per policy and GPU count: mean over runs of each run's mean min pair bandwidth.
+      out << "\nMulti-GPU pods on nodes with a topology: minimum GPU-pair bandwidth (GB/s), "
+             "mean per pod size\n";
+      std::set<int> sizes;
+      for (const auto& r : *runs) {
+        for (const auto& [k, v] : r.min_bandwidth_by_gpu_count) sizes.insert(k);
+      }
+      out << absl::StrFormat("  %-14s", "policy");
+      for (int k : sizes) out << absl::StrFormat("  %9s", absl::StrCat(k, " GPUs"));
+      out << absl::StrFormat("  %9s\n", "all");
       for (const auto& p : profiles) {
+        out << absl::StrFormat("  %-14s", p.name);
+        for (int k : sizes) {
+          double sum = 0;
+          int n = 0;
+          for (const auto& r : *runs) {
+            auto it = r.min_bandwidth_by_gpu_count.find(k);
+            if (r.policy != p.name || it == r.min_bandwidth_by_gpu_count.end()) continue;
+            sum += it->second.second;
+            ++n;
+          }
+          out << absl::StrFormat("  %9s", n ? absl::StrFormat("%.1f", sum / n) : "-");
+        }
         double sum = 0;
-        int64_t pods = 0, n = 0;
+        int n = 0;
         for (const auto& r : *runs) {
           if (r.policy != p.name || r.multi_gpu_pods_on_topology == 0) continue;
           sum += r.mean_multi_gpu_min_bandwidth_gbps;
-          pods += r.multi_gpu_pods_on_topology;
           ++n;
         }
-        out << absl::StrFormat("  %-14s %8.1f GB/s  (%.1f pods per run)\n", p.name,
-                               n ? sum / n : 0.0, n ? static_cast<double>(pods) / n : 0.0);
+        out << absl::StrFormat("  %9s\n", n ? absl::StrFormat("%.1f", sum / n) : "-");
       }
     }
     out << "\nReport: " << out_dir << "/report.html  (summary.json, runs.csv, curves.csv beside it)\n";

@@ -307,6 +307,9 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
         }
         ++result.multi_gpu_pods_on_topology;
         multi_bw_sum += min_bw;
+        auto& [count, mean] = result.min_bandwidth_by_gpu_count[static_cast<int>(r.gpus.size())];
+        ++count;
+        mean += (min_bw - mean) / static_cast<double>(count);
       }
     }
     rec.NodeChanged(r.node);

@@ -4,6 +4,7 @@
 // the engine (which fills it) and the report writer (report.h).
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +41,8 @@ struct RunResult {
   // minimum pairwise bandwidth (GB/s) among each one's GPUs: what the topology plugin improves.
   int64_t multi_gpu_pods_on_topology = 0;
   double mean_multi_gpu_min_bandwidth_gbps = 0;
+  // The same by GPU count: count -> (pods, mean min bandwidth GB/s).
+  std::map<int, std::pair<int64_t, double>> min_bandwidth_by_gpu_count;
   // Hex digest of the decision log: equal seeds and inputs give equal digests.
   std::string decision_log_digest;
   double wall_seconds = 0;  // informational; not part of any decision
