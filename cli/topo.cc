@@ -10,6 +10,7 @@
 #include "topology/device_set_search.h"
 #include "topology/nvidia_smi.h"
 #include "topology/presets.h"
+#include "topology/topology_json.h"
 
 namespace gpusched::cli {
 namespace {
@@ -30,7 +31,11 @@ absl::StatusOr<topology::GpuTopology> Load(const std::string& preset, const std:
   if (!in) return absl::NotFoundError("cannot open topology file " + file);
   std::stringstream text;
   text << in.rdbuf();
-  return topology::ParseNvidiaSmiTopo(text.str(), file);
+  const std::string body = text.str();
+  // The agent's JSON report starts with '{'; anything else is `nvidia-smi topo -m` text.
+  const size_t first = body.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && body[first] == '{') return topology::ParseTopologyJson(body);
+  return topology::ParseNvidiaSmiTopo(body, file);
 }
 
 // The name as a JSON string body (names can come from file paths).

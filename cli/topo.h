@@ -10,7 +10,7 @@
 // `best` prints the chosen GPUs and their quality; with --json:
 //   {"topology":"dgx1-v100","count":4,"gpus":[0,1,2,3],"min_bandwidth_gbps":25,
 //    "ring_bandwidth_gbps":25,"sockets":1}
-// --topology reads the text of `nvidia-smi topo -m`.
+// --topology reads the text of `nvidia-smi topo -m`, or the node agent's JSON (topology_json.h).
 
 #include <ostream>
 #include <string>
