@@ -58,7 +58,6 @@ void BM_InflationRun(benchmark::State& state, const char* policy, int parallelis
   state.counters["pods"] = static_cast<double>(pods);
 }
 BENCHMARK_CAPTURE(BM_InflationRun, fgd_1thread, "fgd", 1)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_InflationRun, fgd_2threads, "fgd", 2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_InflationRun, bestfit_1thread, "bestfit", 1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

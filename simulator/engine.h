@@ -50,8 +50,8 @@ struct SimOptions {
   // GPU model -> topology preset (topology/presets.h) for nodes of that model whose GPU count
   // matches the preset, e.g. {"G2", "dgx1-v100"}. Others have no topology.
   std::map<std::string, std::string> topology_presets;
-  // Threads for Filter/Score inside one run (the framework's worker pool). RunMany runs several
-  // runs at once instead and uses 1 here whenever it has more than one run to do.
+  // Threads for Filter/Score inside one run (the framework's worker pool). RunMany always uses
+  // 1 and runs several runs at once instead, which is what pays on traces like openb.
   int parallelism = 1;
   // When set, every decision is appended here, one line per scheduling attempt.
   std::string* decision_log = nullptr;

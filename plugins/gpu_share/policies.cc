@@ -33,11 +33,6 @@ ClusterMax ComputeClusterMax(const framework::ClusterSnapshot& snapshot) {
   return m;
 }
 
-struct NodeScores final : framework::StateData {
-  absl::flat_hash_map<const NodeInfo*, int64_t> scores;
-  std::unique_ptr<StateData> Clone() const override { return std::make_unique<NodeScores>(*this); }
-};
-
 template <class T>
 Status ReadState(const CycleState& state, framework::StateKey<T> key, const T*& out) {
   absl::StatusOr<const T*> r = state.Read(key);
@@ -416,7 +411,12 @@ absl::StatusOr<std::unique_ptr<framework::Plugin>> Fgd::New(const framework::Plu
 }
 
 namespace {
-constexpr framework::StateKey<NodeScores> kFgdKey{"FGD/scores"};
+// Points at the plugin's table of this cycle's scores (valid until the next PreScore).
+struct ScoresRef final : framework::StateData {
+  const absl::flat_hash_map<const NodeInfo*, int64_t>* scores = nullptr;
+  std::unique_ptr<StateData> Clone() const override { return std::make_unique<ScoresRef>(*this); }
+};
+constexpr framework::StateKey<ScoresRef> kFgdKey{"FGD/scores"};
 
 int64_t SigmoidScore(double before, double after) {
   const double x = (before - after) / 1000.0;
@@ -498,8 +498,8 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
   if (memo_.size() > kMaxMemo) memo_.clear();
   if (node_keys_.size() > kMaxMemo) node_keys_.clear();
   const uint32_t shape = ShapeId(pod);
-  auto scores = std::make_unique<NodeScores>();
-  scores->scores.reserve(feasible.size());
+  cycle_scores_.clear();
+  cycle_scores_.reserve(feasible.size());
   int32_t buf[kMaxKeyedGpus];
   for (const NodeInfo* n : feasible) {
     NodeKey& nk = node_keys_[n];
@@ -518,18 +518,20 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
       if (inserted) it->second = Evaluate(pod, *n);
       score = it->second.score;
     }
-    scores->scores.emplace(n, score);
+    cycle_scores_.emplace(n, score);
   }
-  state.Write(kFgdKey, std::move(scores));
+  auto ref = std::make_unique<ScoresRef>();
+  ref->scores = &cycle_scores_;
+  state.Write(kFgdKey, std::move(ref));
   return Status::Success();
 }
 
 Status Fgd::Score(const CycleState& state, const PodInfo&, const NodeInfo& node,
                   int64_t& score) const {
-  const NodeScores* s = nullptr;
+  const ScoresRef* s = nullptr;
   if (Status st = ReadState(state, kFgdKey, s); !st.ok()) return st;
-  auto it = s->scores.find(&node);
-  if (it == s->scores.end()) return Status::Error("node was not scored in PreScore");
+  auto it = s->scores->find(&node);
+  if (it == s->scores->end()) return Status::Error("node was not scored in PreScore");
   score = it->second;
   return Status::Success();
 }

@@ -183,6 +183,9 @@ class Fgd final : public framework::PreScorePlugin,
   // Choice by (node state, pod shape): scores depend on nothing else.
   absl::flat_hash_map<std::pair<NodeStateKey, uint32_t>, Choice> memo_;
   absl::flat_hash_map<std::string, uint32_t> shape_ids_;
+  // This cycle's scores, written by PreScore and read by Score (the CycleState entry points
+  // here); kept across cycles so its capacity is reused.
+  absl::flat_hash_map<const framework::NodeInfo*, int64_t> cycle_scores_;
 };
 
 }  // namespace gpusched::plugins::gpu_share

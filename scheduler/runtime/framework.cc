@@ -364,7 +364,9 @@ Framework::FilterOutcome Framework::RunFilter(const CycleState& state, const Pod
   const absl::Time start = Now();
   const size_t n = nodes.size();
   const size_t np = filter_.size();
-  std::vector<Status> statuses(n);
+  std::vector<Status>& statuses = filter_statuses_;
+  statuses.clear();
+  statuses.resize(n);
   std::vector<std::atomic<int64_t>> nanos(np);
   std::vector<std::atomic<bool>> errored(np);
   parallelizer_->For(n, options_.chunk_size, [&](size_t begin, size_t end) {

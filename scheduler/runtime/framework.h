@@ -193,6 +193,8 @@ class Framework {
   // Per-cycle skip sets (index into filter_ / score_), set by PreFilter / PreScore.
   std::vector<bool> filter_skipped_;
   std::vector<bool> score_skipped_;
+  // Filter verdicts per candidate node, reused across cycles to save an allocation per node.
+  std::vector<framework::Status> filter_statuses_;
   // Metric handles, created on first use.
   absl::flat_hash_map<std::string, metrics::Histogram*> histograms_;
   absl::flat_hash_map<std::string, metrics::Counter*> counters_;
