@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "cli/flags.h"
 #include "common/metrics/in_memory_metrics.h"
 #include "common/sim_clock.h"
 #include "plugins/registry.h"
@@ -168,28 +169,20 @@ int RunDemo(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   std::string profile_file;
   std::vector<std::string> names;  // empty: every profile
   uint64_t seed = 42;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string& dst) {
-      if (i + 1 >= args.size()) return false;
-      dst = args[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "--profiles" && value(v)) {
-      profile_file = v;
-    } else if (a == "--profile" && value(v)) {
-      names = {v};
-    } else if (a == "--seed" && value(v)) {
-      if (!absl::SimpleAtoi(v, &seed)) {
-        err << "demo: --seed: not a number: " << v << "\n";
-        return 2;
-      }
-    } else {
-      err << "demo: unknown or incomplete argument \"" << a << "\"\n"
-          << "usage: gpusched demo [--profile NAME] [--profiles FILE] [--seed N]\n";
-      return 2;
+  std::string profile_name, seed_text;
+  FlagReader flags(args);
+  while (flags.Next()) {
+    if (flags.Value("--profiles", profile_file) || flags.Value("--profile", profile_name) ||
+        flags.Value("--seed", seed_text)) {
+      continue;
     }
+    return flags.Unknown(err, "demo",
+                         "usage: gpusched demo [--profile NAME] [--profiles FILE] [--seed N]\n");
+  }
+  if (!profile_name.empty()) names = {profile_name};
+  if (!seed_text.empty() && !absl::SimpleAtoi(seed_text, &seed)) {
+    err << "demo: --seed: not a number: " << seed_text << "\n";
+    return 2;
   }
   absl::StatusOr<std::vector<runtime::Profile>> profiles =
       profile_file.empty() ? runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in profiles")

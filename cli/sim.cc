@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "cli/flags.h"
 #include "plugins/registry.h"
 #include "scheduler/runtime/profile.h"
 #include "simulator/engine.h"
@@ -55,49 +56,32 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
   double inflation = 1.3;
   int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   bool json = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string& dst) {
-      if (i + 1 >= args.size()) return false;
-      dst = args[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "--cluster" && value(v)) {
-      cluster = v;
-    } else if (a == "--trace" && value(v)) {
-      trace_file = v;
-    } else if (a == "--policy" && value(v)) {
-      policy = v;
-    } else if (a == "--mode" && value(v)) {
-      mode = v;
-    } else if (a == "--seeds" && value(v)) {
-      seeds_text = v;
-    } else if (a == "--topology" && value(v)) {
-      topology_text = v;
-    } else if (a == "--tie-break" && value(v)) {
-      tie_break = v;
-    } else if (a == "--out" && value(v)) {
-      out_dir = v;
-    } else if (a == "--threads" && value(v)) {
-      if (!absl::SimpleAtoi(v, &threads) || threads < 1 || threads > 256) {
-        err << "sim: --threads: expected 1..256, got \"" << v << "\"\n";
-        return 2;
-      }
-    } else if (a == "--inflation" && value(v)) {
-      if (!absl::SimpleAtod(v, &inflation) || !(inflation > 0) || inflation > 10) {
-        err << "sim: --inflation: expected a number in (0, 10], got \"" << v << "\"\n";
-        return 2;
-      }
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--help" || a == "-h") {
+  std::string threads_text, inflation_text;
+  FlagReader flags(args);
+  while (flags.Next()) {
+    if (flags.Value("--cluster", cluster) || flags.Value("--trace", trace_file) ||
+        flags.Value("--policy", policy) || flags.Value("--mode", mode) ||
+        flags.Value("--seeds", seeds_text) || flags.Value("--topology", topology_text) ||
+        flags.Value("--tie-break", tie_break) || flags.Value("--out", out_dir) ||
+        flags.Value("--threads", threads_text) || flags.Value("--inflation", inflation_text) ||
+        flags.Switch("--json", json)) {
+      continue;
+    }
+    if (flags.current() == "--help" || flags.current() == "-h") {
       out << kUsage;
       return 0;
-    } else {
-      err << "sim: unknown or incomplete argument \"" << a << "\"\n" << kUsage;
-      return 2;
     }
+    return flags.Unknown(err, "sim", kUsage);
+  }
+  if (!threads_text.empty() &&
+      (!absl::SimpleAtoi(threads_text, &threads) || threads < 1 || threads > 256)) {
+    err << "sim: --threads: expected 1..256, got \"" << threads_text << "\"\n";
+    return 2;
+  }
+  if (!inflation_text.empty() && (!absl::SimpleAtod(inflation_text, &inflation) ||
+                                  !(inflation > 0) || inflation > 10)) {
+    err << "sim: --inflation: expected a number in (0, 10], got \"" << inflation_text << "\"\n";
+    return 2;
   }
   if (cluster.empty() != trace_file.empty()) {
     err << "sim: give both --cluster and --trace, or neither (built-in sample)\n";

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "cli/flags.h"
 #include "topology/device_set_search.h"
 #include "topology/nvidia_smi.h"
 #include "topology/presets.h"
@@ -99,36 +100,23 @@ int RunTopo(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   std::string preset, file, free_text;
   int count = 0, numa = -1;
   bool json = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](std::string& dst) {
-      if (i + 1 >= args.size()) return false;
-      dst = args[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "--preset" && value(v)) {
-      preset = v;
-    } else if (a == "--topology" && value(v)) {
-      file = v;
-    } else if (a == "--free" && value(v)) {
-      free_text = v;
-    } else if (a == "--count" && value(v)) {
-      if (!absl::SimpleAtoi(v, &count) || count < 1) {
-        err << "topo: --count: expected a positive integer, got \"" << v << "\"\n";
-        return 2;
-      }
-    } else if (a == "--numa" && value(v)) {
-      if (!absl::SimpleAtoi(v, &numa) || numa < 0) {
-        err << "topo: --numa: expected a NUMA node number, got \"" << v << "\"\n";
-        return 2;
-      }
-    } else if (a == "--json") {
-      json = true;
-    } else {
-      err << "topo: unknown or incomplete argument \"" << a << "\"\n" << kUsage;
-      return 2;
+  std::string count_text, numa_text;
+  FlagReader flags(args, /*start=*/1);
+  while (flags.Next()) {
+    if (flags.Value("--preset", preset) || flags.Value("--topology", file) ||
+        flags.Value("--free", free_text) || flags.Value("--count", count_text) ||
+        flags.Value("--numa", numa_text) || flags.Switch("--json", json)) {
+      continue;
     }
+    return flags.Unknown(err, "topo", kUsage);
+  }
+  if (!count_text.empty() && (!absl::SimpleAtoi(count_text, &count) || count < 1)) {
+    err << "topo: --count: expected a positive integer, got \"" << count_text << "\"\n";
+    return 2;
+  }
+  if (!numa_text.empty() && (!absl::SimpleAtoi(numa_text, &numa) || numa < 0)) {
+    err << "topo: --numa: expected a NUMA node number, got \"" << numa_text << "\"\n";
+    return 2;
   }
   absl::StatusOr<topology::GpuTopology> t = Load(preset, file);
   if (!t.ok()) {
