@@ -367,7 +367,6 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
       }
       waiting = std::move(still);
     };
-    const absl::Time epoch = clock.Now();
     for (size_t i = 0; i < pods.size(); ++i) {
       const trace::OpenbPod& p = workload.pods[i];
       clock.ScheduleAfter(absl::Seconds(*p.creation_time), [&, i] {
@@ -400,7 +399,6 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
       });
     }
     while (clock.pending_timers() > 0) clock.AdvanceTo(clock.NextTimerAt());
-    (void)epoch;
   }
 
   result.pods_failed = failed;

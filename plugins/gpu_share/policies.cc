@@ -70,27 +70,6 @@ int64_t TotalFreeMilli(const NodeInfo& node) {
 
 // ---------------------------------------------------------------------------------------------
 
-Status DeviceChoosingPlugin::Reserve(CycleState& state, const PodInfo& pod, const NodeInfo& node) {
-  if (pod.requests.gpu.empty() || state.Contains(framework::kDeviceAssignmentKey)) {
-    return Status::Success();
-  }
-  std::optional<std::vector<GpuShare>> gpus = ChooseDevices(pod, node);
-  if (!gpus.has_value()) {
-    return Status::Unschedulable(
-        absl::StrCat("GPUs on node ", node.name().str(), " no longer fit the request"));
-  }
-  auto a = std::make_unique<framework::DeviceAssignment>();
-  a->shares = *std::move(gpus);
-  a->chosen_by = std::string(Name());
-  state.Write(framework::kDeviceAssignmentKey, std::move(a));
-  return Status::Success();
-}
-
-void DeviceChoosingPlugin::Unreserve(CycleState& state, const PodInfo&, const NodeId&) {
-  auto a = state.Read(framework::kDeviceAssignmentKey);
-  if (a.ok() && (*a)->chosen_by == Name()) state.Erase(framework::kDeviceAssignmentKey);
-}
-
 // --- RandomFit ---------------------------------------------------------------------------------
 
 namespace {

@@ -34,29 +34,16 @@
 
 #include "absl/status/statusor.h"
 #include "plugins/gpu_share/fragmentation.h"
+#include "scheduler/api/device_chooser.h"
 #include "scheduler/api/handle.h"
 #include "scheduler/api/plugin.h"
 #include "scheduler/api/plugin_args.h"
 
 namespace gpusched::plugins::gpu_share {
 
-// A Reserve plugin that chooses the pod's devices on the chosen node, unless an earlier plugin
-// did; Unreserve removes only its own choice.
-class DeviceChoosingPlugin : public framework::ReservePlugin {
- public:
-  framework::Status Reserve(framework::CycleState& state, const framework::PodInfo& pod,
-                            const framework::NodeInfo& node) final;
-  void Unreserve(framework::CycleState& state, const framework::PodInfo& pod,
-                 const NodeId& node) final;
-
- protected:
-  virtual std::optional<std::vector<framework::GpuShare>> ChooseDevices(
-      const framework::PodInfo& pod, const framework::NodeInfo& node) = 0;
-};
-
 class RandomFit final : public framework::PreScorePlugin,
                         public framework::ScorePlugin,
-                        public DeviceChoosingPlugin {
+                        public framework::DeviceChooser {
  public:
   static constexpr std::string_view kName = "RandomFit";
   explicit RandomFit(framework::Handle& h) : handle_(h) {}
@@ -76,7 +63,7 @@ class RandomFit final : public framework::PreScorePlugin,
 
 class DotProduct final : public framework::PreScorePlugin,
                          public framework::ScorePlugin,
-                         public DeviceChoosingPlugin {
+                         public framework::DeviceChooser {
  public:
   static constexpr std::string_view kName = "DotProduct";
   explicit DotProduct(framework::Handle& h) : handle_(h) {}
@@ -146,7 +133,7 @@ framework::ArgValue EncodeTypicalPods(const std::vector<TypicalPod>& pods);
 
 class Fgd final : public framework::PreScorePlugin,
                   public framework::ScorePlugin,
-                  public DeviceChoosingPlugin {
+                  public framework::DeviceChooser {
  public:
   static constexpr std::string_view kName = "FGD";
   explicit Fgd(std::vector<TypicalPod> typical) : model_(std::move(typical)), cache_(model_) {}

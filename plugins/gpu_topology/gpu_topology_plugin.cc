@@ -165,28 +165,20 @@ Status GpuTopologyPlugin::NormalizeScore(const CycleState&, const PodInfo&,
   return Status::Success();
 }
 
-Status GpuTopologyPlugin::Reserve(CycleState& state, const PodInfo& pod, const NodeInfo& node) {
-  if (!Applies(pod) || state.Contains(framework::kDeviceAssignmentKey)) return Status::Success();
-  const topology::GpuTopology* t = node.spec().topology.get();
-  if (t == nullptr) return Status::Success();  // NodeResourcesFit chooses
-  std::optional<topology::DeviceSet> s =
-      Best(*t, FreeMask(node, pod.requests.gpu), pod.requests.gpu.count);
-  if (!s) {
-    return Status::Unschedulable(
-        absl::StrCat("GPUs on node ", node.name().str(), " no longer fit the request"));
-  }
-  auto a = std::make_unique<framework::DeviceAssignment>();
-  for (int g : s->gpus) {
-    a->shares.push_back(framework::GpuShare{DeviceIndex(g), kOneGpu, node.gpus()[g].device.memory});
-  }
-  a->chosen_by = std::string(kName);
-  state.Write(framework::kDeviceAssignmentKey, std::move(a));
-  return Status::Success();
+bool GpuTopologyPlugin::ChoosesFor(const PodInfo& pod, const NodeInfo& node) const {
+  return Applies(pod) && node.spec().topology != nullptr;
 }
 
-void GpuTopologyPlugin::Unreserve(CycleState& state, const PodInfo&, const NodeId&) {
-  auto a = state.Read(framework::kDeviceAssignmentKey);
-  if (a.ok() && (*a)->chosen_by == kName) state.Erase(framework::kDeviceAssignmentKey);
+std::optional<std::vector<framework::GpuShare>> GpuTopologyPlugin::ChooseDevices(
+    const PodInfo& pod, const NodeInfo& node) {
+  std::optional<topology::DeviceSet> s =
+      Best(*node.spec().topology, FreeMask(node, pod.requests.gpu), pod.requests.gpu.count);
+  if (!s) return std::nullopt;
+  std::vector<framework::GpuShare> out;
+  for (int g : s->gpus) {
+    out.push_back(framework::GpuShare{DeviceIndex(g), kOneGpu, node.gpus()[g].device.memory});
+  }
+  return out;
 }
 
 }  // namespace gpusched::plugins::gpu_topology

@@ -26,6 +26,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "scheduler/api/device_chooser.h"
 #include "scheduler/api/handle.h"
 #include "scheduler/api/plugin.h"
 #include "scheduler/api/plugin_args.h"
@@ -45,7 +46,7 @@ class GpuTopologyPlugin final : public framework::PreFilterPlugin,
                                 public framework::FilterPlugin,
                                 public framework::PreScorePlugin,
                                 public framework::ScorePlugin,
-                                public framework::ReservePlugin {
+                                public framework::DeviceChooser {
  public:
   static absl::StatusOr<std::unique_ptr<framework::Plugin>> New(const framework::PluginArgs& a,
                                                                 framework::Handle& h);
@@ -61,16 +62,17 @@ class GpuTopologyPlugin final : public framework::PreFilterPlugin,
   framework::Status NormalizeScore(const framework::CycleState& state,
                                    const framework::PodInfo& pod,
                                    framework::NodeScoreList& scores) const override;
-  framework::Status Reserve(framework::CycleState& state, const framework::PodInfo& pod,
-                            const framework::NodeInfo& node) override;
-  void Unreserve(framework::CycleState& state, const framework::PodInfo& pod,
-                 const NodeId& node) override;
 
   // The best set for `count` GPUs on `topology` among `mask`, memoized. Thread-safe.
   std::optional<topology::DeviceSet> Best(const topology::GpuTopology& t, uint64_t mask,
                                           int count) const;
 
  private:
+  // Multi-GPU pods on nodes with a topology; others are left to later plugins.
+  bool ChoosesFor(const framework::PodInfo& pod, const framework::NodeInfo& node) const override;
+  std::optional<std::vector<framework::GpuShare>> ChooseDevices(
+      const framework::PodInfo& pod, const framework::NodeInfo& node) override;
+
   struct Key {
     const topology::GpuTopology* topology;
     uint64_t mask;

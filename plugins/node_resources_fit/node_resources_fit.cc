@@ -122,28 +122,9 @@ Status NodeResourcesFit::Score(const framework::CycleState&, const framework::Po
   return Status::Success();
 }
 
-Status NodeResourcesFit::Reserve(framework::CycleState& state, const framework::PodInfo& pod,
-                                 const framework::NodeInfo& node) {
-  if (pod.requests.gpu.empty() || state.Contains(framework::kDeviceAssignmentKey)) {
-    return Status::Success();
-  }
-  std::optional<std::vector<framework::GpuShare>> gpus = framework::TryAllocate(node, pod.requests.gpu, args_.gpu_selection);
-  if (!gpus.has_value()) {
-    return Status::Unschedulable(
-        absl::StrCat("GPUs on node ", node.name().str(), " no longer fit the request"));
-  }
-  auto a = std::make_unique<framework::DeviceAssignment>();
-  a->shares = *std::move(gpus);
-  a->chosen_by = std::string(kName);
-  state.Write(framework::kDeviceAssignmentKey, std::move(a));
-  return Status::Success();
-}
-
-void NodeResourcesFit::Unreserve(framework::CycleState& state, const framework::PodInfo&,
-                                 const NodeId&) {
-  absl::StatusOr<const framework::DeviceAssignment*> a =
-      state.Read(framework::kDeviceAssignmentKey);
-  if (a.ok() && (*a)->chosen_by == kName) state.Erase(framework::kDeviceAssignmentKey);
+std::optional<std::vector<framework::GpuShare>> NodeResourcesFit::ChooseDevices(
+    const framework::PodInfo& pod, const framework::NodeInfo& node) {
+  return framework::TryAllocate(node, pod.requests.gpu, args_.gpu_selection);
 }
 
 }  // namespace gpusched::plugins::node_resources_fit

@@ -25,6 +25,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "scheduler/api/device_chooser.h"
 #include "scheduler/api/handle.h"
 #include "scheduler/api/plugin.h"
 #include "scheduler/api/plugin_args.h"
@@ -49,7 +50,7 @@ absl::StatusOr<FitArgs> DecodeArgs(const framework::PluginArgs& args);
 class NodeResourcesFit final : public framework::PreFilterPlugin,
                                public framework::FilterPlugin,
                                public framework::ScorePlugin,
-                               public framework::ReservePlugin {
+                               public framework::DeviceChooser {
  public:
   explicit NodeResourcesFit(FitArgs args) : args_(args) {}
   static absl::StatusOr<std::unique_ptr<framework::Plugin>> New(const framework::PluginArgs& args,
@@ -62,12 +63,11 @@ class NodeResourcesFit final : public framework::PreFilterPlugin,
                            const framework::NodeInfo& node) const override;
   framework::Status Score(const framework::CycleState& state, const framework::PodInfo& pod,
                           const framework::NodeInfo& node, int64_t& score) const override;
-  framework::Status Reserve(framework::CycleState& state, const framework::PodInfo& pod,
-                            const framework::NodeInfo& node) override;
-  void Unreserve(framework::CycleState& state, const framework::PodInfo& pod,
-                 const NodeId& node) override;
 
  private:
+  std::optional<std::vector<framework::GpuShare>> ChooseDevices(
+      const framework::PodInfo& pod, const framework::NodeInfo& node) override;
+
   const FitArgs args_;
 };
 
