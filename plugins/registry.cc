@@ -1,6 +1,7 @@
 #include "plugins/registry.h"
 
 #include "plugins/default_binder/default_binder.h"
+#include "plugins/gang/gang_plugin.h"
 #include "plugins/gpu_share/policies.h"
 #include "plugins/gpu_topology/gpu_topology_plugin.h"
 #include "plugins/node_resources_fit/node_resources_fit.h"
@@ -27,6 +28,7 @@ framework::Registry NewInTreeRegistry() {
   (void)r.Register(std::string(gpu_share::BestFit::kName), &gpu_share::BestFit::New);
   (void)r.Register(std::string(gpu_share::Fgd::kName), &gpu_share::Fgd::New);
   (void)r.Register(std::string(gpu_topology::kName), &gpu_topology::GpuTopologyPlugin::New);
+  (void)r.Register(std::string(gang::kName), &gang::GangPlugin::New);
   return r;
 }
 
@@ -117,6 +119,29 @@ profiles:
       - name: FGD
       - name: NodeResourcesFit
         points: [PreFilter, Filter, Reserve]
+      - name: DefaultBinder
+  - name: gang
+    plugins:
+      - name: Gang
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: NodeResourcesFit
+        weight: 1
+        args:
+          scoringStrategy: MostAllocated
+          resources: {cpu: 1, memory: 1, gpu: 3}
+      - name: DefaultBinder
+  - name: gang-topology
+    plugins:
+      - name: Gang
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: GpuTopology
+      - name: NodeResourcesFit
+        weight: 1
+        args:
+          scoringStrategy: MostAllocated
+          resources: {cpu: 1, memory: 1, gpu: 3}
       - name: DefaultBinder
 )yaml";
 

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/random/bit_gen_ref.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
@@ -22,6 +23,16 @@
 
 namespace gpusched::framework {
 
+// A pod the model holds on a node: reserved by a scheduling cycle (assumed: waiting on Permit or
+// binding) or bound.
+enum class PodState : uint8_t { kAssumed, kBound };
+struct PlacedPod {
+  PodInfo pod;
+  NodeId node;
+  std::vector<GpuShare> gpus;
+  PodState state = PodState::kBound;
+};
+
 // A read-only view of the cluster model. Stable during a scheduling cycle; changes only between
 // cycles (on the scheduling thread). Concurrent const access is safe.
 class ClusterSnapshot {
@@ -30,6 +41,10 @@ class ClusterSnapshot {
   // Every node, in a stable order (insertion order, with removals filled from the back).
   virtual const std::vector<const NodeInfo*>& Nodes() const = 0;
   virtual const NodeInfo* FindNode(const NodeId& name) const = 0;
+  // A placed pod (assumed or bound); nullptr if the model holds no such pod.
+  virtual const PlacedPod* FindPod(const PodUid& uid) const = 0;
+  // Every placed pod, in no particular order (for PostFilter work such as preemption).
+  virtual void ForEachPod(absl::FunctionRef<void(const PlacedPod&)> fn) const = 0;
 };
 
 // Port: makes a placement real (Kubernetes Binding + device annotation, or a simulated bind).
@@ -39,6 +54,15 @@ class Binder {
   // Called from the binding cycle, on the scheduling thread.
   virtual absl::Status Bind(const PodInfo& pod, const NodeId& node,
                             absl::Span<const GpuShare> gpus) = 0;
+};
+
+// Port: removes a running pod to make room for a higher-priority one (the Kubernetes Eviction API,
+// or the simulator ending the victim's job). Preemption plugins call it from PostFilter; the
+// victim's capacity is free once the owner has removed it from the model.
+class Evictor {
+ public:
+  virtual ~Evictor() = default;
+  virtual absl::Status Evict(const PodInfo& victim, std::string_view reason) = 0;
 };
 
 // Pods that passed Reserve and wait on a Permit plugin (gangs). Allow/Reject are called on the
@@ -66,6 +90,8 @@ class Handle {
   virtual metrics::MetricsScope& metrics() = 0;
   virtual WaitingPods& waiting_pods() = 0;
   virtual Binder& binder() = 0;
+  // nullptr when the owner does not allow preemption.
+  virtual Evictor* evictor() = 0;
 };
 
 }  // namespace gpusched::framework

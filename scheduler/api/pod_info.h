@@ -91,9 +91,17 @@ struct Toleration {
 };
 
 // Membership of a gang (PodGroup): no member binds unless `min_member` members can be placed.
+// Every declaration form users write (scheduler-plugins and upstream PodGroups, Volcano,
+// Koordinator, Kueue, our own annotations) resolves to this one model (gang_declaration.h).
 struct GangRef {
-  GangId id;
-  int32_t min_member = 1;
+  GangId id;                 // "namespace/name"
+  int32_t min_member = 1;    // the quorum
+  int32_t total_member = 0;  // replicas when declared (elastic gangs: > min_member); 0 unknown
+  // How long members may wait for the quorum; nullopt: the gang plugin's default.
+  std::optional<absl::Duration> timeout;
+  // Which API declared it, for messages, e.g. "scheduling.x-k8s.io/v1alpha1 PodGroup".
+  std::string source;
+  friend bool operator==(const GangRef&, const GangRef&) = default;
 };
 
 struct PodInfo {
@@ -107,6 +115,8 @@ struct PodInfo {
   std::map<std::string, std::string> annotations;
   std::map<std::string, std::string> node_selector;  // every pair must match a node label
   std::vector<Toleration> tolerations;
+  // spec.schedulingGroup.podGroupName (upstream gang scheduling, KEP-4671); empty if unset.
+  std::string scheduling_group;
   std::optional<GangRef> gang;
 
   // "namespace/name", for messages.

@@ -128,4 +128,8 @@ const PodRecord* ClusterCache::FindPod(const PodUid& uid) const {
   return it == pods_.end() ? nullptr : &it->second;
 }
 
+void ClusterCache::ForEachPod(absl::FunctionRef<void(const PodRecord&)> fn) const {
+  for (const auto& [uid, record] : pods_) fn(record);
+}
+
 }  // namespace gpusched::cache

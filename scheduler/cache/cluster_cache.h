@@ -30,14 +30,8 @@ using framework::NodeInfo;
 using framework::NodeSpec;
 using framework::PodInfo;
 
-enum class PodState : uint8_t { kAssumed, kBound };
-
-struct PodRecord {
-  PodInfo pod;
-  NodeId node;
-  std::vector<GpuShare> gpus;
-  PodState state = PodState::kBound;
-};
+using framework::PodState;
+using PodRecord = framework::PlacedPod;
 
 class ClusterCache final : public framework::ClusterSnapshot {
  public:
@@ -64,12 +58,13 @@ class ClusterCache final : public framework::ClusterSnapshot {
   // A pod (assumed or bound) leaves its node: finished, deleted, or preempted.
   absl::Status RemovePod(const PodUid& uid);
 
-  const PodRecord* FindPod(const PodUid& uid) const;
   size_t pod_count() const { return pods_.size(); }
 
   // ClusterSnapshot.
   const std::vector<const NodeInfo*>& Nodes() const override { return node_view_; }
   const NodeInfo* FindNode(const NodeId& name) const override;
+  const PodRecord* FindPod(const PodUid& uid) const override;
+  void ForEachPod(absl::FunctionRef<void(const PodRecord&)> fn) const override;
 
  private:
   NodeInfo* MutableNode(const NodeId& name);

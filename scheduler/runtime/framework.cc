@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -46,6 +47,7 @@ class Framework::HandleImpl final : public framework::Handle {
   metrics::MetricsScope& metrics() override { return fw_.deps_.metrics; }
   framework::WaitingPods& waiting_pods() override { return fw_.waiting_pods(); }
   framework::Binder& binder() override { return fw_.deps_.binder; }
+  framework::Evictor* evictor() override { return fw_.deps_.evictor; }
 
  private:
   Framework& fw_;
@@ -107,16 +109,17 @@ class Framework::WaitingPodsImpl final : public framework::WaitingPods {
   }
 
   // Decisions are applied outside scheduling cycles, so a Permit plugin that allows other pods
-  // never re-enters the cycle it runs in.
+  // never re-enters the cycle it runs in; decisions made while others are applied (a gang's
+  // Unreserve rejecting its siblings) join the running drain instead of recursing.
   void Queue(Decision d) {
     decisions_.push_back(std::move(d));
-    if (!fw_.in_cycle_) fw_.DrainWaitingDecisions();
+    if (!fw_.in_cycle_ && !fw_.draining_) fw_.DrainWaitingDecisions();
   }
 
   std::optional<std::pair<Decision, Entry>> PopDecision() {
     while (!decisions_.empty()) {
       Decision d = std::move(decisions_.front());
-      decisions_.erase(decisions_.begin());
+      decisions_.pop_front();
       auto it = entries_.find(d.uid);
       if (it == entries_.end()) continue;  // already decided
       Entry e = std::move(it->second);
@@ -130,7 +133,7 @@ class Framework::WaitingPodsImpl final : public framework::WaitingPods {
  private:
   Framework& fw_;
   std::map<PodUid, Entry> entries_;  // ordered: List() is deterministic
-  std::vector<Decision> decisions_;
+  std::deque<Decision> decisions_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -152,6 +155,13 @@ Framework::Framework(std::string profile_name, FrameworkDeps deps, FrameworkOpti
 Framework::~Framework() = default;
 
 framework::WaitingPods& Framework::waiting_pods() { return *waiting_; }
+
+framework::Plugin* Framework::FindPlugin(std::string_view name) const {
+  for (const auto& p : plugins_) {
+    if (p->Name() == name) return p.get();
+  }
+  return nullptr;
+}
 framework::Handle& Framework::handle() { return *handle_; }
 
 absl::StatusOr<std::unique_ptr<Framework>> Framework::Create(const framework::Registry& registry,
@@ -588,6 +598,8 @@ ScheduleResult Framework::RunBindingCycle(CycleState& state, const PodInfo& pod,
 }
 
 void Framework::DrainWaitingDecisions() {
+  if (draining_) return;
+  draining_ = true;
   while (auto popped = waiting_->PopDecision()) {
     auto& [decision, entry] = *popped;
     ScheduleResult r;
@@ -600,6 +612,7 @@ void Framework::DrainWaitingDecisions() {
     CountAttempt(r);
     if (outcome_cb_) outcome_cb_(entry.pod, r);
   }
+  draining_ = false;
 }
 
 ScheduleResult Framework::SchedulePod(const PodInfo& pod) {

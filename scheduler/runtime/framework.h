@@ -60,6 +60,8 @@ struct FrameworkDeps {
   cache::ClusterCache& cache;
   metrics::MetricsScope& metrics;
   framework::Binder& binder;
+  // Preemption plugins evict through it; nullptr turns preemption off.
+  framework::Evictor* evictor = nullptr;
 };
 
 struct FrameworkOptions {
@@ -120,6 +122,9 @@ class Framework {
 
   // Runs one full cycle for `pod` (see the header comment).
   ScheduleResult SchedulePod(const PodInfo& pod);
+
+  // The profile's plugin of that name, or nullptr (for introspection: tests, "why pending").
+  framework::Plugin* FindPlugin(std::string_view name) const;
 
   void SetOutcomeCallback(OutcomeCallback cb) { outcome_cb_ = std::move(cb); }
   framework::WaitingPods& waiting_pods();
@@ -190,6 +195,7 @@ class Framework {
   // Scheduling-thread state.
   OutcomeCallback outcome_cb_;
   bool in_cycle_ = false;
+  bool draining_ = false;  // DrainWaitingDecisions is running (decisions it causes queue up)
   // Per-cycle skip sets (index into filter_ / score_), set by PreFilter / PreScore.
   std::vector<bool> filter_skipped_;
   std::vector<bool> score_skipped_;

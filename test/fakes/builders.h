@@ -74,8 +74,13 @@ class PodBuilder {
     pod_.tolerations.push_back({std::move(k), false, std::move(v), std::nullopt});
     return *this;
   }
-  PodBuilder& Gang(std::string id, int32_t min_member) {
-    pod_.gang = framework::GangRef{GangId(std::move(id)), min_member};
+  PodBuilder& Gang(std::string id, int32_t min_member, int32_t total_member = 0) {
+    pod_.gang = framework::GangRef{GangId(std::move(id)), min_member, total_member};
+    return *this;
+  }
+  PodBuilder& Label(std::string k, std::string v) { pod_.labels[k] = v; return *this; }
+  PodBuilder& Annotation(std::string k, std::string v) {
+    pod_.annotations[k] = v;
     return *this;
   }
   framework::PodInfo Build() const { return pod_; }

@@ -29,7 +29,17 @@ class FakeSnapshot final : public framework::ClusterSnapshot {
     }
     return nullptr;
   }
+  const framework::PlacedPod* FindPod(const PodUid& uid) const override {
+    for (const framework::PlacedPod& p : pods_) {
+      if (p.pod.uid == uid) return &p;
+    }
+    return nullptr;
+  }
+  void ForEachPod(absl::FunctionRef<void(const framework::PlacedPod&)> fn) const override {
+    for (const framework::PlacedPod& p : pods_) fn(p);
+  }
   std::vector<const NodeInfo*> nodes_;
+  std::vector<framework::PlacedPod> pods_;
 };
 
 class FakeWaitingPods final : public framework::WaitingPods {
@@ -50,6 +60,7 @@ class FakeHandle final : public framework::Handle {
   metrics::MetricsScope& metrics() override { return metrics_; }
   framework::WaitingPods& waiting_pods() override { return waiting_; }
   framework::Binder& binder() override { return binder_; }
+  framework::Evictor* evictor() override { return nullptr; }
 
   void SetNodes(std::vector<const NodeInfo*> nodes) { snapshot_.nodes_ = std::move(nodes); }
 
