@@ -632,10 +632,9 @@ TEST(NodeResourcesFitReserve, FailsWhenGpusNoLongerFit) {
 TEST(InTreeRegistry, ListsExactlyTheInTreePlugins) {
   const framework::Registry registry = NewInTreeRegistry();
   EXPECT_THAT(registry.Names(),
-              ElementsAre("BestFit", "DefaultBinder", "DotProduct", "FGD", "GpuClustering",
-                          "GpuPacking", "GpuTopology", "NodeResourcesFit", "NodeSelector",
-                          "PrioritySort",
-                          "RandomFit", "TaintToleration"));
+              ElementsAre("BestFit", "DefaultBinder", "DotProduct", "FGD", "Gang",
+                          "GpuClustering", "GpuPacking", "GpuTopology", "NodeResourcesFit",
+                          "NodeSelector", "PrioritySort", "RandomFit", "TaintToleration"));
   EXPECT_EQ(registry.Find("GangScheduling"), nullptr);
 }
 

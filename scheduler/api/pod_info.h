@@ -92,7 +92,8 @@ struct Toleration {
 
 // Membership of a gang (PodGroup): no member binds unless `min_member` members can be placed.
 // Every declaration form users write (scheduler-plugins and upstream PodGroups, Volcano,
-// Koordinator, Kueue, our own annotations) resolves to this one model (gang_declaration.h).
+// Koordinator, Kueue, our own annotations) resolves to this one model
+// (plugins/gang/declaration.h).
 struct GangRef {
   GangId id;                 // "namespace/name"
   int32_t min_member = 1;    // the quorum

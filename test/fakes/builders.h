@@ -75,7 +75,8 @@ class PodBuilder {
     return *this;
   }
   PodBuilder& Gang(std::string id, int32_t min_member, int32_t total_member = 0) {
-    pod_.gang = framework::GangRef{GangId(std::move(id)), min_member, total_member};
+    pod_.gang = framework::GangRef{GangId(std::move(id)), min_member, total_member,
+                                   std::nullopt, ""};
     return *this;
   }
   PodBuilder& Label(std::string k, std::string v) { pod_.labels[k] = v; return *this; }

@@ -1,0 +1,476 @@
+#include "extender/k8s/objects.h"
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "plugins/gang/declaration.h"
+
+namespace gpusched::extender::k8s {
+namespace {
+
+using framework::GangRef;
+using framework::PodInfo;
+using plugins::gang::PodGroupInfo;
+using plugins::gang::PodGroupSet;
+using ::testing::HasSubstr;
+using Api = PodGroupInfo::Api;
+
+// A scheduler-plugins PodGroup as `kubectl get podgroup -o json` prints it.
+constexpr char kSchedulerPluginsGroup[] = R"({
+  "apiVersion": "scheduling.x-k8s.io/v1alpha1",
+  "kind": "PodGroup",
+  "metadata": {
+    "creationTimestamp": "2026-03-01T10:00:00Z",
+    "generation": 1,
+    "name": "llama-ft",
+    "namespace": "ml",
+    "resourceVersion": "48213",
+    "uid": "5c1f2b0e-8a43-4d55-9a0c-2f7f6f0b7d11"
+  },
+  "spec": {
+    "minMember": 4,
+    "minResources": {
+      "cpu": "16",
+      "memory": "64Gi",
+      "nvidia.com/gpu": "8",
+      "ephemeral-storage": "100Gi"
+    },
+    "scheduleTimeoutSeconds": 120
+  },
+  "status": {"phase": "Pending", "running": 0, "succeeded": 0, "failed": 0}
+})";
+
+// An upstream PodGroup (scheduling.k8s.io/v1alpha2, KEP-4671) with the gang policy.
+constexpr char kUpstreamGroup[] = R"({
+  "apiVersion": "scheduling.k8s.io/v1alpha2",
+  "kind": "PodGroup",
+  "metadata": {"name": "training-worker-0", "namespace": "ml", "uid": "0d9e"},
+  "spec": {"schedulingPolicy": {"gang": {"minCount": 8}}},
+  "status": {}
+})";
+
+constexpr char kUpstreamBasicGroup[] = R"({
+  "apiVersion": "scheduling.k8s.io/v1alpha2",
+  "kind": "PodGroup",
+  "metadata": {"name": "web", "namespace": "ml"},
+  "spec": {"schedulingPolicy": {"basic": {}}}
+})";
+
+// A Volcano PodGroup as its job controller creates it.
+constexpr char kVolcanoGroup[] = R"({
+  "apiVersion": "scheduling.volcano.sh/v1beta1",
+  "kind": "PodGroup",
+  "metadata": {"name": "mpi-job-7f3a", "namespace": "ml",
+               "ownerReferences": [{"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job",
+                                    "name": "mpi-job", "uid": "7f3a"}]},
+  "spec": {"minMember": 3, "minResources": {"cpu": "3", "nvidia.com/gpu": "3"},
+           "queue": "default", "priorityClassName": "high"},
+  "status": {"phase": "Inqueue"}
+})";
+
+// A pod with every field DecodePodMeta reads; `extra` goes into metadata (labels/annotations).
+std::string PodJson(const std::string& name, const std::string& extra,
+                    const std::string& spec_extra = "") {
+  return R"({
+  "apiVersion": "v1",
+  "kind": "Pod",
+  "metadata": {
+    "name": ")" + name + R"(",
+    "namespace": "ml",
+    "uid": "uid-)" + name + R"(",
+    "creationTimestamp": "2026-03-01T10:00:05Z",
+    "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "u"}])" +
+         extra + R"(
+  },
+  "spec": {
+    "priority": 1000,
+    "schedulerName": "gpusched",
+    "containers": [{"name": "main", "image": "trainer:v1",
+                    "resources": {"limits": {"nvidia.com/gpu": "2"}}}])" +
+         spec_extra + R"(
+  },
+  "status": {"phase": "Pending"}
+})";
+}
+
+TEST(DecodePodGroup, SchedulerPlugins) {
+  absl::StatusOr<PodGroupInfo> g = DecodePodGroup(kSchedulerPluginsGroup);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->api, Api::kSchedulerPlugins);
+  EXPECT_EQ(g->namespace_name, "ml");
+  EXPECT_EQ(g->name, "llama-ft");
+  EXPECT_EQ(g->min_member, 4);
+  EXPECT_EQ(g->timeout, absl::Seconds(120));
+  EXPECT_TRUE(g->gang);
+  EXPECT_EQ(g->min_resources.cpu, MilliCpu(16000));
+  EXPECT_EQ(g->min_resources.memory, MemoryBytes(int64_t{64} << 30));
+  EXPECT_EQ(g->min_resources.gpu, framework::GpuRequest::Whole(8));
+}
+
+TEST(DecodePodGroup, SchedulerPluginsMinimal) {
+  absl::StatusOr<PodGroupInfo> g = DecodePodGroup(
+      R"({"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
+          "metadata": {"name": "pg"}, "spec": {"minMember": 2, "minResources": null}})");
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->namespace_name, "default");
+  EXPECT_EQ(g->min_member, 2);
+  EXPECT_EQ(g->timeout, std::nullopt);
+  EXPECT_EQ(g->min_resources, framework::PodResources{});
+}
+
+TEST(DecodePodGroup, Upstream) {
+  absl::StatusOr<PodGroupInfo> g = DecodePodGroup(kUpstreamGroup);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->api, Api::kUpstream);
+  EXPECT_EQ(g->name, "training-worker-0");
+  EXPECT_EQ(g->min_member, 8);
+  EXPECT_TRUE(g->gang);
+  EXPECT_EQ(g->timeout, absl::Minutes(5));
+
+  g = DecodePodGroup(kUpstreamBasicGroup);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_FALSE(g->gang);
+  EXPECT_EQ(g->min_member, 0);
+}
+
+TEST(DecodePodGroup, Volcano) {
+  absl::StatusOr<PodGroupInfo> g = DecodePodGroup(kVolcanoGroup);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->api, Api::kVolcano);
+  EXPECT_EQ(g->name, "mpi-job-7f3a");
+  EXPECT_EQ(g->min_member, 3);
+  EXPECT_EQ(g->timeout, std::nullopt);
+  EXPECT_EQ(g->min_resources.cpu, MilliCpu(3000));
+  EXPECT_EQ(g->min_resources.gpu, framework::GpuRequest::Whole(3));
+}
+
+TEST(DecodePodMeta, ReadsIdentityAndGangFields) {
+  absl::StatusOr<PodInfo> pod = DecodePodMeta(PodJson(
+      "w-0", R"(, "labels": {"app": "llama"}, "annotations": {"note": "x"})",
+      R"(, "schedulingGroup": {"podGroupName": "training-worker-0"})"));
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  EXPECT_EQ(pod->uid, PodUid("uid-w-0"));
+  EXPECT_EQ(pod->name, "w-0");
+  EXPECT_EQ(pod->namespace_name, "ml");
+  EXPECT_EQ(pod->priority, 1000);
+  EXPECT_EQ(pod->created, absl::FromUnixSeconds(1772359205));  // 2026-03-01T10:00:05Z
+  EXPECT_EQ(pod->labels, (std::map<std::string, std::string>{{"app", "llama"}}));
+  EXPECT_EQ(pod->annotations, (std::map<std::string, std::string>{{"note", "x"}}));
+  EXPECT_EQ(pod->scheduling_group, "training-worker-0");
+  EXPECT_EQ(pod->gang, std::nullopt);
+}
+
+TEST(DecodePodMeta, Defaults) {
+  // A list item: no apiVersion/kind, no namespace, uid, timestamps or spec fields.
+  absl::StatusOr<PodInfo> pod = DecodePodMeta(R"({"metadata": {"name": "p"}, "spec": {}})");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  EXPECT_EQ(pod->namespace_name, "default");
+  EXPECT_EQ(pod->uid, PodUid("default/p"));
+  EXPECT_EQ(pod->priority, 0);
+  EXPECT_EQ(pod->created, absl::UnixEpoch());
+  EXPECT_TRUE(pod->labels.empty());
+  EXPECT_TRUE(pod->scheduling_group.empty());
+
+  pod = DecodePodMeta(R"({"metadata": {"name": "p", "labels": null}, "spec": {"priority": -5,
+                         "schedulingGroup": null}})");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  EXPECT_EQ(pod->priority, -5);
+
+  pod = DecodePodMeta(R"({"metadata": {"name": "p",
+                         "creationTimestamp": "2026-03-01T11:00:05.25+01:00"}})");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  EXPECT_EQ(pod->created, absl::FromUnixSeconds(1772359205) + absl::Milliseconds(250));
+}
+
+struct EndToEndCase {
+  std::string name;
+  std::string pod_json;
+  std::optional<GangRef> want;
+};
+
+// Manifests of every gang form, decoded and resolved against the decoded PodGroups.
+TEST(Objects, EveryGangFormEndToEnd) {
+  PodGroupSet groups;
+  for (const char* json :
+       {kSchedulerPluginsGroup, kUpstreamGroup, kUpstreamBasicGroup, kVolcanoGroup}) {
+    absl::StatusOr<PodGroupInfo> g = DecodePodGroup(json);
+    ASSERT_TRUE(g.ok()) << g.status();
+    groups.Upsert(*std::move(g));
+  }
+  const std::vector<EndToEndCase> cases = {
+      {"plain pod", PodJson("p", ""), std::nullopt},
+      {"scheduler-plugins label",
+       PodJson("w-0", R"(, "labels": {"scheduling.x-k8s.io/pod-group": "llama-ft"})"),
+       GangRef{GangId("ml/llama-ft"), 4, 0, absl::Seconds(120),
+               "scheduling.x-k8s.io/v1alpha1 PodGroup"}},
+      {"upstream schedulingGroup",
+       PodJson("w-0", "", R"(, "schedulingGroup": {"podGroupName": "training-worker-0"})"),
+       GangRef{GangId("ml/training-worker-0"), 8, 0, absl::Minutes(5),
+               "scheduling.k8s.io/v1alpha2 PodGroup"}},
+      {"upstream basic policy",
+       PodJson("w-0", "", R"(, "schedulingGroup": {"podGroupName": "web"})"), std::nullopt},
+      {"volcano",
+       PodJson("mpi-job-worker-0",
+               R"(, "annotations": {"scheduling.k8s.io/group-name": "mpi-job-7f3a",
+                                    "volcano.sh/job-name": "mpi-job"})"),
+       GangRef{GangId("ml/mpi-job-7f3a"), 3, 0, std::nullopt,
+               "scheduling.volcano.sh/v1beta1 PodGroup"}},
+      {"koordinator",
+       PodJson("w-0", R"(, "annotations": {
+                 "gang.scheduling.koordinator.sh/name": "gang-a",
+                 "gang.scheduling.koordinator.sh/min-available": "2",
+                 "gang.scheduling.koordinator.sh/total-number": "3",
+                 "gang.scheduling.koordinator.sh/waiting-time": "10m"})"),
+       GangRef{GangId("ml/gang-a"), 2, 3, absl::Minutes(10), "koordinator annotations"}},
+      {"kueue plain pods",
+       PodJson("w-0", R"(, "labels": {"kueue.x-k8s.io/pod-group-name": "group-a",
+                                      "kueue.x-k8s.io/queue-name": "user-queue"},
+                         "annotations": {"kueue.x-k8s.io/pod-group-total-count": "4"})"),
+       GangRef{GangId("ml/group-a"), 4, 4, std::nullopt, "kueue pod group"}},
+      {"gpusched",
+       PodJson("w-0", R"(, "annotations": {"gpusched.io/gang-name": "g",
+                                           "gpusched.io/gang-min-member": "3",
+                                           "gpusched.io/gang-total-member": "5",
+                                           "gpusched.io/gang-timeout-seconds": "300"})"),
+       GangRef{GangId("ml/g"), 3, 5, absl::Seconds(300), "gpusched.io annotations"}},
+  };
+  for (const EndToEndCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<PodInfo> pod = DecodePodMeta(c.pod_json);
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    absl::StatusOr<std::optional<GangRef>> gang = plugins::gang::ResolveGang(*pod, groups);
+    ASSERT_TRUE(gang.ok()) << gang.status();
+    EXPECT_EQ(*gang, c.want);
+  }
+
+  // Conflicts and missing groups surface through the same path.
+  absl::StatusOr<PodInfo> pod = DecodePodMeta(
+      PodJson("w-0", R"(, "labels": {"scheduling.x-k8s.io/pod-group": "llama-ft"})",
+              R"(, "schedulingGroup": {"podGroupName": "training-worker-0"})"));
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  EXPECT_THAT(plugins::gang::ResolveGang(*pod, groups).status().message(),
+              HasSubstr("pod ml/w-0 declares two gangs"));
+  pod = DecodePodMeta(PodJson("w-0", R"(, "labels": {"scheduling.x-k8s.io/pod-group": "nope"})"));
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  EXPECT_EQ(plugins::gang::ResolveGang(*pod, groups).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+struct BadCase {
+  std::string name;
+  std::string json;
+  std::string want;  // a substring of the InvalidArgument message
+};
+
+std::string Sp(const std::string& spec) {
+  return R"({"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
+             "metadata": {"name": "pg", "namespace": "ml"}, "spec": )" +
+         spec + "}";
+}
+std::string Up(const std::string& spec) {
+  return R"({"apiVersion": "scheduling.k8s.io/v1alpha2", "kind": "PodGroup",
+             "metadata": {"name": "pg", "namespace": "ml"}, "spec": )" +
+         spec + "}";
+}
+
+TEST(DecodePodGroup, MalformedInputsNameThePath) {
+  const std::vector<BadCase> cases = {
+      {"empty", "", "PodGroup: invalid JSON at byte 1: "},
+      {"truncated", R"({"apiVersion": "scheduling.x-k8s.io/v1alpha1", "ki)",
+       "PodGroup: invalid JSON at byte"},
+      {"trailing garbage", Sp(R"({"minMember": 1})") + "x", "invalid JSON at byte"},
+      {"number too large for a double", Sp(R"({"minMember": 1e999})"),
+       "PodGroup: invalid JSON: number overflow parsing '1e999'"},
+      {"invalid UTF-8", "{\"metadata\": {\"name\": \"p\xff\"}}", "PodGroup: invalid JSON at byte"},
+      {"not an object", "[1, 2]", "PodGroup: must be a JSON object, got [1,2]"},
+      {"no metadata", R"({"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup"})",
+       "PodGroup: metadata.name: required"},
+      {"metadata not an object", R"({"metadata": "pg"})",
+       "PodGroup: metadata: must be an object, got \"pg\""},
+      {"empty name", R"({"metadata": {"name": ""}})", "PodGroup: metadata.name: required"},
+      {"name not a string", R"({"metadata": {"name": 7}})",
+       "PodGroup: metadata.name: must be a string, got 7"},
+      {"namespace not a string", R"({"metadata": {"name": "pg", "namespace": ["ml"]}})",
+       "metadata.namespace: must be a string"},
+      {"missing kind",
+       R"({"apiVersion": "scheduling.x-k8s.io/v1alpha1", "metadata": {"name": "pg"}})",
+       "PodGroup default/pg: kind: required"},
+      {"wrong kind",
+       R"({"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "Pod",
+           "metadata": {"name": "pg", "namespace": "ml"}})",
+       "PodGroup ml/pg: kind: must be \"PodGroup\", got \"Pod\""},
+      {"missing apiVersion", R"({"kind": "PodGroup", "metadata": {"name": "pg"}})",
+       "PodGroup default/pg: apiVersion: required"},
+      {"wrong apiVersion",
+       R"({"apiVersion": "scheduling.sigs.k8s.io/v1alpha1", "kind": "PodGroup",
+           "metadata": {"name": "pg"}})",
+       "apiVersion: must be one of scheduling.x-k8s.io/v1alpha1, scheduling.k8s.io/v1alpha2, "
+       "scheduling.volcano.sh/v1beta1, got \"scheduling.sigs.k8s.io/v1alpha1\""},
+      {"no spec", R"({"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
+                      "metadata": {"name": "pg", "namespace": "ml"}})",
+       "PodGroup ml/pg: spec.minMember: required"},
+      {"spec not an object", Sp("3"), "PodGroup ml/pg: spec: must be an object, got 3"},
+      {"minMember string", Sp(R"({"minMember": "x"})"),
+       "PodGroup ml/pg: spec.minMember: must be an integer in 1..2147483647, got \"x\""},
+      {"minMember zero", Sp(R"({"minMember": 0})"), "spec.minMember: must be an integer"},
+      {"minMember negative", Sp(R"({"minMember": -3})"), "got -3"},
+      {"minMember float", Sp(R"({"minMember": 2.5})"), "got 2.5"},
+      {"minMember integral float", Sp(R"({"minMember": 2.0})"), "got 2.0"},
+      {"minMember too big", Sp(R"({"minMember": 2147483648})"), "got 2147483648"},
+      {"minMember huge", Sp(R"({"minMember": 18446744073709551615})"),
+       "got 18446744073709551615"},
+      {"minMember bool", Sp(R"({"minMember": true})"), "got true"},
+      {"timeout zero", Sp(R"({"minMember": 1, "scheduleTimeoutSeconds": 0})"),
+       "spec.scheduleTimeoutSeconds: must be an integer in 1..2147483647, got 0"},
+      {"timeout string", Sp(R"({"minMember": 1, "scheduleTimeoutSeconds": "60s"})"),
+       "spec.scheduleTimeoutSeconds: must be an integer"},
+      {"minResources not a map", Sp(R"({"minMember": 1, "minResources": ["cpu"]})"),
+       "spec.minResources: must be an object"},
+      {"bad cpu", Sp(R"({"minMember": 1, "minResources": {"cpu": "lots"}})"),
+       "PodGroup ml/pg: spec.minResources[\"cpu\"]: invalid quantity \"lots\""},
+      {"negative memory", Sp(R"({"minMember": 1, "minResources": {"memory": "-1Gi"}})"),
+       "spec.minResources[\"memory\"]: quantity \"-1Gi\" must not be negative"},
+      {"fractional gpu", Sp(R"({"minMember": 1, "minResources": {"nvidia.com/gpu": "1.5"}})"),
+       "spec.minResources[\"nvidia.com/gpu\"]: must be a whole number of GPUs, got \"1.5\""},
+      {"quantity object", Sp(R"({"minMember": 1, "minResources": {"cpu": {"v": 1}}})"),
+       "spec.minResources[\"cpu\"]: must be a quantity string"},
+      {"upstream without policy", Up("{}"),
+       "PodGroup ml/pg: spec.schedulingPolicy: required (one of basic, gang)"},
+      {"upstream v1alpha1 field name", Up(R"({"policy": {"gang": {"minCount": 2}}})"),
+       "spec.schedulingPolicy: required (spec.policy is the v1alpha1 Workload field"},
+      {"upstream both policies",
+       Up(R"({"schedulingPolicy": {"gang": {"minCount": 2}, "basic": {}}})"),
+       "spec.schedulingPolicy: exactly one of basic, gang must be set"},
+      {"upstream empty policy", Up(R"({"schedulingPolicy": {}})"), "exactly one of basic, gang"},
+      {"upstream gang not an object", Up(R"({"schedulingPolicy": {"gang": 4}})"),
+       "spec.schedulingPolicy.gang: must be an object, got 4"},
+      {"upstream missing minCount", Up(R"({"schedulingPolicy": {"gang": {}}})"),
+       "spec.schedulingPolicy.gang.minCount: required"},
+      {"upstream bad minCount", Up(R"({"schedulingPolicy": {"gang": {"minCount": "4"}}})"),
+       "spec.schedulingPolicy.gang.minCount: must be an integer in 1..2147483647, got \"4\""},
+      {"volcano missing minMember",
+       R"({"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "PodGroup",
+           "metadata": {"name": "pg", "namespace": "ml"}, "spec": {"queue": "default"}})",
+       "PodGroup ml/pg: spec.minMember: required"},
+  };
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<PodGroupInfo> g = DecodePodGroup(c.json);
+    ASSERT_FALSE(g.ok());
+    EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument) << g.status();
+    EXPECT_THAT(g.status().message(), HasSubstr(c.want));
+  }
+}
+
+TEST(DecodePodMeta, MalformedInputsNameThePath) {
+  const std::vector<BadCase> cases = {
+      {"empty", "", "Pod: invalid JSON at byte 1"},
+      {"not an object", "\"pod\"", "Pod: must be a JSON object, got \"pod\""},
+      {"no name", R"({"metadata": {"namespace": "ml"}})", "Pod: metadata.name: required"},
+      {"wrong kind", R"({"kind": "Node", "metadata": {"name": "p", "namespace": "ml"}})",
+       "Pod ml/p: kind: must be \"Pod\", got \"Node\""},
+      {"wrong apiVersion", R"({"apiVersion": "v2", "metadata": {"name": "p"}})",
+       "Pod default/p: apiVersion: must be \"v1\", got \"v2\""},
+      {"uid not a string", R"({"metadata": {"name": "p", "uid": 5}})",
+       "metadata.uid: must be a string, got 5"},
+      {"labels not a map", R"({"metadata": {"name": "p", "labels": ["a"]}})",
+       "metadata.labels: must be an object, got [\"a\"]"},
+      {"label value not a string", R"({"metadata": {"name": "p", "labels": {"app": 3}}})",
+       "Pod default/p: metadata.labels[\"app\"]: must be a string, got 3"},
+      {"annotation value null",
+       R"({"metadata": {"name": "p", "annotations": {"gpusched.io/gang-name": null}}})",
+       "metadata.annotations[\"gpusched.io/gang-name\"]: must be a string, got null"},
+      {"bad timestamp", R"({"metadata": {"name": "p", "creationTimestamp": "yesterday"}})",
+       "metadata.creationTimestamp: must be an RFC 3339 time"},
+      {"timestamp not a string", R"({"metadata": {"name": "p", "creationTimestamp": 1}})",
+       "metadata.creationTimestamp: must be a string, got 1"},
+      {"spec not an object", R"({"metadata": {"name": "p"}, "spec": []})",
+       "Pod default/p: spec: must be an object, got []"},
+      {"priority string", R"({"metadata": {"name": "p"}, "spec": {"priority": "high"}})",
+       "spec.priority: must be an integer in -2147483648..2147483647, got \"high\""},
+      {"priority too big", R"({"metadata": {"name": "p"}, "spec": {"priority": 3000000000}})",
+       "spec.priority: must be an integer"},
+      {"priority too small", R"({"metadata": {"name": "p"}, "spec": {"priority": -3000000000}})",
+       "spec.priority: must be an integer"},
+      {"schedulingGroup not an object",
+       R"({"metadata": {"name": "p"}, "spec": {"schedulingGroup": "g"}})",
+       "spec.schedulingGroup: must be an object, got \"g\""},
+      {"podGroupName not a string",
+       R"({"metadata": {"name": "p"}, "spec": {"schedulingGroup": {"podGroupName": 1}}})",
+       "spec.schedulingGroup.podGroupName: must be a string, got 1"},
+  };
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<PodInfo> p = DecodePodMeta(c.json);
+    ASSERT_FALSE(p.ok());
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << p.status();
+    EXPECT_THAT(p.status().message(), HasSubstr(c.want));
+  }
+}
+
+// Feeds `doc` to both decoders. Whatever the bytes, they return a status (never Internal: that
+// is the backstop for a decoder path that threw) and never crash.
+void ExpectNoCrash(const std::string& doc) {
+  absl::StatusOr<PodGroupInfo> g = DecodePodGroup(doc);
+  EXPECT_NE(g.status().code(), absl::StatusCode::kInternal) << g.status();
+  absl::StatusOr<PodInfo> p = DecodePodMeta(doc);
+  EXPECT_NE(p.status().code(), absl::StatusCode::kInternal) << p.status();
+  if (p.ok()) {
+    // A decoded pod must also be safe to resolve.
+    (void)plugins::gang::ResolveGang(*p, PodGroupSet());
+  }
+}
+
+TEST(Objects, TruncatedAndCorruptedDocumentsNeverCrash) {
+  const std::vector<std::string> docs = {
+      kSchedulerPluginsGroup, kUpstreamGroup, kVolcanoGroup,
+      PodJson("w-0", R"(, "labels": {"scheduling.x-k8s.io/pod-group": "llama-ft"},
+                        "annotations": {"gang.scheduling.koordinator.sh/name": "g",
+                                        "gang.scheduling.koordinator.sh/min-available": "2"})",
+              R"(, "schedulingGroup": {"podGroupName": "x"})")};
+  int runs = 0;
+  for (const std::string& doc : docs) {
+    for (size_t n = 0; n < doc.size(); ++n) {
+      ExpectNoCrash(doc.substr(0, n));
+      ++runs;
+    }
+  }
+  std::mt19937 rng(20260301);  // fixed: failures reproduce
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (const std::string& doc : docs) {
+    std::uniform_int_distribution<size_t> pos(0, doc.size() - 1);
+    std::uniform_int_distribution<int> flips(1, 4);
+    for (int i = 0; i < 1500; ++i) {
+      std::string bad = doc;
+      for (int f = flips(rng); f > 0; --f) bad[pos(rng)] = static_cast<char>(byte(rng));
+      ExpectNoCrash(bad);
+      ++runs;
+    }
+  }
+  // Structural swaps that keep the JSON valid but change types.
+  for (const std::string& doc : docs) {
+    for (const char* from : {"\"", "{", "[", "1", ":"}) {
+      for (const char* to : {"null", "0", "[]", "{}", "\"s\"", "-1", "1e999", "\"\\u0000\""}) {
+        std::string bad = doc;
+        for (size_t p = bad.find(from); p != std::string::npos; p = bad.find(from, p + 7)) {
+          std::string mutated = bad;
+          mutated.replace(p, 1, to);
+          ExpectNoCrash(mutated);
+          ++runs;
+        }
+      }
+    }
+  }
+  EXPECT_GT(runs, 6000);
+}
+
+}  // namespace
+}  // namespace gpusched::extender::k8s

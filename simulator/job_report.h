@@ -1,0 +1,31 @@
+#pragma once
+
+// Writing what a job-trace simulation found (simulator/job_engine.h), for people and programs.
+//
+//   PrintJobTable(std::cout, results);
+//   RETURN_IF_ERROR(WriteJobReport("out/jobs", results, "Philly seed=0, 64 x 8 GPUs"));
+//
+// Files written into `dir` (created if missing):
+//   summary.json  {"title":..., "runs":[{"run":"gang/fifo","mode":..,"order":..,"jobs":..,
+//                 "finished":.., "avg_jct_hours":.., ..., "deadlocked":false}]}
+//   runs.csv      the same figures, one row per run
+//   report.html   self-contained page: the comparison table (best value per column in bold,
+//                 partial gangs and deadlocks in red) and an SVG chart of the % of GPUs running
+//                 jobs over time, one line per run
+// Errors name the file that could not be written.
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "simulator/job_engine.h"
+
+namespace gpusched::simulator {
+
+void PrintJobTable(std::ostream& out, const std::vector<JobSimResult>& results);
+std::string JobResultsJson(const std::vector<JobSimResult>& results, const std::string& title);
+absl::Status WriteJobReport(const std::string& dir, const std::vector<JobSimResult>& results,
+                            const std::string& title);
+
+}  // namespace gpusched::simulator
