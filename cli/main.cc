@@ -1,10 +1,11 @@
-// gpusched: the offline tool. Subcommands: demo, sim, topo.
+// gpusched: the offline tool. Subcommands: demo, sim, jobs, topo.
 
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "cli/demo.h"
+#include "cli/jobs.h"
 #include "cli/sim.h"
 #include "cli/topo.h"
 
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "demo") return gpusched::cli::RunDemo(args, std::cout, std::cerr);
   if (cmd == "sim") return gpusched::cli::RunSim(args, std::cout, std::cerr);
+  if (cmd == "jobs") return gpusched::cli::RunJobs(args, std::cout, std::cerr);
   if (cmd == "topo") return gpusched::cli::RunTopo(args, std::cout, std::cerr);
   std::cerr << "gpusched: unknown command \"" << cmd << "\"\n" << kUsage;
   return 2;
