@@ -17,14 +17,16 @@ namespace {
 constexpr char kUsage[] =
     "usage: gpusched jobs [--trace FILE.trace|DIR] [--throughputs FILE.json] [--gpu v100]\n"
     "                     [--nodes 64] [--gpus-per-pod 1] [--nodes-per-rack 8]\n"
-    "                     [--runs gang/fifo,gang/smallest-first,gang/backfill,naive/fifo]\n"
+    "                     [--runs gang/fifo,gang/greedy,gang/smallest-first,gang/backfill,\n"
+    "                             naive/greedy,naive/fifo]\n"
     "                     [--gang-topology any|rack|nvlink-domain] [--nvlink-domain-nodes N]\n"
     "                     [--max-jobs N] [--out DIR] [--json]\n"
     "  Replays a job trace with gangs on nodes of 8 GPUs. Without --trace: a built-in 200-job\n"
     "  sample. Public traces: ../shared/data/philly-gavel/traces/msr/seed=0 (a directory of\n"
     "  .trace files) with --throughputs ../shared/data/philly-gavel/simulation_throughputs.json.\n";
 
-constexpr char kDefaultRuns[] = "gang/fifo,gang/smallest-first,gang/backfill,naive/fifo";
+constexpr char kDefaultRuns[] =
+    "gang/fifo,gang/greedy,gang/smallest-first,gang/backfill,naive/greedy";
 
 bool ParseInt(const std::string& text, int lo, int hi, int& out) {
   return absl::SimpleAtoi(text, &out) && out >= lo && out <= hi;

@@ -6,7 +6,7 @@
 //
 //   gpusched jobs [--trace FILE|DIR] [--throughputs simulation_throughputs.json] [--gpu v100]
 //                 [--nodes 64] [--gpus-per-pod 1] [--nodes-per-rack 8]
-//                 [--runs gang/fifo,gang/smallest-first,gang/backfill,naive/fifo]
+//                 [--runs gang/fifo,gang/greedy,gang/smallest-first,gang/backfill,naive/greedy]
 //                 [--gang-topology any|rack|nvlink-domain] [--nvlink-domain-nodes N]
 //                 [--max-jobs N] [--out DIR] [--json]
 //

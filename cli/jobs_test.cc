@@ -33,7 +33,8 @@ TEST(JobsCommand, BuiltinSampleComparesTheDefaultRuns) {
   JobsRun r = Jobs({"--nodes", "16", "--out", dir});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("built-in 200-job sample: 200 jobs on 16 nodes x 8 GPUs"));
-  for (const char* run : {"gang/fifo", "gang/smallest-first", "gang/backfill", "naive/fifo"}) {
+  for (const char* run : {"gang/fifo", "gang/greedy", "gang/smallest-first", "gang/backfill",
+                          "naive/greedy"}) {
     EXPECT_THAT(r.out, HasSubstr(run));
   }
   for (const char* f : {"report.html", "summary.json", "runs.csv"}) {

@@ -271,26 +271,34 @@ class JobSim {
   // each binds as soon as it fits.
   void TryPods(const std::vector<size_t>& order) {
     struct Item {
-      absl::Time arrival;
+      size_t group;   // jobs that tie in the order (same arrival, same size) share a group
       size_t member;
       size_t position;  // in `order`
     };
     std::vector<Item> items;
+    size_t group = 0;
     for (size_t pos = 0; pos < order.size(); ++pos) {
       const Job& job = jobs_[order[pos]];
+      if (pos > 0) {
+        const Job& prev = jobs_[order[pos - 1]];
+        const bool tie = prev.arrival == job.arrival &&
+                         (o_.order != "smallest-first" || prev.rec->gpus == job.rec->gpus);
+        if (!tie) ++group;
+      }
       for (size_t k = 0; k < job.members.size(); ++k) {
-        if (!job.member_bound[k]) items.push_back({job.arrival, k, pos});
+        if (!job.member_bound[k]) items.push_back({group, k, pos});
       }
     }
     std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
-      if (a.arrival != b.arrival) return a.arrival < b.arrival;
+      if (a.group != b.group) return a.group < b.group;
       if (a.member != b.member) return a.member < b.member;
       return a.position < b.position;
     });
+    const bool strict = o_.order == "fifo";
     for (const Item& it : items) {
       const PodInfo& pod = jobs_[order[it.position]].members[it.member];
-      if (pod.requests.gpu.count > FreeGpus()) continue;
-      Schedule(pod);
+      const bool fits = pod.requests.gpu.count <= FreeGpus() && Schedule(pod).status.ok();
+      if (!fits && strict) break;
     }
   }
 
@@ -315,7 +323,7 @@ class JobSim {
     } else if (o_.order == "backfill") {
       Backfill(order);
     } else {
-      const bool strict = o_.order == "fifo";
+      const bool strict = o_.order == "fifo";  // greedy and smallest-first skip
       for (size_t j : order) {
         if (!TryGang(j) && strict) break;
       }
@@ -438,8 +446,13 @@ absl::Status ValidateJobSimOptions(const JobSimOptions& o) {
   if (o.mode != "gang" && o.mode != "naive") {
     return bad(absl::StrCat("mode: \"", o.mode, "\" is not gang or naive"));
   }
-  if (o.order != "fifo" && o.order != "smallest-first" && o.order != "backfill") {
-    return bad(absl::StrCat("order: \"", o.order, "\" is not fifo, smallest-first or backfill"));
+  if (o.order != "fifo" && o.order != "greedy" && o.order != "smallest-first" &&
+      o.order != "backfill") {
+    return bad(absl::StrCat("order: \"", o.order,
+                            "\" is not fifo, greedy, smallest-first or backfill"));
+  }
+  if (o.mode == "naive" && o.order == "backfill") {
+    return bad("order backfill needs mode gang (it reserves GPUs for a whole job)");
   }
   if (!o.gang_topology.empty() && o.gang_topology != "any" && o.gang_topology != "rack" &&
       o.gang_topology != "nvlink-domain") {

@@ -19,18 +19,21 @@
 //  - A job runs once all its members are bound, for the trace's duration, then all leave.
 //  - mode "gang": profile Gang + NodeResourcesFit(MostAllocated) + DefaultBinder; the members
 //    of a job are tried one after the other and the Gang plugin binds all or none.
-//    mode "naive": the same without Gang, i.e. kube-scheduler's per-pod behaviour: pods are
-//    queued by creation, so the pods of jobs that arrive together interleave, and each binds as
-//    soon as it fits: jobs can hold part of what they need while waiting.
+//    mode "naive": the same without Gang, i.e. kube-scheduler's per-pod behaviour: each pod binds
+//    as soon as it fits, so jobs can hold part of what they need while waiting.
 //  - order (which pending job is tried first, at every arrival and completion):
-//      fifo            arrival order; a job that does not fit blocks those behind it;
+//      fifo            arrival order, strictly: a job that does not fit blocks those behind it
+//                      (a batch queue without backfilling);
+//      greedy          arrival order; a job that does not fit is skipped (kube-scheduler's
+//                      queue, which never blocks);
 //      smallest-first  fewest GPUs first (then arrival); a job that does not fit is skipped;
-//      backfill        EASY backfilling: arrival order; when the head does not fit it gets a
-//                      reservation at the earliest time enough running jobs will have ended
-//                      (durations are known to the simulator: a perfect estimate), and later
-//                      jobs may start now if they fit and would not delay it.
-//    In naive mode every pending pod is tried (by arrival, then member index, then that order)
-//    and skipped when it does not fit.
+//      backfill        EASY backfilling (gang mode only): arrival order; when the head does not
+//                      fit it gets a reservation at the earliest time enough running jobs will
+//                      have ended (durations are known to the simulator: a perfect estimate),
+//                      and later jobs may start now if they fit and would not delay it.
+//    In naive mode the queue holds pods: pods of jobs that tie in the order (same arrival; for
+//    smallest-first also same size) interleave by member index, as pods that controllers create
+//    at the same moment do; fifo stops at the first pod that does not fit, the others skip it.
 //  - Deadlock: after a scheduling pass, nothing runs but jobs are pending. Nothing can change
 //    that (no completion will free GPUs), so the run stops there and says so; the jobs left are
 //    counted as stuck with the GPUs they hold.
@@ -55,7 +58,7 @@ struct JobSimOptions {
   int nodes_per_rack = 8;
   int nodes_per_nvlink_domain = 0;  // 0: no NVLink domain labels
   std::string mode = "gang";        // gang | naive
-  std::string order = "fifo";       // fifo | smallest-first | backfill
+  std::string order = "fifo";       // fifo | greedy | smallest-first | backfill
   std::string gang_topology;        // "" (none) | any | nvlink-domain | rack
   uint64_t seed = 1;                // tie-breaking among equal nodes
   size_t curve_points = 400;        // utilization curve samples kept

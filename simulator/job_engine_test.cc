@@ -73,6 +73,10 @@ TEST(JobSimTest, BackfillStartsAShortJobWithoutDelayingTheHead) {
   std::vector<JobRecord> long_c = {Job("a", 4, 0, 2), Job("b", 8, 0, 1), Job("c", 4, 0, 3)};
   JobSimResult r = Simulate(long_c, OneNode("gang", "backfill"));
   EXPECT_DOUBLE_EQ(r.avg_jct_hours, (2.0 + 3.0 + 6.0) / 3);
+  // Greedy (kube-scheduler's never-blocking queue) starts c at once and so delays b to 3 h.
+  JobSimResult greedy = Simulate(long_c, OneNode("gang", "greedy"));
+  EXPECT_DOUBLE_EQ(greedy.avg_jct_hours, (2.0 + 4.0 + 3.0) / 3);
+  EXPECT_DOUBLE_EQ(greedy.p99_queue_hours, 3.0);
 }
 
 TEST(JobSimTest, NaivePerPodSchedulingDeadlocksAndGangSchedulingDoesNot) {
@@ -125,6 +129,10 @@ TEST(JobSimTest, OptionsAreValidated) {
   o.order = "lifo";
   EXPECT_THAT(RunJobSim({}, o).status().message(), HasSubstr("order"));
   o = {};
+  o.mode = "naive";
+  o.order = "backfill";
+  EXPECT_THAT(RunJobSim({}, o).status().message(), HasSubstr("needs mode gang"));
+  o = {};
   o.gpus_per_pod = 9;
   EXPECT_FALSE(RunJobSim({}, o).ok());
   o = {};
@@ -165,7 +173,7 @@ TEST(JobSimTest, AdversarialGangsNeverPartialNeverDeadlocked) {
     o.gpus_per_pod = (seed % 3 == 0) ? 8 : (seed % 3 == 1 ? 1 : 2);
     o.seed = seed;
     if (seed % 5 == 0) o.gang_topology = "rack";
-    for (const char* order : {"fifo", "smallest-first", "backfill"}) {
+    for (const char* order : {"fifo", "greedy", "smallest-first", "backfill"}) {
       o.mode = "gang";
       o.order = order;
       JobSimResult r = Simulate(jobs, o);
@@ -178,7 +186,7 @@ TEST(JobSimTest, AdversarialGangsNeverPartialNeverDeadlocked) {
       if (o.gang_topology.empty()) EXPECT_EQ(r.never_fits, 0);
     }
     o.mode = "naive";
-    o.order = "fifo";
+    o.order = "greedy";
     o.gang_topology.clear();
     JobSimResult naive = Simulate(jobs, o);
     naive_deadlocks += naive.deadlocked;

@@ -138,9 +138,9 @@ std::string Html(const std::vector<JobSimResult>& results, const std::string& ti
       "<p class=\"meta\">Each job runs once all its members are bound. <b>gang</b>: the Gang "
       "plugin binds all members or none; <b>naive</b>: each pod binds when it fits "
       "(kube-scheduler without coscheduling). Orders: <b>fifo</b> blocks behind the first job "
-      "that does not fit, <b>smallest-first</b> skips it, <b>backfill</b> (EASY) lets later "
-      "jobs run when they do not delay it. Best value per column in bold; runs that "
-      "deadlocked are not ranked.</p>\n<h2>Comparison</h2>\n<table>\n<tr><th "
+      "that does not fit, <b>greedy</b> (kube-scheduler's queue) and <b>smallest-first</b> "
+      "skip it, <b>backfill</b> (EASY) lets later jobs run when they do not delay it. Best "
+      "value per column in bold; runs that deadlocked are not ranked.</p>\n<h2>Comparison</h2>\n<table>\n<tr><th "
       "class=\"name\">run</th>");
   const std::vector<Column>& columns = Columns();
   for (const Column& c : columns) absl::StrAppend(&page, "<th>", HtmlEscape(c.heading), "</th>");
