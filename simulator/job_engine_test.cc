@@ -1,5 +1,6 @@
 #include "simulator/job_engine.h"
 
+#include <iostream>
 #include <random>
 
 #include "gmock/gmock.h"
@@ -192,6 +193,8 @@ TEST(JobSimTest, AdversarialGangsNeverPartialNeverDeadlocked) {
     naive_deadlocks += naive.deadlocked;
     naive_partial += naive.partial_gangs;
   }
+  std::cout << "naive per-pod scheduling deadlocked in " << naive_deadlocks << " of " << kSeeds
+            << " seeds; " << naive_partial << " partial gangs\n";
   // The comparison is only meaningful if the adversary actually hurts per-pod scheduling.
   EXPECT_GT(naive_deadlocks, kSeeds / 4) << "naive deadlocks: " << naive_deadlocks;
   EXPECT_GT(naive_partial, 0);
