@@ -212,8 +212,21 @@ bool GangPlugin::Less(const PodInfo& a, const PodInfo& b) const {
   return a.uid < b.uid;
 }
 
+void GangPlugin::Sweep() {
+  const absl::Time now = handle_.clock().Now();
+  for (auto it = gangs_.begin(); it != gangs_.end();) {
+    Gang& g = it->second;
+    if (Live(g) == 0 && g.backoff_until <= now && g.plan.empty()) {
+      gangs_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
 Status GangPlugin::PreFilter(framework::CycleState&, const PodInfo& pod,
                              framework::PreFilterResult& result) {
+  if (++prefilter_calls_ % kSweepEvery == 0) Sweep();
   if (!pod.gang) return Status::Success();
   Gang& g = Touch(pod);
   const absl::Time now = handle_.clock().Now();

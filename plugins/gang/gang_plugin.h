@@ -101,6 +101,11 @@ class GangPlugin final : public framework::QueueSortPlugin,
     std::vector<std::string> planned_nodes;  // the topology plan, if any
   };
   std::optional<GangView> Inspect(const GangId& id) const;
+  // Gangs the plugin keeps state for. Gangs with nothing placed, no backoff and no plan are
+  // forgotten every kSweepEvery PreFilter calls (their age comes back from the members' creation
+  // times), so a long-running scheduler does not grow with every job it ever saw.
+  size_t tracked_gangs() const { return gangs_.size(); }
+  static constexpr int kSweepEvery = 1024;
 
  private:
   struct Gang {
@@ -135,10 +140,12 @@ class GangPlugin final : public framework::QueueSortPlugin,
   // Step 2 of PostFilter; the node to nominate, or nullopt when preemption cannot help.
   std::optional<NodeId> Preempt(const Gang& g, const framework::PodInfo& pod, int needed);
   void Count(std::string_view name, std::string_view help, std::string_view reason = "");
+  void Sweep();
 
   const GangArgs args_;
   framework::Handle& handle_;
   absl::flat_hash_map<GangId, Gang> gangs_;
+  int prefilter_calls_ = 0;
 };
 
 }  // namespace gpusched::plugins::gang

@@ -99,6 +99,21 @@ TEST(GangPluginTest, PodsWithoutAGangPassThrough) {
   EXPECT_FALSE(plugin.Inspect(GangId("default/p")).has_value());
 }
 
+TEST(GangPluginTest, ForgetsGangsWithNothingPlacedSoMemoryStaysBounded) {
+  testing::FakeHandle h;
+  GangPlugin plugin(GangArgs{}, h);
+  framework::CycleState state;
+  framework::PreFilterResult r;
+  for (int i = 0; i < GangPlugin::kSweepEvery - 1; ++i) {
+    PodInfo p = testing::PodBuilder("p" + std::to_string(i)).Gang("ns/g" + std::to_string(i), 2).Build();
+    ASSERT_TRUE(plugin.PreFilter(state, p, r).ok());
+  }
+  EXPECT_EQ(plugin.tracked_gangs(), static_cast<size_t>(GangPlugin::kSweepEvery - 1));
+  PodInfo last = testing::PodBuilder("last").Gang("ns/last", 2).Build();
+  ASSERT_TRUE(plugin.PreFilter(state, last, r).ok());
+  EXPECT_EQ(plugin.tracked_gangs(), 1u) << "only the gang just seen is kept";
+}
+
 TEST(GangPluginTest, TopologyAnnotationPlansOneRackAndRestrictsCandidates) {
   testing::FakeHandle h;
   std::vector<NodeInfo> nodes;
