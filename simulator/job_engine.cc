@@ -23,30 +23,6 @@ namespace {
 
 using framework::PodInfo;
 
-// Backoff 0: the simulator decides when a gang is tried again (at the next arrival or
-// completion), and preemption is off because the traces carry no priorities.
-constexpr std::string_view kJobProfiles = R"yaml(
-profiles:
-  - name: gang
-    plugins:
-      - name: Gang
-        args: {backoffSeconds: 0, preemption: false}
-      - name: NodeResourcesFit
-        weight: 1
-        args:
-          scoringStrategy: MostAllocated
-          resources: {cpu: 1, memory: 1, gpu: 3}
-      - name: DefaultBinder
-  - name: naive
-    plugins:
-      - name: PrioritySort
-      - name: NodeResourcesFit
-        weight: 1
-        args:
-          scoringStrategy: MostAllocated
-          resources: {cpu: 1, memory: 1, gpu: 3}
-      - name: DefaultBinder
-)yaml";
 
 class NullBinder final : public framework::Binder {
  public:
@@ -153,9 +129,18 @@ class JobSim {
   absl::Status BuildFramework() {
     static const framework::Registry* registry =
         new framework::Registry(plugins::NewInTreeRegistry());
+    // The built-in profiles: `gang` (Gang + binpacking NodeResourcesFit) and, for naive, the same
+    // without Gang (`binpack`). Backoff 0: the simulator decides when a gang is tried again (at
+    // the next arrival or completion); preemption off: the traces carry no priorities.
     ASSIGN_OR_RETURN(std::vector<runtime::Profile> profiles,
-                     runtime::ParseProfiles(kJobProfiles, "job simulator profiles"));
-    ASSIGN_OR_RETURN(runtime::Profile profile, runtime::FindProfile(profiles, o_.mode));
+                     runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in profiles"));
+    ASSIGN_OR_RETURN(runtime::Profile profile,
+                     runtime::FindProfile(profiles, o_.mode == "gang" ? "gang" : "binpack"));
+    for (runtime::PluginConfig& p : profile.plugins) {
+      if (p.name != plugins::gang::kName) continue;
+      p.args = framework::PluginArgs({{"backoffSeconds", framework::ArgValue(int64_t{0})},
+                                      {"preemption", framework::ArgValue(false)}});
+    }
     ASSIGN_OR_RETURN(fw_, runtime::Framework::Create(
                               *registry, profile,
                               runtime::FrameworkDeps{clock_, rng_, cache_, metrics_, binder_},

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/quantity.h"
+#include "simulator/trace/text.h"
 
 namespace gpusched::simulator::trace {
 namespace {
@@ -34,51 +35,6 @@ std::string Quote(std::string_view v) {
   constexpr size_t kMaxShown = 80;
   std::string shown = absl::CHexEscape(AsAbsl(v.substr(0, kMaxShown)));
   return absl::StrCat("\"", shown, v.size() > kMaxShown ? "...\"" : "\"");
-}
-
-// Iterates the physical lines of `text`, dropping a trailing '\r' and skipping blank lines
-// (empty or only spaces/tabs). Line numbers are 1-based physical lines.
-class LineReader {
- public:
-  explicit LineReader(std::string_view text) : text_(text) {
-    // A UTF-8 byte order mark at the very start is not part of the header.
-    if (text_.substr(0, 3) == "\xEF\xBB\xBF") text_.remove_prefix(3);
-  }
-
-  bool Next(std::string_view* line, int64_t* number) {
-    while (pos_ < text_.size()) {
-      size_t end = text_.find('\n', pos_);
-      if (end == std::string_view::npos) end = text_.size();
-      std::string_view l = text_.substr(pos_, end - pos_);
-      pos_ = end + 1;
-      ++line_no_;
-      if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-      if (l.find_first_not_of(" \t") == std::string_view::npos) continue;
-      *line = l;
-      *number = line_no_;
-      return true;
-    }
-    return false;
-  }
-
- private:
-  std::string_view text_;
-  size_t pos_ = 0;
-  int64_t line_no_ = 0;
-};
-
-void SplitFields(std::string_view line, std::vector<std::string_view>* fields) {
-  fields->clear();
-  size_t start = 0;
-  while (true) {
-    size_t comma = line.find(',', start);
-    if (comma == std::string_view::npos) {
-      fields->push_back(line.substr(start));
-      return;
-    }
-    fields->push_back(line.substr(start, comma - start));
-    start = comma + 1;
-  }
 }
 
 // Errors for one row of one file, in the documented form "<source>:<line>: column <name>: <what>".
@@ -167,7 +123,7 @@ class Header {
       return absl::InvalidArgumentError(
           absl::StrCat(std::string(source), ": empty file, expected a header line"));
     }
-    SplitFields(line, &h.names_);
+    SplitOn(line, ',', &h.names_);
     RowContext ctx{source, h.line_};
     for (size_t i = 0; i < h.names_.size(); ++i) {
       std::string_view name = h.names_[i];
@@ -214,7 +170,7 @@ class Header {
 // may hold a comma and so shift the count), and as many fields as the header.
 absl::Status SplitRow(const RowContext& ctx, const Header& header, std::string_view line,
                       std::vector<std::string_view>* fields) {
-  SplitFields(line, fields);
+  SplitOn(line, ',', fields);
   if (line.find('"') != std::string_view::npos) {
     for (size_t i = 0; i < fields->size(); ++i) {
       if ((*fields)[i].find('"') == std::string_view::npos) continue;

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "simulator/trace/text.h"
 
 namespace gpusched::simulator::trace {
 namespace {
@@ -57,52 +58,6 @@ std::string Quote(std::string_view v) {
   }
   out += v.size() > kMaxShown ? "...\"" : "\"";
   return out;
-}
-
-// Iterates the physical lines of `text`, dropping a trailing '\r' and skipping blank lines
-// (empty or only spaces/tabs). Line numbers are 1-based physical lines, so that they match what
-// an editor shows even when blank lines are skipped.
-class LineReader {
- public:
-  explicit LineReader(std::string_view text) : text_(text) {
-    if (text_.substr(0, 3) == "\xEF\xBB\xBF") text_.remove_prefix(3);  // UTF-8 byte order mark
-  }
-
-  bool Next(std::string_view* line, int64_t* number) {
-    while (pos_ < text_.size()) {
-      size_t end = text_.find('\n', pos_);
-      if (end == std::string_view::npos) end = text_.size();
-      std::string_view l = text_.substr(pos_, end - pos_);
-      pos_ = end + 1;
-      ++line_no_;
-      if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-      if (l.find_first_not_of(" \t") == std::string_view::npos) continue;
-      *line = l;
-      *number = line_no_;
-      return true;
-    }
-    return false;
-  }
-
- private:
-  std::string_view text_;
-  size_t pos_ = 0;
-  int64_t line_no_ = 0;
-};
-
-// Splits on TAB only: the command column holds spaces (and, in the real traces, a trailing one).
-void SplitTabs(std::string_view line, std::vector<std::string_view>* fields) {
-  fields->clear();
-  size_t start = 0;
-  while (true) {
-    const size_t tab = line.find('\t', start);
-    if (tab == std::string_view::npos) {
-      fields->push_back(line.substr(start));
-      return;
-    }
-    fields->push_back(line.substr(start, tab - start));
-    start = tab + 1;
-  }
 }
 
 // Errors for one row of one file, in the form "<file>:<line>: column <name>: <what>".
@@ -414,7 +369,7 @@ absl::StatusOr<std::vector<JobRecord>> ParsePhillyTrace(std::string_view text,
   std::string_view line;
   RowContext ctx{file_label, 0};
   while (reader.Next(&line, &ctx.line)) {
-    SplitTabs(line, &f);
+    SplitOn(line, '\t', &f);
     if (f.size() != kColumns) {
       return ctx.LineError(
           absl::StrCat("expected ", kColumns, " tab-separated fields, got ", f.size()));
