@@ -192,7 +192,7 @@ std::string RenderChart(const Chart& c) {
                   HtmlEscape(c.y_label), "</text>\n");
 
   // The 100 % arrived marker.
-  if (c.x_lo < 100 && c.x_hi >= 100) {
+  if (c.arrived_marker && c.x_lo < 100 && c.x_hi >= 100) {
     const std::string xx = num(px(100));
     absl::StrAppend(&svg, "<path class=\"marker\" d=\"M", xx, " ", num(kTop), "V", num(kBottom),
                     "\"/><text class=\"marker-label\" x=\"", num(px(100) + 4), "\" y=\"",

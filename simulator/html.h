@@ -41,6 +41,7 @@ struct Chart {
   std::string y_label;
   double x_lo = 0, x_hi = 100;
   bool ideal_line = false;  // unallocated = 100 - arrived, 0 beyond 100
+  bool arrived_marker = true;  // a dashed "100 %" line at x = 100 (x is arrived workload %)
   bool integer_y = false;
   bool percent_y = false;  // the y axis stops at 100 when the data do
   std::string legend_value_header;  // heads the legend's value column

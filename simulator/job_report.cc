@@ -131,7 +131,9 @@ std::string Html(const std::vector<JobSimResult>& results, const std::string& ti
   std::string page = absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>",
       HtmlEscape(title), "</title>\n<style>", kReportStyle,
-      "td.bad{color:#c00;font-weight:700}\n</style>\n</head>\n<body>\n<h1>Gang scheduling: ",
+      "td.bad{color:#c00;font-weight:700}\nbody{max-width:1280px}\n"
+      "table.wide th{white-space:normal;vertical-align:bottom;max-width:6em}\n"
+      "table.wide td{padding:5px 8px}\n</style>\n</head>\n<body>\n<h1>Gang scheduling: ",
       HtmlEscape(title), "</h1>\n");
   absl::StrAppend(
       &page,
@@ -140,7 +142,7 @@ std::string Html(const std::vector<JobSimResult>& results, const std::string& ti
       "(kube-scheduler without coscheduling). Orders: <b>fifo</b> blocks behind the first job "
       "that does not fit, <b>greedy</b> (kube-scheduler's queue) and <b>smallest-first</b> "
       "skip it, <b>backfill</b> (EASY) lets later jobs run when they do not delay it. Best "
-      "value per column in bold; runs that deadlocked are not ranked.</p>\n<h2>Comparison</h2>\n<table>\n<tr><th "
+      "value per column in bold; runs that deadlocked are not ranked.</p>\n<h2>Comparison</h2>\n<table class=\"wide\">\n<tr><th "
       "class=\"name\">run</th>");
   const std::vector<Column>& columns = Columns();
   for (const Column& c : columns) absl::StrAppend(&page, "<th>", HtmlEscape(c.heading), "</th>");
@@ -167,6 +169,7 @@ std::string Html(const std::vector<JobSimResult>& results, const std::string& ti
   chart.x_label = "hours since the first arrival";
   chart.y_label = "GPUs running jobs (%)";
   chart.percent_y = true;
+  chart.arrived_marker = false;  // x is time here, not arrived workload
   chart.x_hi = 0;
   chart.legend_value_header = "util %";
   for (size_t i = 0; i < results.size(); ++i) {
