@@ -102,6 +102,7 @@ class JobSim {
         result_.stuck_jobs = static_cast<int>(pending_.size());
         result_.stuck_gpus_held = held_gpus_;
         result_.unfinished = static_cast<int>(pending_.size() + (arrivals.size() - next));
+        result_.jobs = static_cast<int>(jobs_.size());  // those not arrived yet count too
         break;
       }
     }
@@ -423,8 +424,11 @@ absl::Status ValidateJobSimOptions(const JobSimOptions& o) {
   auto bad = [](std::string_view what) { return absl::InvalidArgumentError(std::string(what)); };
   if (o.nodes < 1 || o.nodes > 100000) return bad("nodes: must be in 1..100000");
   if (o.gpus_per_node < 1 || o.gpus_per_node > 64) return bad("gpus per node: must be in 1..64");
-  if (o.gpus_per_pod < 1 || o.gpus_per_pod > o.gpus_per_node) {
-    return bad("gpus per pod: must be in 1..gpus per node");
+  if (o.gpus_per_pod < 1 || o.gpus_per_pod > o.gpus_per_node ||
+      o.gpus_per_node % o.gpus_per_pod != 0) {
+    // A divisor, so that GPU counts say what fits: with 6-GPU pods on 8-GPU nodes two GPUs per
+    // node would stay unusable and a job could look feasible and never run.
+    return bad("gpus per pod: must divide gpus per node");
   }
   if (o.nodes_per_rack < 1) return bad("nodes per rack: must be >= 1");
   if (o.nodes_per_nvlink_domain < 0) return bad("nodes per NVLink domain: must be >= 0");
@@ -453,6 +457,17 @@ absl::Status ValidateJobSimOptions(const JobSimOptions& o) {
 absl::StatusOr<JobSimResult> RunJobSim(const std::vector<trace::JobRecord>& jobs,
                                        const JobSimOptions& options) {
   RETURN_IF_ERROR(ValidateJobSimOptions(options));
+  absl::flat_hash_map<std::string, size_t> seen;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (auto [it, fresh] = seen.emplace(jobs[i].id, i); !fresh) {
+      return absl::InvalidArgumentError(absl::StrCat("job ", i, ": id \"", jobs[i].id,
+                                                     "\" repeats job ", it->second));
+    }
+    if (jobs[i].gpus < 1 || jobs[i].duration < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("job \"", jobs[i].id, "\": needs >= 1 GPU and a duration >= 0"));
+    }
+  }
   JobSim sim(jobs, options);
   return sim.Run();
 }

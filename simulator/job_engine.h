@@ -36,7 +36,8 @@
 //    at the same moment do; fifo stops at the first pod that does not fit, the others skip it.
 //  - Deadlock: after a scheduling pass, nothing runs but jobs are pending. Nothing can change
 //    that (no completion will free GPUs), so the run stops there and says so; the jobs left are
-//    counted as stuck with the GPUs they hold.
+//    counted as stuck with the GPUs they hold, and jobs that had not arrived yet as unfinished.
+//    The times (JCT, queueing) of such a run cover only the jobs that finished before it.
 //  - A job larger than the cluster (or than one rack with gang_topology "rack") can never run;
 //    it is counted as never_fits and left out of the other figures.
 // Deterministic: the same trace and options give the same result and digest.

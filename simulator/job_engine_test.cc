@@ -90,6 +90,7 @@ TEST(JobSimTest, NaivePerPodSchedulingDeadlocksAndGangSchedulingDoesNot) {
   EXPECT_EQ(naive.stuck_gpus_held, 8);
   EXPECT_EQ(naive.partial_gangs, 2);
   EXPECT_EQ(naive.unfinished, 3);  // z never even arrives in the run
+  EXPECT_EQ(naive.jobs, 3);
   EXPECT_DOUBLE_EQ(naive.deadlock_at_hours, 0.0);
   JobSimResult gang = Simulate(jobs, OneNode("gang", "fifo"));
   EXPECT_FALSE(gang.deadlocked);
@@ -136,6 +137,10 @@ TEST(JobSimTest, OptionsAreValidated) {
   o = {};
   o.gpus_per_pod = 9;
   EXPECT_FALSE(RunJobSim({}, o).ok());
+  o.gpus_per_pod = 6;
+  EXPECT_THAT(RunJobSim({}, o).status().message(), HasSubstr("must divide"));
+  EXPECT_THAT(RunJobSim({Job("a", 1, 0, 1), Job("a", 2, 0, 1)}, JobSimOptions{}).status().message(),
+              HasSubstr("id \"a\" repeats job 0"));
   o = {};
   o.gang_topology = "nvlink-domain";
   EXPECT_THAT(RunJobSim({}, o).status().message(), HasSubstr("NVLink domains"));

@@ -112,7 +112,9 @@ GangPlugin::Gang& GangPlugin::Touch(const PodInfo& pod) {
   Gang& g = it->second;
   if (inserted) g.id = pod.gang->id;
   g.ref = *pod.gang;  // the latest declaration wins (a PodGroup's minMember may be edited)
-  g.priority = pod.priority;
+  // The highest priority and the oldest member seen: both only move one way, so the order
+  // between two gangs cannot flip back and forth as members come and go.
+  g.priority = inserted ? pod.priority : std::max(g.priority, pod.priority);
   g.created = std::min(g.created, pod.created);
   return g;
 }
@@ -163,7 +165,10 @@ int GangPlugin::Release(Gang& g, std::string reason, std::string_view kind) {
   g.deadline = absl::InfiniteFuture();
   g.backoff_until = handle_.clock().Now() + args_.backoff;
   g.last_release = reason;
-  for (const PodUid& uid : waiting) handle_.waiting_pods().Reject(uid, kName, reason);
+  for (const PodUid& uid : waiting) {
+    g.releasing.insert(uid);
+    handle_.waiting_pods().Reject(uid, kName, reason);
+  }
   Count("gpusched_gang_released_total",
         "Incomplete gang attempts whose reservations were all released, by cause.", kind);
   return static_cast<int>(waiting.size());
@@ -216,7 +221,7 @@ void GangPlugin::Sweep() {
   const absl::Time now = handle_.clock().Now();
   for (auto it = gangs_.begin(); it != gangs_.end();) {
     Gang& g = it->second;
-    if (Live(g) == 0 && g.backoff_until <= now && g.plan.empty()) {
+    if (Live(g) == 0 && g.backoff_until <= now) {
       gangs_.erase(it++);
     } else {
       ++it;
@@ -245,7 +250,13 @@ Status GangPlugin::PreFilter(framework::CycleState&, const PodInfo& pod,
   bool have_slots = false;
   for (const auto& [node, slots] : g.plan) have_slots = have_slots || slots > 0;
   if (!have_slots || g.plan_level != it->second) {
-    if (Status s = Plan(g, pod, it->second); !s.ok()) return s;
+    if (Status s = Plan(g, pod, it->second); !s.ok()) {
+      // Members already waiting cannot be joined by the rest: let them go now, not at the timeout.
+      if (!Waiting(g).empty() && Live(g) < g.ref.min_member) {
+        Release(g, absl::StrCat("gang ", g.id.str(), " released: ", s.Message()), "unschedulable");
+      }
+      return s;
+    }
   }
   std::vector<NodeId> nodes;
   for (const auto& [node, slots] : g.plan) {
@@ -312,6 +323,8 @@ void GangPlugin::Unreserve(framework::CycleState&, const PodInfo& pod, const Nod
   Gang* g = Find(pod);
   if (g == nullptr || !g->members.erase(pod.uid)) return;
   if (auto it = g->plan.find(node); it != g->plan.end()) ++it->second;
+  // Rejected by the gang's own Release: the attempt is already over and its reason recorded.
+  if (g->releasing.erase(pod.uid)) return;
   // A member of a gang that has not reached its quorum is gone (timeout, rejection, a failed
   // bind) while others wait: the attempt cannot complete, so nobody keeps a partial hold.
   const int live = Live(*g, &pod.uid);
@@ -362,14 +375,20 @@ Status GangPlugin::PostFilter(framework::CycleState&, const PodInfo& pod,
     // An elastic extra after the quorum: nothing is held for it, nothing to undo.
     return Status::Unschedulable("gang quorum already met; extra member waits for capacity");
   }
-  // 1. Reservations of later gangs give way to an earlier one.
-  if (ReleaseLaterGangs(*g) > 0 && !verdicts.empty()) {
+  // 1. Reservations of later gangs give way to an earlier one, unless every node refused the
+  //    member for good (selector, model, size): then freeing capacity would not help.
+  bool resolvable = false;
+  for (const framework::NodeVerdict& v : verdicts) {
+    resolvable = resolvable || v.status.code() == framework::Code::kUnschedulable;
+  }
+  if (resolvable && ReleaseLaterGangs(*g) > 0) {
     result.nominated_node = verdicts.front().node->name();
     return Status::Success();
   }
   // 2. Preempt whole lower-priority gangs.
   if (args_.preemption && handle_.evictor() != nullptr) {
     if (std::optional<NodeId> node = Preempt(*g, pod, g->ref.min_member - live)) {
+      g->plan.clear();  // capacity moved: the next member plans again
       result.nominated_node = *node;
       return Status::Success();
     }
@@ -437,22 +456,37 @@ std::optional<NodeId> GangPlugin::Preempt(const Gang& g, const PodInfo& pod, int
   absl::flat_hash_map<NodeId, NodeInfo> copies;
   absl::flat_hash_map<NodeId, int> slots;
   std::vector<const Group*> chosen;
+  auto slots_of = [&](const NodeId& node, const NodeInfo& live) {
+    auto [it, inserted] = slots.try_emplace(node, 0);
+    if (inserted) it->second = CountFits(live, pod, needed);
+    return it->second;
+  };
   for (const Group* grp : order) {
     if (total >= needed) break;
-    chosen.push_back(grp);
+    // Try the group on copies of the nodes it touches; keep it only if it makes room here (a
+    // group on nodes this gang cannot use is never evicted).
+    absl::flat_hash_map<NodeId, NodeInfo> trial;
     for (const framework::PlacedPod* p : grp->pods) {
-      auto it = copies.find(p->node);
-      if (it == copies.end()) {
+      auto it = trial.find(p->node);
+      if (it == trial.end()) {
         const NodeInfo* live = handle_.snapshot().FindNode(p->node);
         if (live == nullptr) continue;
-        it = copies.emplace(p->node, *live).first;
-        slots[p->node] = CountFits(*live, pod, needed);
+        auto copy = copies.find(p->node);
+        it = trial.emplace(p->node, copy != copies.end() ? copy->second : *live).first;
       }
-      if (!it->second.RemovePod(p->pod.requests, p->gpus).ok()) continue;
-      const int now_fits = CountFits(it->second, pod, needed);
-      total += now_fits - slots[p->node];
-      slots[p->node] = now_fits;
+      (void)it->second.RemovePod(p->pod.requests, p->gpus);
     }
+    int delta = 0;
+    for (const auto& [node, info] : trial) {
+      delta += CountFits(info, pod, needed) - slots_of(node, *handle_.snapshot().FindNode(node));
+    }
+    if (delta <= 0) continue;
+    for (auto& [node, info] : trial) {
+      slots[node] = CountFits(info, pod, needed);
+      copies.insert_or_assign(node, std::move(info));
+    }
+    total += delta;
+    chosen.push_back(grp);
   }
   if (total < needed) return std::nullopt;
 

@@ -101,7 +101,7 @@ class GangPlugin final : public framework::QueueSortPlugin,
     std::vector<std::string> planned_nodes;  // the topology plan, if any
   };
   std::optional<GangView> Inspect(const GangId& id) const;
-  // Gangs the plugin keeps state for. Gangs with nothing placed, no backoff and no plan are
+  // Gangs the plugin keeps state for. Gangs with nothing placed and no backoff are
   // forgotten every kSweepEvery PreFilter calls (their age comes back from the members' creation
   // times), so a long-running scheduler does not grow with every job it ever saw.
   size_t tracked_gangs() const { return gangs_.size(); }
@@ -114,6 +114,7 @@ class GangPlugin final : public framework::QueueSortPlugin,
     int32_t priority = 0;
     absl::Time created = absl::InfiniteFuture();  // oldest member seen: the gang's age
     absl::flat_hash_set<PodUid> members;  // reserved by this plugin and not since unreserved
+    absl::flat_hash_set<PodUid> releasing;  // rejected by Release, their Unreserve still to come
     absl::Time deadline = absl::InfiniteFuture();  // quorum deadline of the current attempt
     absl::Time backoff_until = absl::InfinitePast();
     std::string last_release;

@@ -61,6 +61,9 @@ class Framework::WaitingPodsImpl final : public framework::WaitingPods {
     ScheduleResult result;
     std::vector<std::string> pending;  // plugins still holding the pod
     Clock::TimerId timer = 0;
+    // Set by Reject: a rejection wins over an Allow queued before it (a gang releasing its
+    // members must release them even when the quorum had just allowed them).
+    std::optional<std::string> rejected;
   };
   struct Decision {
     PodUid uid;
@@ -74,7 +77,7 @@ class Framework::WaitingPodsImpl final : public framework::WaitingPods {
            std::vector<std::string> pending, absl::Duration timeout) {
     const PodUid uid = pod.uid;
     const std::string who = absl::StrJoin(pending, ", ");
-    Entry e{pod, std::move(state), std::move(result), std::move(pending), 0};
+    Entry e{pod, std::move(state), std::move(result), std::move(pending), 0, std::nullopt};
     e.timer = fw_.deps_.clock.ScheduleAfter(timeout, [this, uid, timeout, who] {
       Queue(Decision{uid, false,
                      absl::StrCat("timed out after ", absl::FormatDuration(timeout),
@@ -95,8 +98,11 @@ class Framework::WaitingPodsImpl final : public framework::WaitingPods {
   }
 
   bool Reject(const PodUid& uid, std::string_view plugin, std::string_view reason) override {
-    if (!entries_.contains(uid)) return false;
-    Queue(Decision{uid, false, absl::StrCat("rejected by ", std::string(plugin), ": ", std::string(reason))});
+    auto it = entries_.find(uid);
+    if (it == entries_.end()) return false;
+    std::string why = absl::StrCat("rejected by ", std::string(plugin), ": ", std::string(reason));
+    if (!it->second.rejected) it->second.rejected = why;
+    Queue(Decision{uid, false, std::move(why)});
     return true;
   }
 
@@ -125,6 +131,10 @@ class Framework::WaitingPodsImpl final : public framework::WaitingPods {
       Entry e = std::move(it->second);
       entries_.erase(it);
       fw_.deps_.clock.Cancel(e.timer);
+      if (e.rejected) {
+        d.allow = false;
+        d.reason = *e.rejected;
+      }
       return std::make_pair(std::move(d), std::move(e));
     }
     return std::nullopt;

@@ -143,9 +143,36 @@ TEST_F(GangTest, OneMemberShortNothingBindsAndTheTimeoutReleasesEverything) {
   runtime::ScheduleResult again = Schedule(Member("a", 0, 4));
   EXPECT_FALSE(again.status.ok());
   EXPECT_THAT(again.Explain(), HasSubstr("backing off"));
-  EXPECT_THAT(View("a").last_release, HasSubstr("released"));
+  EXPECT_THAT(View("a").last_release, HasSubstr("timed out with 3 of 4 members placed"))
+      << "the first release's reason is kept";
   clock_.Advance(absl::Seconds(11));
   EXPECT_TRUE(Schedule(Member("a", 0, 4)).status.IsWait()) << "tried again after the backoff";
+}
+
+TEST_F(GangTest, ABindFailureOfTheLastMemberReleasesTheAllowedOnes) {
+  AddNodes(4);
+  Build();
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(Schedule(Member("a", i, 4)).status.IsWait());
+  // The quorum is reached and the three waiting members are allowed, but the member that
+  // completed it fails to bind: nobody may bind on a quorum that no longer exists.
+  binder_.FailNext(absl::UnavailableError("API server gone"));
+  EXPECT_FALSE(Schedule(Member("a", 3, 4)).status.ok());
+  EXPECT_TRUE(Bound().empty());
+  EXPECT_EQ(HeldGpus(), 0);
+  EXPECT_THAT(outcomes_["a-0"], HasSubstr("gang default/a released"));
+}
+
+TEST_F(GangTest, AnEarlierGangThatCanNeverFitDoesNotEvictLaterReservations) {
+  AddNodes(4);
+  Build();
+  EXPECT_TRUE(Schedule(Member("b", 0, 2, 8, /*created=*/20)).status.IsWait());
+  // Gang a is older, but its member asks for a node label no node has: releasing b would not
+  // help it, so b keeps its reservation.
+  PodInfo a0 = Member("a", 0, 2, 8, /*created=*/10);
+  a0.node_selector["pool"] = "nowhere";
+  EXPECT_FALSE(Schedule(a0).status.ok());
+  EXPECT_EQ(View("b").waiting, 1);
+  EXPECT_TRUE(Schedule(Member("b", 1, 2, 8, 20)).status.ok());
 }
 
 TEST_F(GangTest, TimeoutFromTheDeclarationOverridesTheDefault) {
@@ -252,6 +279,22 @@ TEST_F(GangTest, PreemptionTakesTheLowestPriorityYoungestGroupsAndSparesEqualPri
   // Two more nodes needed by a higher gang: `low` goes, whole.
   EXPECT_FALSE(Schedule(Member("top", 0, 2, 8, 8, 200)).status.ok());
   EXPECT_THAT(evictor_.evicted, UnorderedElementsAre("young-0", "low-0", "low-1"));
+}
+
+TEST_F(GangTest, PreemptionSkipsVictimsWhoseNodesTheGangCannotUse) {
+  AddNodes(1);
+  testing::NodeBuilder tainted("t0");
+  tainted.Cpu(96000).MemoryGi(1024).Gpus(8).Taint("team", "infra");
+  ASSERT_TRUE(cache_.AddNode(tainted.Build()).ok());
+  Build();
+  Schedule(Member("old", 0, 1, 8, /*created=*/0, /*priority=*/0));  // lands on n0
+  PodInfo infra = Member("infra", 0, 1, 8, /*created=*/50, 0);    // youngest: first in line
+  infra.tolerations.push_back({"team", false, "infra", std::nullopt});
+  ASSERT_TRUE(Schedule(infra).status.ok());
+  ASSERT_EQ(binder_.bound().back().node.str(), "t0");
+  EXPECT_FALSE(Schedule(Member("high", 0, 1, 8, 60, 100)).status.ok());
+  // Evicting `infra` would free a node `high` cannot use (it does not tolerate the taint).
+  EXPECT_THAT(evictor_.evicted, UnorderedElementsAre("old-0"));
 }
 
 TEST_F(GangTest, GangTopologyKeepsEveryMemberInOneRack) {
