@@ -163,6 +163,7 @@ int GangPlugin::Release(Gang& g, std::string reason, std::string_view kind) {
   std::vector<PodUid> waiting = Waiting(g);
   g.plan.clear();
   g.deadline = absl::InfiniteFuture();
+  g.attempt_start = absl::InfiniteFuture();
   g.backoff_until = handle_.clock().Now() + args_.backoff;
   g.last_release = reason;
   for (const PodUid& uid : waiting) {
@@ -346,6 +347,14 @@ Status GangPlugin::Permit(framework::CycleState&, const PodInfo& pod, const Node
   const int live = Live(*g);
   if (live >= g->ref.min_member) {
     for (const PodUid& uid : Waiting(*g)) handle_.waiting_pods().Allow(uid, kName);
+    if (g->attempt_start != absl::InfiniteFuture()) {
+      handle_.metrics()
+          .GetHistogram("gpusched_gang_quorum_wait_seconds",
+                        "Time from the first member's reservation to the gang's quorum.", {},
+                        metrics::ExponentialBuckets(0.001, 4, 12))
+          .Observe(absl::ToDoubleSeconds(handle_.clock().Now() - g->attempt_start));
+    }
+    g->attempt_start = absl::InfiniteFuture();
     g->deadline = absl::InfiniteFuture();
     Count("gpusched_gang_permitted_total", "Gang members allowed to bind.");
     return Status::Success();
@@ -353,6 +362,7 @@ Status GangPlugin::Permit(framework::CycleState&, const PodInfo& pod, const Node
   const absl::Time now = handle_.clock().Now();
   if (Waiting(*g).empty()) {
     g->deadline = now + g->ref.timeout.value_or(args_.default_timeout);
+    g->attempt_start = now;
   }
   if (g->deadline <= now) {
     return Status::Unschedulable(absl::StrCat("gang ", g->id.str(), " timed out waiting for ",

@@ -116,6 +116,7 @@ class GangPlugin final : public framework::QueueSortPlugin,
     absl::flat_hash_set<PodUid> members;  // reserved by this plugin and not since unreserved
     absl::flat_hash_set<PodUid> releasing;  // rejected by Release, their Unreserve still to come
     absl::Time deadline = absl::InfiniteFuture();  // quorum deadline of the current attempt
+    absl::Time attempt_start = absl::InfiniteFuture();  // first member of the attempt waited
     absl::Time backoff_until = absl::InfinitePast();
     std::string last_release;
     // Topology plan: node -> member slots still unused; `plan_level` the required level.

@@ -118,6 +118,7 @@ TEST_F(GangTest, QuorumMetBindsEveryMemberTogether) {
   ASSERT_TRUE(last.status.ok()) << last.Explain();
   EXPECT_THAT(Bound(), UnorderedElementsAre("a-0", "a-1", "a-2", "a-3"));
   EXPECT_EQ(outcomes_["a-0"], "bound");
+  EXPECT_EQ(metrics_.HistogramCount("gpusched_gang_quorum_wait_seconds", {}), 1u);
   EXPECT_EQ(View("a").live, 4);
   EXPECT_EQ(View("a").waiting, 0);
 }
@@ -131,6 +132,8 @@ TEST_F(GangTest, OneMemberShortNothingBindsAndTheTimeoutReleasesEverything) {
   EXPECT_EQ(HeldGpus(), 24);
   EXPECT_EQ(View("a").waiting, 3);
   clock_.Advance(absl::Seconds(2));  // past the 60 s default timeout
+  EXPECT_EQ(metrics_.CounterValue("gpusched_gang_released_total", {{"reason", "timeout"}}), 1.0)
+      << "one release per attempt";
   EXPECT_TRUE(Bound().empty());
   EXPECT_EQ(HeldGpus(), 0) << "every reservation is released";
   EXPECT_EQ(cache_.pod_count(), 0u);
