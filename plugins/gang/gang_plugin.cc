@@ -110,7 +110,14 @@ GangPlugin::GangPlugin(GangArgs args, framework::Handle& handle)
 GangPlugin::Gang& GangPlugin::Touch(const PodInfo& pod) {
   auto [it, inserted] = gangs_.try_emplace(pod.gang->id);
   Gang& g = it->second;
-  if (inserted) g.id = pod.gang->id;
+  if (inserted) {
+    g.id = pod.gang->id;
+    // Members placed before this record existed (bound before a restart, or before a sweep)
+    // count towards the quorum too.
+    handle_.snapshot().ForEachPod([&](const framework::PlacedPod& p) {
+      if (p.pod.gang && p.pod.gang->id == g.id) g.members.insert(p.pod.uid);
+    });
+  }
   g.ref = *pod.gang;  // the latest declaration wins (a PodGroup's minMember may be edited)
   // The highest priority and the oldest member seen: both only move one way, so the order
   // between two gangs cannot flip back and forth as members come and go.

@@ -252,6 +252,21 @@ TEST_F(GangTest, ElasticGangPlacesExtrasAfterTheQuorum) {
   EXPECT_THAT(Bound(), UnorderedElementsAre("e-0", "e-1", "e-2")) << "the quorum keeps running";
 }
 
+TEST_F(GangTest, MembersBoundBeforeARestartCountTowardsTheQuorum) {
+  AddNodes(3);
+  Build();
+  // Two members of an elastic gang (min 2, total 3) were bound before the scheduler started.
+  for (int i = 0; i < 2; ++i) {
+    PodInfo m = Member("e", i, 2, 8, 0, 0, 3);
+    const NodeId node("n" + std::to_string(i));
+    ASSERT_TRUE(cache_.AddBoundPod(m, node, *framework::TryAllocate(*cache_.FindNode(node),
+                                                                    m.requests.gpu)).ok());
+  }
+  // The third is an extra past the quorum: it binds at once instead of waiting for two more.
+  EXPECT_TRUE(Schedule(Member("e", 2, 2, 8, 0, 0, 3)).status.ok());
+  EXPECT_EQ(View("e").live, 3);
+}
+
 TEST_F(GangTest, PreemptsWholeLowerPriorityGangsNeverHalfOfOne) {
   AddNodes(2);
   Build();
