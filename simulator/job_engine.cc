@@ -174,8 +174,10 @@ class JobSim {
         pod.requests.cpu = MilliCpu(int64_t{4000} * gpus);
         pod.requests.memory = MemoryBytes((int64_t{32} << 30) * gpus);
         pod.requests.gpu = framework::GpuRequest::Whole(gpus);
-        pod.gang = framework::GangRef{GangId(absl::StrCat("philly/", rec.id)), count, count,
-                                      std::nullopt, "job trace"};
+        pod.gang.emplace();
+        pod.gang->id = GangId(absl::StrCat("philly/", rec.id));
+        pod.gang->min_member = pod.gang->total_member = count;
+        pod.gang->source = "job trace";
         if (!o_.gang_topology.empty()) {
           pod.annotations[plugins::gang::kGangTopologyAnnotation] = o_.gang_topology;
         }

@@ -196,6 +196,18 @@ struct EndToEndCase {
   std::optional<GangRef> want;
 };
 
+GangRef Gang(std::string id, int32_t min, int32_t total, std::optional<absl::Duration> timeout,
+             std::string source, framework::PodResources min_resources = {}) {
+  GangRef g;
+  g.id = GangId(std::move(id));
+  g.min_member = min;
+  g.total_member = total;
+  g.timeout = timeout;
+  g.source = std::move(source);
+  g.min_resources = std::move(min_resources);
+  return g;
+}
+
 // Manifests of every gang form, decoded and resolved against the decoded PodGroups.
 TEST(Objects, EveryGangFormEndToEnd) {
   PodGroupSet groups;
@@ -209,38 +221,39 @@ TEST(Objects, EveryGangFormEndToEnd) {
       {"plain pod", PodJson("p", ""), std::nullopt},
       {"scheduler-plugins label",
        PodJson("w-0", R"(, "labels": {"scheduling.x-k8s.io/pod-group": "llama-ft"})"),
-       GangRef{GangId("ml/llama-ft"), 4, 0, absl::Seconds(120),
-               "scheduling.x-k8s.io/v1alpha1 PodGroup"}},
+       Gang("ml/llama-ft", 4, 0, absl::Seconds(120), "scheduling.x-k8s.io/v1alpha1 PodGroup",
+            framework::PodResources{MilliCpu(16000), MemoryBytes(int64_t{64} << 30),
+                                    framework::GpuRequest::Whole(8)})},
       {"upstream schedulingGroup",
        PodJson("w-0", "", R"(, "schedulingGroup": {"podGroupName": "training-worker-0"})"),
-       GangRef{GangId("ml/training-worker-0"), 8, 0, absl::Minutes(5),
-               "scheduling.k8s.io/v1alpha2 PodGroup"}},
+       Gang("ml/training-worker-0", 8, 0, absl::Minutes(5), "scheduling.k8s.io/v1alpha2 PodGroup")},
       {"upstream basic policy",
        PodJson("w-0", "", R"(, "schedulingGroup": {"podGroupName": "web"})"), std::nullopt},
       {"volcano",
        PodJson("mpi-job-worker-0",
                R"(, "annotations": {"scheduling.k8s.io/group-name": "mpi-job-7f3a",
                                     "volcano.sh/job-name": "mpi-job"})"),
-       GangRef{GangId("ml/mpi-job-7f3a"), 3, 0, std::nullopt,
-               "scheduling.volcano.sh/v1beta1 PodGroup"}},
+       Gang("ml/mpi-job-7f3a", 3, 0, std::nullopt, "scheduling.volcano.sh/v1beta1 PodGroup",
+            framework::PodResources{MilliCpu(3000), MemoryBytes(0),
+                                    framework::GpuRequest::Whole(3)})},
       {"koordinator",
        PodJson("w-0", R"(, "annotations": {
                  "gang.scheduling.koordinator.sh/name": "gang-a",
                  "gang.scheduling.koordinator.sh/min-available": "2",
                  "gang.scheduling.koordinator.sh/total-number": "3",
                  "gang.scheduling.koordinator.sh/waiting-time": "10m"})"),
-       GangRef{GangId("ml/gang-a"), 2, 3, absl::Minutes(10), "koordinator annotations"}},
+       Gang("ml/gang-a", 2, 3, absl::Minutes(10), "koordinator annotations")},
       {"kueue plain pods",
        PodJson("w-0", R"(, "labels": {"kueue.x-k8s.io/pod-group-name": "group-a",
                                       "kueue.x-k8s.io/queue-name": "user-queue"},
                          "annotations": {"kueue.x-k8s.io/pod-group-total-count": "4"})"),
-       GangRef{GangId("ml/group-a"), 4, 4, std::nullopt, "kueue pod group"}},
+       Gang("ml/group-a", 4, 4, std::nullopt, "kueue pod group")},
       {"gpusched",
        PodJson("w-0", R"(, "annotations": {"gpusched.io/gang-name": "g",
                                            "gpusched.io/gang-min-member": "3",
                                            "gpusched.io/gang-total-member": "5",
                                            "gpusched.io/gang-timeout-seconds": "300"})"),
-       GangRef{GangId("ml/g"), 3, 5, absl::Seconds(300), "gpusched.io annotations"}},
+       Gang("ml/g", 3, 5, absl::Seconds(300), "gpusched.io annotations")},
   };
   for (const EndToEndCase& c : cases) {
     SCOPED_TRACE(c.name);

@@ -156,6 +156,7 @@ absl::StatusOr<std::optional<GangRef>> FromPodGroup(const PodInfo& pod, const De
   ref.min_member = group->min_member;
   ref.timeout = group->timeout;
   ref.source = absl::StrCat(std::string(ApiVersion(api)), " PodGroup");
+  ref.min_resources = group->min_resources;
   // Upstream's timeout is fixed (KEP-4671): the object has no field for it.
   if (api == PodGroupInfo::Api::kUpstream) ref.timeout = kUpstreamGangTimeout;
   return std::optional<GangRef>(std::move(ref));

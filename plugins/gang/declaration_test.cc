@@ -58,7 +58,13 @@ PodInfo Pod(Map labels, Map annotations, std::string scheduling_group = "") {
 
 GangRef Ref(std::string id, int32_t min, int32_t total, std::optional<absl::Duration> timeout,
             std::string source) {
-  return GangRef{GangId(std::move(id)), min, total, timeout, std::move(source)};
+  GangRef ref;
+  ref.id = GangId(std::move(id));
+  ref.min_member = min;
+  ref.total_member = total;
+  ref.timeout = timeout;
+  ref.source = std::move(source);
+  return ref;
 }
 
 PodGroupInfo Group(Api api, std::string name, int32_t min,
@@ -90,6 +96,19 @@ struct FormCase {
   PodInfo pod;
   std::optional<GangRef> want;
 };
+
+TEST(ResolveGang, PodGroupMinResourcesReachTheGang) {
+  PodGroupSet set;
+  PodGroupInfo g = Group(Api::kSchedulerPlugins, "sized", 2);
+  g.min_resources.cpu = MilliCpu(8000);
+  g.min_resources.gpu = framework::GpuRequest::Whole(16);
+  set.Upsert(g);
+  auto ref = ResolveGang(Pod({{"scheduling.x-k8s.io/pod-group", "sized"}}, {}), set);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  ASSERT_TRUE(ref->has_value());
+  EXPECT_EQ((*ref)->min_resources.cpu, MilliCpu(8000));
+  EXPECT_EQ((*ref)->min_resources.gpu, framework::GpuRequest::Whole(16));
+}
 
 TEST(ResolveGang, EveryFormResolvesToOneModel) {
   const std::string sp = "scheduling.x-k8s.io/v1alpha1 PodGroup";

@@ -248,6 +248,7 @@ Status GangPlugin::PreFilter(framework::CycleState&, const PodInfo& pod,
                                               Describe(g.backoff_until), " after: ",
                                               g.last_release));
   }
+  if (Status s = AdmitMinResources(g); !s.ok()) return s;
   auto it = pod.annotations.find(kGangTopologyAnnotation);
   if (it == pod.annotations.end()) return Status::Success();
   if (!ValidLevel(it->second)) {
@@ -273,6 +274,31 @@ Status GangPlugin::PreFilter(framework::CycleState&, const PodInfo& pod,
   std::sort(nodes.begin(), nodes.end());
   result.nodes = std::move(nodes);
   return Status::Success();
+}
+
+Status GangPlugin::AdmitMinResources(Gang& g) {
+  const framework::PodResources& min = g.ref.min_resources;
+  if (min == framework::PodResources{} || Live(g) > 0) return Status::Success();
+  // A new attempt starts only when the whole group could be served: what scheduler-plugins'
+  // coscheduling checks in PreFilter, against the free capacity of schedulable nodes.
+  int64_t cpu = 0, memory = 0;
+  int gpus = 0;
+  for (const NodeInfo* n : handle_.snapshot().Nodes()) {
+    if (n->spec().unschedulable) continue;
+    cpu += n->cpu_free().value();
+    memory += n->memory_free().value();
+    gpus += n->fully_free_gpus();
+  }
+  const int want_gpus = min.gpu.whole() ? min.gpu.count : 0;
+  std::string missing;
+  if (cpu < min.cpu.value()) absl::StrAppend(&missing, " cpu ", min.cpu.value(), "m (", cpu, "m free)");
+  if (memory < min.memory.value()) {
+    absl::StrAppend(&missing, " memory ", min.memory.value(), " bytes (", memory, " free)");
+  }
+  if (gpus < want_gpus) absl::StrAppend(&missing, " GPUs ", want_gpus, " (", gpus, " free)");
+  if (missing.empty()) return Status::Success();
+  return Status::Unschedulable(
+      absl::StrCat("gang ", g.id.str(), ": PodGroup minResources not free:", missing));
 }
 
 Status GangPlugin::Plan(Gang& g, const PodInfo& pod, const std::string& level) {

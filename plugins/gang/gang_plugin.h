@@ -10,7 +10,8 @@
 //    name, then the member. Members of one gang therefore sit together in the queue and are
 //    tried one after the other. The same (priority, age, name) order decides between gangs
 //    everywhere else.
-//  - PreFilter: a gang in backoff is Unschedulable until the backoff ends. With the annotation
+//  - PreFilter: a gang in backoff is Unschedulable until the backoff ends; a new attempt of a gang
+//    whose PodGroup sets minResources waits until that much is free. With the annotation
 //    `gpusched.io/gang-topology: nvlink-domain|rack|block|zone|any` the first member plans a
 //    place for the whole gang (topology/cluster_topology.h ChooseNodes: one NVLink domain, else
 //    one rack, ...; the named level is required, `any` only prefers) and every member is
@@ -137,6 +138,8 @@ class GangPlugin final : public framework::QueueSortPlugin,
   // waiting. `kind` labels the metric: timeout, member_lost, unschedulable, yielded.
   int Release(Gang& g, std::string reason, std::string_view kind);
   framework::Status Plan(Gang& g, const framework::PodInfo& pod, const std::string& level);
+  // PreFilter gate of a new attempt: the declaration's minResources must be free.
+  framework::Status AdmitMinResources(Gang& g);
   // Step 1 of PostFilter; returns the number of pods released.
   int ReleaseLaterGangs(const Gang& g);
   // Step 2 of PostFilter; the node to nominate, or nullopt when preemption cannot help.

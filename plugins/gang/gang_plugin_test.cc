@@ -76,7 +76,9 @@ TEST(GangPluginTest, QueueOrderKeepsMembersTogetherByPriorityThenAge) {
   for (const PodInfo& p : pods) {
     framework::CycleState state;
     framework::PreFilterResult r;
-    if (p.gang) EXPECT_TRUE(plugin.PreFilter(state, p, r).ok());
+    if (p.gang) {
+      EXPECT_TRUE(plugin.PreFilter(state, p, r).ok());
+    }
   }
   std::sort(pods.begin(), pods.end(),
             [&](const PodInfo& x, const PodInfo& y) { return plugin.Less(x, y); });

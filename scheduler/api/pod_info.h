@@ -102,6 +102,9 @@ struct GangRef {
   std::optional<absl::Duration> timeout;
   // Which API declared it, for messages, e.g. "scheduling.x-k8s.io/v1alpha1 PodGroup".
   std::string source;
+  // A PodGroup's minResources: an attempt starts only when this much is free in the cluster
+  // (CPU, memory, whole GPUs); all zero: no such gate.
+  PodResources min_resources;
   friend bool operator==(const GangRef&, const GangRef&) = default;
 };
 

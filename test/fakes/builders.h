@@ -75,8 +75,10 @@ class PodBuilder {
     return *this;
   }
   PodBuilder& Gang(std::string id, int32_t min_member, int32_t total_member = 0) {
-    pod_.gang = framework::GangRef{GangId(std::move(id)), min_member, total_member,
-                                   std::nullopt, ""};
+    pod_.gang.emplace();
+    pod_.gang->id = GangId(std::move(id));
+    pod_.gang->min_member = min_member;
+    pod_.gang->total_member = total_member;
     return *this;
   }
   PodBuilder& Label(std::string k, std::string v) { pod_.labels[k] = v; return *this; }

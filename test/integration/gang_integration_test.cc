@@ -252,6 +252,20 @@ TEST_F(GangTest, ElasticGangPlacesExtrasAfterTheQuorum) {
   EXPECT_THAT(Bound(), UnorderedElementsAre("e-0", "e-1", "e-2")) << "the quorum keeps running";
 }
 
+TEST_F(GangTest, MinResourcesGateANewAttempt) {
+  AddNodes(4);
+  Build();
+  Schedule(testing::PodBuilder("other").Gpus(8).Build());  // 24 GPUs stay free
+  PodInfo m = Member("big", 0, 2, 8);
+  m.gang->min_resources.gpu = framework::GpuRequest::Whole(32);
+  runtime::ScheduleResult r = Schedule(m);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_THAT(r.Explain(), HasSubstr("minResources not free: GPUs 32 (24 free)"));
+  EXPECT_EQ(HeldGpus(), 8);
+  m.gang->min_resources.gpu = framework::GpuRequest::Whole(16);
+  EXPECT_TRUE(Schedule(m).status.IsWait());
+}
+
 TEST_F(GangTest, MembersBoundBeforeARestartCountTowardsTheQuorum) {
   AddNodes(3);
   Build();
