@@ -17,6 +17,15 @@ using framework::Status;
 
 namespace {
 
+// Written by Reserve, so that Unreserve undoes only what this plugin did for the pod (Unreserve
+// also runs when an earlier Reserve plugin failed).
+struct Reserved final : framework::StateData {
+  std::unique_ptr<framework::StateData> Clone() const override {
+    return std::make_unique<Reserved>(*this);
+  }
+};
+constexpr framework::StateKey<Reserved> kReservedKey{"Gang/reserved"};
+
 constexpr std::string_view kLevels[] = {"any", "nvlink-domain", "rack", "block", "zone"};
 
 bool ValidLevel(std::string_view level) {
@@ -110,14 +119,7 @@ GangPlugin::GangPlugin(GangArgs args, framework::Handle& handle)
 GangPlugin::Gang& GangPlugin::Touch(const PodInfo& pod) {
   auto [it, inserted] = gangs_.try_emplace(pod.gang->id);
   Gang& g = it->second;
-  if (inserted) {
-    g.id = pod.gang->id;
-    // Members placed before this record existed (bound before a restart, or before a sweep)
-    // count towards the quorum too.
-    handle_.snapshot().ForEachPod([&](const framework::PlacedPod& p) {
-      if (p.pod.gang && p.pod.gang->id == g.id) g.members.insert(p.pod.uid);
-    });
-  }
+  if (inserted) g.id = pod.gang->id;
   g.ref = *pod.gang;  // the latest declaration wins (a PodGroup's minMember may be edited)
   // The highest priority and the oldest member seen: both only move one way, so the order
   // between two gangs cannot flip back and forth as members come and go.
@@ -137,25 +139,19 @@ const GangPlugin::Gang* GangPlugin::Find(const GangId& id) const {
   return it == gangs_.end() ? nullptr : &it->second;
 }
 
-int GangPlugin::Live(Gang& g, const PodUid* except) {
-  const framework::ClusterSnapshot& snap = handle_.snapshot();
+int GangPlugin::Live(const Gang& g, const PodUid* except) const {
   int live = 0;
-  for (auto it = g.members.begin(); it != g.members.end();) {
-    if (snap.FindPod(*it) == nullptr) {
-      g.members.erase(it++);  // finished, deleted or evicted
-      continue;
-    }
-    if (except == nullptr || *it != *except) ++live;
-    ++it;
-  }
+  handle_.snapshot().ForEachGangMember(g.id, [&](const framework::PlacedPod& p) {
+    if (except == nullptr || p.pod.uid != *except) ++live;
+  });
   return live;
 }
 
 std::vector<PodUid> GangPlugin::Waiting(const Gang& g) const {
   std::vector<PodUid> out;
-  for (const PodUid& uid : g.members) {
-    if (handle_.waiting_pods().IsWaiting(uid)) out.push_back(uid);
-  }
+  handle_.snapshot().ForEachGangMember(g.id, [&](const framework::PlacedPod& p) {
+    if (handle_.waiting_pods().IsWaiting(p.pod.uid)) out.push_back(p.pod.uid);
+  });
   std::sort(out.begin(), out.end());  // deterministic rejection order
   return out;
 }
@@ -193,11 +189,8 @@ std::optional<GangPlugin::GangView> GangPlugin::Inspect(const GangId& id) const 
   if (g == nullptr) return std::nullopt;
   GangView v;
   v.min_member = g->ref.min_member;
-  for (const PodUid& uid : g->members) {
-    if (handle_.snapshot().FindPod(uid) == nullptr) continue;
-    ++v.live;
-    if (handle_.waiting_pods().IsWaiting(uid)) ++v.waiting;
-  }
+  v.live = Live(*g);
+  v.waiting = static_cast<int>(Waiting(*g).size());
   v.backoff_until = g->backoff_until;
   v.last_release = g->last_release;
   for (const auto& [node, slots] : g->plan) v.planned_nodes.push_back(node.str());
@@ -319,8 +312,9 @@ Status GangPlugin::Plan(Gang& g, const PodInfo& pod, const std::string& level) {
                               topology::Level::kBlock, topology::Level::kZone}) {
       if (topology::LevelName(l) == level) pin_level = l;
     }
-    const framework::PlacedPod* first = handle_.snapshot().FindPod(*g.members.begin());
-    if (first != nullptr) pinned_group = topo.GroupOf(first->node.str(), pin_level);
+    handle_.snapshot().ForEachGangMember(g.id, [&](const framework::PlacedPod& p) {
+      if (pinned_group.empty()) pinned_group = topo.GroupOf(p.node.str(), pin_level);
+    });
   }
   std::vector<topology::NodeCapacity> caps;
   const int wanted = std::max(g.ref.min_member, g.ref.total_member);
@@ -345,17 +339,20 @@ Status GangPlugin::Plan(Gang& g, const PodInfo& pod, const std::string& level) {
   return Status::Success();
 }
 
-Status GangPlugin::Reserve(framework::CycleState&, const PodInfo& pod, const NodeInfo& node) {
+Status GangPlugin::Reserve(framework::CycleState& state, const PodInfo& pod,
+                           const NodeInfo& node) {
   Gang* g = Find(pod);
   if (g == nullptr) return Status::Success();
-  g->members.insert(pod.uid);
+  state.Write(kReservedKey, std::make_unique<Reserved>());
   if (auto it = g->plan.find(node.name()); it != g->plan.end()) --it->second;
   return Status::Success();
 }
 
-void GangPlugin::Unreserve(framework::CycleState&, const PodInfo& pod, const NodeId& node) {
+void GangPlugin::Unreserve(framework::CycleState& state, const PodInfo& pod,
+                           const NodeId& node) {
   Gang* g = Find(pod);
-  if (g == nullptr || !g->members.erase(pod.uid)) return;
+  if (g == nullptr || !state.Contains(kReservedKey)) return;
+  state.Erase(kReservedKey);
   if (auto it = g->plan.find(node); it != g->plan.end()) ++it->second;
   // Rejected by the gang's own Release: the attempt is already over and its reason recorded.
   if (g->releasing.erase(pod.uid)) return;

@@ -104,7 +104,8 @@ class GangPlugin final : public framework::QueueSortPlugin,
   std::optional<GangView> Inspect(const GangId& id) const;
   // Gangs the plugin keeps state for. Gangs with nothing placed and no backoff are
   // forgotten every kSweepEvery PreFilter calls (their age comes back from the members' creation
-  // times), so a long-running scheduler does not grow with every job it ever saw.
+  // times, their members from the model), so a long-running scheduler does not grow with every
+  // job it ever saw.
   size_t tracked_gangs() const { return gangs_.size(); }
   static constexpr int kSweepEvery = 1024;
 
@@ -114,7 +115,6 @@ class GangPlugin final : public framework::QueueSortPlugin,
     framework::GangRef ref;
     int32_t priority = 0;
     absl::Time created = absl::InfiniteFuture();  // oldest member seen: the gang's age
-    absl::flat_hash_set<PodUid> members;  // reserved by this plugin and not since unreserved
     absl::flat_hash_set<PodUid> releasing;  // rejected by Release, their Unreserve still to come
     absl::Time deadline = absl::InfiniteFuture();  // quorum deadline of the current attempt
     absl::Time attempt_start = absl::InfiniteFuture();  // first member of the attempt waited
@@ -128,9 +128,9 @@ class GangPlugin final : public framework::QueueSortPlugin,
   Gang& Touch(const framework::PodInfo& pod);
   Gang* Find(const framework::PodInfo& pod);
   const Gang* Find(const GangId& id) const;
-  // Members still placed (the model holds them), dropping those that left. `except` is not
-  // counted (a pod being unreserved).
-  int Live(Gang& g, const PodUid* except = nullptr);
+  // Members placed now (the model's gang index: waiting on Permit or bound, including those
+  // bound before a restart). `except` is not counted (a pod being unreserved).
+  int Live(const Gang& g, const PodUid* except = nullptr) const;
   std::vector<PodUid> Waiting(const Gang& g) const;
   // True if `a` comes before `b` in the global order (priority, age, name).
   static bool Before(const Gang& a, const Gang& b);

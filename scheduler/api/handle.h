@@ -45,6 +45,10 @@ class ClusterSnapshot {
   virtual const PlacedPod* FindPod(const PodUid& uid) const = 0;
   // Every placed pod, in no particular order (for PostFilter work such as preemption).
   virtual void ForEachPod(absl::FunctionRef<void(const PlacedPod&)> fn) const = 0;
+  // The placed pods of one gang (PodInfo::gang), in no particular order; indexed, so cheap
+  // enough for every scheduling cycle.
+  virtual void ForEachGangMember(const GangId& gang,
+                                 absl::FunctionRef<void(const PlacedPod&)> fn) const = 0;
 };
 
 // Port: makes a placement real (Kubernetes Binding + device annotation, or a simulated bind).

@@ -52,7 +52,11 @@ absl::Status ClusterCache::RemoveNode(const NodeId& name) {
   }
   const size_t idx = it->second;
   node_index_.erase(it);
-  absl::erase_if(pods_, [&](const auto& entry) { return entry.second.node == name; });
+  absl::erase_if(pods_, [&](const auto& entry) {
+    if (entry.second.node != name) return false;
+    Unindex(entry.second);
+    return true;
+  });
   if (idx + 1 != nodes_.size()) {
     nodes_[idx] = std::move(nodes_.back());
     node_view_[idx] = node_view_.back();
@@ -76,6 +80,7 @@ absl::Status ClusterCache::Place(const PodInfo& pod, const NodeId& node,
   }
   if (absl::Status s = info->AddPod(pod.requests, gpus); !s.ok()) return s;
   pods_.emplace(pod.uid, PodRecord{pod, node, std::move(gpus), state});
+  if (pod.gang) gang_members_[pod.gang->id].insert(pod.uid);
   return absl::OkStatus();
 }
 
@@ -119,8 +124,17 @@ absl::Status ClusterCache::RemovePod(const PodUid& uid) {
       return absl::InternalError(absl::StrCat("cache inconsistent: ", s.message()));
     }
   }
+  Unindex(it->second);
   pods_.erase(it);
   return absl::OkStatus();
+}
+
+void ClusterCache::Unindex(const PodRecord& record) {
+  if (!record.pod.gang) return;
+  auto it = gang_members_.find(record.pod.gang->id);
+  if (it == gang_members_.end()) return;
+  it->second.erase(record.pod.uid);
+  if (it->second.empty()) gang_members_.erase(it);
 }
 
 const PodRecord* ClusterCache::FindPod(const PodUid& uid) const {
@@ -130,6 +144,13 @@ const PodRecord* ClusterCache::FindPod(const PodUid& uid) const {
 
 void ClusterCache::ForEachPod(absl::FunctionRef<void(const PodRecord&)> fn) const {
   for (const auto& [uid, record] : pods_) fn(record);
+}
+
+void ClusterCache::ForEachGangMember(const GangId& gang,
+                                     absl::FunctionRef<void(const PodRecord&)> fn) const {
+  auto it = gang_members_.find(gang);
+  if (it == gang_members_.end()) return;
+  for (const PodUid& uid : it->second) fn(pods_.at(uid));
 }
 
 }  // namespace gpusched::cache

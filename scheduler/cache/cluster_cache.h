@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "common/ids.h"
 #include "scheduler/api/handle.h"
@@ -65,6 +66,8 @@ class ClusterCache final : public framework::ClusterSnapshot {
   const NodeInfo* FindNode(const NodeId& name) const override;
   const PodRecord* FindPod(const PodUid& uid) const override;
   void ForEachPod(absl::FunctionRef<void(const PodRecord&)> fn) const override;
+  void ForEachGangMember(const GangId& gang,
+                         absl::FunctionRef<void(const PodRecord&)> fn) const override;
 
  private:
   NodeInfo* MutableNode(const NodeId& name);
@@ -75,6 +78,8 @@ class ClusterCache final : public framework::ClusterSnapshot {
   std::vector<const NodeInfo*> node_view_;  // parallel to nodes_
   absl::flat_hash_map<NodeId, size_t> node_index_;
   absl::flat_hash_map<PodUid, PodRecord> pods_;
+  absl::flat_hash_map<GangId, absl::flat_hash_set<PodUid>> gang_members_;  // index of pods_
+  void Unindex(const PodRecord& record);
 };
 
 }  // namespace gpusched::cache

@@ -1,5 +1,6 @@
 #include "scheduler/cache/cluster_cache.h"
 
+#include <algorithm>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -292,6 +293,34 @@ TEST(ClusterCacheTest, AssumeThatDoesNotFitFailsAndChangesNothing) {
 
 // ---------------------------------------------------------------------------------------------
 // AddBoundPod / RemovePod
+
+TEST(ClusterCacheTest, GangIndexFollowsEveryMutation) {
+  ClusterCache cache;
+  ASSERT_TRUE(cache.AddNode(GpuNode("n1")).ok());
+  ASSERT_TRUE(cache.AddNode(GpuNode("n2")).ok());
+  auto members = [&](const char* gang) {
+    std::vector<std::string> out;
+    cache.ForEachGangMember(GangId(gang), [&](const PodRecord& r) { out.push_back(r.pod.name); });
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const PodInfo a0 = PodBuilder("a0").Gpus(1).Gang("ns/a", 3).Build();
+  const PodInfo a1 = PodBuilder("a1").Gpus(1).Gang("ns/a", 3).Build();
+  const PodInfo a2 = PodBuilder("a2").Gpus(1).Gang("ns/a", 3).Build();
+  const PodInfo solo = PodBuilder("solo").Gpus(1).Build();
+  ASSERT_TRUE(cache.AddBoundPod(a0, NodeId("n1"), {Whole(0)}).ok());
+  ASSERT_TRUE(cache.Assume(a1, NodeId("n1"), {Whole(1)}).ok());
+  ASSERT_TRUE(cache.Assume(a2, NodeId("n2"), {Whole(0)}).ok());
+  ASSERT_TRUE(cache.AddBoundPod(solo, NodeId("n2"), {Whole(1)}).ok());
+  EXPECT_THAT(members("ns/a"), ElementsAre("a0", "a1", "a2"));
+  ASSERT_TRUE(cache.Forget(a1.uid).ok());
+  EXPECT_THAT(members("ns/a"), ElementsAre("a0", "a2"));
+  ASSERT_TRUE(cache.RemoveNode(NodeId("n2")).ok());
+  EXPECT_THAT(members("ns/a"), ElementsAre("a0"));
+  ASSERT_TRUE(cache.RemovePod(a0.uid).ok());
+  EXPECT_THAT(members("ns/a"), IsEmpty());
+  EXPECT_THAT(members("ns/none"), IsEmpty());
+}
 
 TEST(ClusterCacheTest, AddBoundPodRecordsABoundPod) {
   ClusterCache cache;

@@ -38,6 +38,12 @@ class FakeSnapshot final : public framework::ClusterSnapshot {
   void ForEachPod(absl::FunctionRef<void(const framework::PlacedPod&)> fn) const override {
     for (const framework::PlacedPod& p : pods_) fn(p);
   }
+  void ForEachGangMember(const GangId& gang,
+                         absl::FunctionRef<void(const framework::PlacedPod&)> fn) const override {
+    for (const framework::PlacedPod& p : pods_) {
+      if (p.pod.gang && p.pod.gang->id == gang) fn(p);
+    }
+  }
   std::vector<const NodeInfo*> nodes_;
   std::vector<framework::PlacedPod> pods_;
 };
