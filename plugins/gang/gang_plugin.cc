@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "plugins/node_selector/node_selector.h"
 #include "plugins/taint_toleration/taint_toleration.h"
 #include "topology/cluster_topology.h"
 
@@ -34,23 +35,14 @@ bool ValidLevel(std::string_view level) {
 
 std::string Describe(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
 
-// Whether the pod may go to the node at all (cordon, node selector, taints): the parts of the
-// Filter plugins a plan has to respect so that it does not pick nodes every member is refused.
+// Whether the pod may go to the node at all (cordon, taints, node selector): the verdicts of the
+// stateless TaintToleration and NodeSelector filters, which a plan has to respect so that it
+// does not pick nodes every member is refused.
 bool Admits(const NodeInfo& node, const PodInfo& pod) {
-  if (node.spec().unschedulable) return false;
-  for (const auto& [key, value] : pod.node_selector) {
-    auto it = node.spec().labels.find(key);
-    if (it == node.spec().labels.end() || it->second != value) return false;
-  }
-  for (const framework::Taint& taint : node.spec().taints) {
-    if (taint.effect == framework::TaintEffect::kPreferNoSchedule) continue;
-    bool tolerated = false;
-    for (const framework::Toleration& t : pod.tolerations) {
-      tolerated = tolerated || taint_toleration::Tolerates(t, taint);
-    }
-    if (!tolerated) return false;
-  }
-  return true;
+  static const taint_toleration::TaintToleration taints;
+  static const node_selector::NodeSelector selector;
+  const framework::CycleState none;  // neither filter reads cycle state
+  return taints.Filter(none, pod, node).ok() && selector.Filter(none, pod, node).ok();
 }
 
 int Quotient(int64_t free, int64_t want, int cap) {
