@@ -106,6 +106,18 @@ absl::Status WriteFile(const fs::path& path, const std::string& contents) {
   return absl::OkStatus();
 }
 
+absl::Status MakeReportDir(const std::string& dir) {
+  if (dir.empty()) return absl::InvalidArgumentError("report directory: empty path");
+  std::error_code ec;
+  fs::create_directories(fs::path(dir), ec);
+  if (ec) return IoError(ec, absl::StrCat("cannot create report directory ", dir));
+  if (!fs::is_directory(fs::path(dir), ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create report directory ", dir, ": not a directory"));
+  }
+  return absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------------------------
 // SVG line charts.
 

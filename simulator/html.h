@@ -26,6 +26,8 @@ std::string Truncate(std::string_view s, size_t max_points);
 // A filesystem error as a Status of the matching code, with `message` first.
 absl::Status IoError(const std::error_code& ec, const std::string& message);
 absl::Status WriteFile(const std::filesystem::path& path, const std::string& contents);
+// Creates the report directory `dir` (and its parents) unless it exists; the error names it.
+absl::Status MakeReportDir(const std::string& dir);
 
 struct Series {
   std::string name;

@@ -221,13 +221,7 @@ std::string JobResultsJson(const std::vector<JobSimResult>& results, const std::
 absl::Status WriteJobReport(const std::string& dir, const std::vector<JobSimResult>& results,
                             const std::string& title) {
   const fs::path root(dir);
-  std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec) return IoError(ec, absl::StrCat("cannot create report directory ", dir));
-  if (!fs::is_directory(root, ec)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create report directory ", dir, ": not a directory"));
-  }
+  if (absl::Status s = MakeReportDir(dir); !s.ok()) return s;
   if (absl::Status s = WriteFile(root / "summary.json", JobResultsJson(results, title)); !s.ok()) {
     return s;
   }

@@ -401,16 +401,9 @@ std::string ReportHtml(const std::vector<RunResult>& runs,
 
 absl::Status WriteReport(const std::string& dir, const std::vector<RunResult>& runs,
                          const std::string& title) {
-  if (dir.empty()) return absl::InvalidArgumentError("report directory: empty path");
   try {
     const fs::path root(dir);
-    std::error_code ec;
-    fs::create_directories(root, ec);
-    if (ec) return IoError(ec, absl::StrCat("cannot create report directory ", dir));
-    if (!fs::is_directory(root, ec)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot create report directory ", dir, ": not a directory"));
-    }
+    if (absl::Status s = MakeReportDir(dir); !s.ok()) return s;
 
     const std::vector<PolicySummary> summaries = Summarize(runs);
 

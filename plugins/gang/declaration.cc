@@ -110,12 +110,22 @@ absl::StatusOr<int32_t> ParseRequiredCount(const PodInfo& pod, const Declaration
   return ParseCount(pod, kind, key, *v);
 }
 
-absl::Status CheckMinTotal(const PodInfo& pod, std::string_view min_key, int32_t min,
-                           std::string_view total_key, int32_t total) {
-  if (min <= total) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "pod ", PodName(pod), ": annotation ", std::string(min_key), "=", Quote(absl::StrCat(min)),
-      " is more than annotation ", std::string(total_key), "=", Quote(absl::StrCat(total))));
+// The required minimum annotation and the optional total annotation of a form, into `ref`;
+// the minimum may not exceed the total.
+absl::Status ParseMinTotal(const PodInfo& pod, const Declaration& d, std::string_view min_key,
+                           std::string_view total_key, GangRef& ref) {
+  const StringMap& a = pod.annotations;
+  ASSIGN_OR_RETURN(ref.min_member, ParseRequiredCount(pod, d, "annotation", a, min_key));
+  ASSIGN_OR_RETURN(std::optional<int32_t> total, ParseOptionalCount(pod, "annotation", a, total_key));
+  if (!total.has_value()) return absl::OkStatus();
+  if (ref.min_member > *total) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pod ", PodName(pod), ": annotation ", std::string(min_key), "=",
+        Quote(absl::StrCat(ref.min_member)), " is more than annotation ", std::string(total_key),
+        "=", Quote(absl::StrCat(*total))));
+  }
+  ref.total_member = *total;
+  return absl::OkStatus();
 }
 
 // Koordinator parses waiting-time with Go's time.ParseDuration; absl::ParseDuration takes the
@@ -165,14 +175,7 @@ absl::StatusOr<std::optional<GangRef>> FromPodGroup(const PodInfo& pod, const De
 absl::StatusOr<GangRef> FromKoordinator(const PodInfo& pod, const Declaration& d) {
   const StringMap& a = pod.annotations;
   GangRef ref;
-  ASSIGN_OR_RETURN(ref.min_member, ParseRequiredCount(pod, d, "annotation", a, kKoordMinAvailable));
-  ASSIGN_OR_RETURN(std::optional<int32_t> total,
-                   ParseOptionalCount(pod, "annotation", a, kKoordTotalNumber));
-  if (total.has_value()) {
-    RETURN_IF_ERROR(
-        CheckMinTotal(pod, kKoordMinAvailable, ref.min_member, kKoordTotalNumber, *total));
-    ref.total_member = *total;
-  }
+  RETURN_IF_ERROR(ParseMinTotal(pod, d, kKoordMinAvailable, kKoordTotalNumber, ref));
   // Koordinator applies its own default when the annotation is absent; keep its semantics so a
   // gang moved from Koordinator waits as long as it did there.
   ref.timeout = kKoordDefaultWaitingTime;
@@ -197,13 +200,7 @@ absl::StatusOr<GangRef> FromKueue(const PodInfo& pod, const Declaration& d) {
 absl::StatusOr<GangRef> FromGpusched(const PodInfo& pod, const Declaration& d) {
   const StringMap& a = pod.annotations;
   GangRef ref;
-  ASSIGN_OR_RETURN(ref.min_member, ParseRequiredCount(pod, d, "annotation", a, kGangMinMember));
-  ASSIGN_OR_RETURN(std::optional<int32_t> total,
-                   ParseOptionalCount(pod, "annotation", a, kGangTotalMember));
-  if (total.has_value()) {
-    RETURN_IF_ERROR(CheckMinTotal(pod, kGangMinMember, ref.min_member, kGangTotalMember, *total));
-    ref.total_member = *total;
-  }
+  RETURN_IF_ERROR(ParseMinTotal(pod, d, kGangMinMember, kGangTotalMember, ref));
   ASSIGN_OR_RETURN(std::optional<int32_t> timeout,
                    ParseOptionalCount(pod, "annotation", a, kGangTimeoutSeconds));
   if (timeout.has_value()) ref.timeout = absl::Seconds(*timeout);
