@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "topology/gpu_topology.h"
 #include "topology/presets.h"
+#include "test/fakes/topologies.h"
 
 namespace gpusched::topology {
 namespace {
@@ -42,29 +43,9 @@ DeviceSet MustBest(const GpuTopology& t, const std::vector<int>& free, int k,
   return s.ok() ? *std::move(s) : DeviceSet{};
 }
 
-// Small hand-built topologies: GPUs first (GPU i is device i), then the given extra devices.
-struct Builder {
-  std::vector<Device> devices;
-  std::vector<Link> links;
-  int Add(DeviceKind kind, std::string name, int numa = -1) {
-    devices.push_back(Device{kind, std::move(name), numa});
-    return static_cast<int>(devices.size()) - 1;
-  }
-  void Connect(int a, int b, LinkKind kind, double gbps, int count = 1) {
-    Link l;
-    l.a = a;
-    l.b = b;
-    l.kind = kind;
-    l.count = count;
-    l.gbps = gbps;
-    links.push_back(l);
-  }
-  GpuTopology Build(std::string name) {
-    absl::StatusOr<GpuTopology> t = GpuTopology::Create(std::move(name), devices, links);
-    EXPECT_TRUE(t.ok()) << t.status();
-    return *std::move(t);
-  }
-};
+using Builder = ::gpusched::testing::TopologyBuilder;
+using ::gpusched::testing::NvlDomain;
+using ::gpusched::testing::TwoCubeMeshes;
 
 // `gpus` GPUs behind PCIe switches of `per_switch` GPUs each, `switches_per_socket` switches per
 // socket, sockets joined by one inter-socket link. Same-switch 24 GB/s, switch uplinks 12 GB/s.
@@ -367,48 +348,6 @@ TEST(BestDeviceSet, MatchesBruteForceOnEveryFreeMaskOfThePresets) {
       }
     }
   }
-}
-
-// Two DGX-1 cube-meshes (GPUs 0-7, 8-15) in one box: one socket per quad, a PCIe switch per GPU
-// pair, host bridge <-> socket 12 GB/s, sockets chained at 8 GB/s.
-GpuTopology TwoCubeMeshes() {
-  Builder b;
-  for (int g = 0; g < 16; ++g) b.Add(DeviceKind::kGpu, absl::StrCat("GPU", g));
-  std::vector<int> cpu;
-  for (int s = 0; s < 4; ++s) {
-    cpu.push_back(b.Add(DeviceKind::kCpuSocket, absl::StrCat("CPU", s), s));
-    if (s > 0) b.Connect(cpu[s - 1], cpu[s], LinkKind::kInterSocket, 8);
-    const int hb = b.Add(DeviceKind::kHostBridge, absl::StrCat("HB", s), s);
-    b.Connect(hb, cpu[s], LinkKind::kPcie, 12);
-    for (int w = 0; w < 2; ++w) {
-      const int sw = b.Add(DeviceKind::kPcieSwitch, absl::StrCat("PLX", 2 * s + w), s);
-      b.Connect(sw, hb, LinkKind::kPcie, 16);
-      b.Connect(4 * s + 2 * w, sw, LinkKind::kPcie, 16);
-      b.Connect(4 * s + 2 * w + 1, sw, LinkKind::kPcie, 16);
-    }
-  }
-  const int nv[][3] = {{0, 1, 1}, {0, 2, 1}, {0, 3, 2}, {0, 4, 2}, {1, 2, 2}, {1, 3, 1},
-                       {1, 5, 2}, {2, 3, 2}, {2, 6, 1}, {3, 7, 1}, {4, 5, 1}, {4, 6, 1},
-                       {4, 7, 2}, {5, 6, 2}, {5, 7, 1}, {6, 7, 2}};
-  for (int base : {0, 8})
-    for (const auto& e : nv)
-      b.Connect(base + e[0], base + e[1], LinkKind::kNvLink, 25.0 * e[2], e[2]);
-  return b.Build("two-cube-meshes");
-}
-
-// `gpus` GPUs on one NVSwitch fabric, 18 NVLink5 links each except `thin` GPUs (gpu, links) with
-// fewer; `per_socket` GPUs per socket.
-GpuTopology NvlDomain(int gpus, const std::vector<std::pair<int, int>>& thin, int per_socket = 4) {
-  Builder b;
-  for (int g = 0; g < gpus; ++g) b.Add(DeviceKind::kGpu, absl::StrCat("GPU", g), g / per_socket);
-  const int sw = b.Add(DeviceKind::kNvSwitch, "NVSwitch0");
-  for (int g = 0; g < gpus; ++g) {
-    int links = 18;
-    for (const auto& [gpu, n] : thin)
-      if (gpu == g) links = n;
-    b.Connect(g, sw, LinkKind::kNvLink, 50.0 * links, links);
-  }
-  return b.Build("nvl-domain");
 }
 
 TEST(BestDeviceSet, SixteenGpusMatchBruteForce) {
