@@ -147,30 +147,47 @@ absl::StatusOr<GpuTopology> Dgx1V100() {
   return b.Build("dgx1-v100");
 }
 
+// An 8-GPU NVSwitch machine (DGX A100, HGX H100): 2 sockets, GPUs 0-3 on socket 0 and 4-7 on
+// socket 1, every GPU on one NVSwitch fabric; 8 / gpus_per_switch PCIe switches, each on its own
+// host bridge of its socket, with its GPUs and nics_per_switch NICs.
+struct NvSwitchBoxShape {
+  int pcie_gen;
+  int gpus_per_switch;
+  int nics_per_switch;
+  int nvlinks;
+  int nvlink_gen;
+};
+
+absl::StatusOr<GpuTopology> NvSwitchBox(std::string name, const NvSwitchBoxShape& shape) {
+  Builder b;
+  const int cpu[2] = {b.Socket(0), b.Socket(1)};
+  b.InterSocket(cpu[0], cpu[1], shape.pcie_gen);
+  const int fabric = b.NvSwitch();
+  std::vector<int> gpu(8);
+  for (int i = 0; i < 8; ++i) gpu[i] = b.Gpu(i < 4 ? 0 : 1);
+  const int switches = 8 / shape.gpus_per_switch;
+  for (int s = 0; s < switches; ++s) {
+    const int numa = s < switches / 2 ? 0 : 1;
+    const int hb = b.HostBridge(cpu[numa], shape.pcie_gen);
+    const int sw = b.PcieSwitch(numa);
+    b.Pcie(sw, hb, shape.pcie_gen);
+    for (int k = 0; k < shape.gpus_per_switch; ++k) {
+      b.Pcie(gpu[s * shape.gpus_per_switch + k], sw, shape.pcie_gen);
+    }
+    for (int k = 0; k < shape.nics_per_switch; ++k) b.Pcie(b.Nic(numa), sw, shape.pcie_gen);
+  }
+  for (int g : gpu) b.NvLink(g, fabric, shape.nvlinks, shape.nvlink_gen);
+  return b.Build(std::move(name));
+}
+
 // NVIDIA DGX A100 (DGX A100 User Guide, "System topology"; DGX A100 System Architecture
 // whitepaper): 8 A100 SXM4, 12 NVLink3 links each (600 GB/s bidirectional per GPU) to 6
 // NVSwitches; 2x AMD EPYC 7742; 4 PCIe gen4 switches, each with 2 GPUs and 2 ConnectX-6 HDR
 // compute NICs (8 in all); GPUs 0-3 on socket 0, 4-7 on socket 1. The 6 NVSwitches are one
 // logical fabric device here (see the top of this file).
 absl::StatusOr<GpuTopology> DgxA100() {
-  Builder b;
-  const int cpu[2] = {b.Socket(0), b.Socket(1)};
-  b.InterSocket(cpu[0], cpu[1], 4);
-  const int fabric = b.NvSwitch();
-  std::vector<int> gpu(8);
-  for (int i = 0; i < 8; ++i) gpu[i] = b.Gpu(i < 4 ? 0 : 1);
-  for (int s = 0; s < 4; ++s) {
-    const int numa = s < 2 ? 0 : 1;
-    const int hb = b.HostBridge(cpu[numa], 4);
-    const int sw = b.PcieSwitch(numa);
-    b.Pcie(sw, hb, 4);
-    b.Pcie(gpu[2 * s], sw, 4);
-    b.Pcie(gpu[2 * s + 1], sw, 4);
-    b.Pcie(b.Nic(numa), sw, 4);
-    b.Pcie(b.Nic(numa), sw, 4);
-  }
-  for (int g : gpu) b.NvLink(g, fabric, 12, 3);
-  return b.Build("dgx-a100");
+  return NvSwitchBox("dgx-a100", {.pcie_gen = 4, .gpus_per_switch = 2, .nics_per_switch = 2,
+                                  .nvlinks = 12, .nvlink_gen = 3});
 }
 
 // NVIDIA HGX H100 8-GPU (HGX H100 / DGX H100 product pages and DGX H100 User Guide): 8 H100
@@ -179,22 +196,8 @@ absl::StatusOr<GpuTopology> DgxA100() {
 // switching under HGX is server-specific: modelled as one PCIe gen5 switch per GPU/NIC pair, four
 // per socket, each on its own root port stack; GPUs 0-3 on socket 0, 4-7 on socket 1.
 absl::StatusOr<GpuTopology> HgxH100() {
-  Builder b;
-  const int cpu[2] = {b.Socket(0), b.Socket(1)};
-  b.InterSocket(cpu[0], cpu[1], 5);
-  const int fabric = b.NvSwitch();
-  std::vector<int> gpu(8);
-  for (int i = 0; i < 8; ++i) gpu[i] = b.Gpu(i < 4 ? 0 : 1);
-  for (int i = 0; i < 8; ++i) {
-    const int numa = i < 4 ? 0 : 1;
-    const int hb = b.HostBridge(cpu[numa], 5);
-    const int sw = b.PcieSwitch(numa);
-    b.Pcie(sw, hb, 5);
-    b.Pcie(gpu[i], sw, 5);
-    b.Pcie(b.Nic(numa), sw, 5);
-    b.NvLink(gpu[i], fabric, 18, 4);
-  }
-  return b.Build("hgx-h100");
+  return NvSwitchBox("hgx-h100", {.pcie_gen = 5, .gpus_per_switch = 1, .nics_per_switch = 1,
+                                  .nvlinks = 18, .nvlink_gen = 4});
 }
 
 // Generic 8-GPU PCIe gen4 server (the common 2-socket layout of 8-GPU PCIe servers: two PCIe
