@@ -157,7 +157,6 @@ bool GangPlugin::Before(const Gang& a, const Gang& b) {
 int GangPlugin::Release(Gang& g, std::string reason, std::string_view kind) {
   std::vector<PodUid> waiting = Waiting(g);
   g.plan.clear();
-  g.deadline = absl::InfiniteFuture();
   g.attempt_start = absl::InfiniteFuture();
   g.backoff_until = handle_.clock().Now() + args_.backoff;
   g.last_release = reason;
@@ -352,7 +351,7 @@ void GangPlugin::Unreserve(framework::CycleState& state, const PodInfo& pod,
   // bind) while others wait: the attempt cannot complete, so nobody keeps a partial hold.
   const int live = Live(*g, &pod.uid);
   if (live >= g->ref.min_member || Waiting(*g).empty()) return;
-  const bool timed_out = handle_.clock().Now() >= g->deadline;
+  const bool timed_out = handle_.clock().Now() >= Deadline(*g);
   const std::string reason =
       timed_out ? absl::StrCat("gang ", g->id.str(), " released: timed out with ", live + 1,
                                " of ", g->ref.min_member, " members placed")
@@ -377,20 +376,17 @@ Status GangPlugin::Permit(framework::CycleState&, const PodInfo& pod, const Node
           .Observe(absl::ToDoubleSeconds(handle_.clock().Now() - g->attempt_start));
     }
     g->attempt_start = absl::InfiniteFuture();
-    g->deadline = absl::InfiniteFuture();
     Count("gpusched_gang_permitted_total", "Gang members allowed to bind.");
     return Status::Success();
   }
   const absl::Time now = handle_.clock().Now();
-  if (Waiting(*g).empty()) {
-    g->deadline = now + g->ref.timeout.value_or(args_.default_timeout);
-    g->attempt_start = now;
-  }
-  if (g->deadline <= now) {
+  if (Waiting(*g).empty()) g->attempt_start = now;
+  const absl::Time deadline = Deadline(*g);
+  if (deadline <= now) {
     return Status::Unschedulable(absl::StrCat("gang ", g->id.str(), " timed out waiting for ",
                                               g->ref.min_member, " members"));
   }
-  timeout = g->deadline - now;
+  timeout = deadline - now;
   return Status::Wait();
 }
 

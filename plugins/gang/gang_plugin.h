@@ -116,8 +116,9 @@ class GangPlugin final : public framework::QueueSortPlugin,
     int32_t priority = 0;
     absl::Time created = absl::InfiniteFuture();  // oldest member seen: the gang's age
     absl::flat_hash_set<PodUid> releasing;  // rejected by Release, their Unreserve still to come
-    absl::Time deadline = absl::InfiniteFuture();  // quorum deadline of the current attempt
-    absl::Time attempt_start = absl::InfiniteFuture();  // first member of the attempt waited
+    // When the first member of the current attempt started waiting; InfiniteFuture: no attempt
+    // is waiting. The quorum deadline is this plus the gang's timeout (Deadline()).
+    absl::Time attempt_start = absl::InfiniteFuture();
     absl::Time backoff_until = absl::InfinitePast();
     std::string last_release;
     // Topology plan: node -> member slots still unused; `plan_level` the required level.
@@ -132,6 +133,9 @@ class GangPlugin final : public framework::QueueSortPlugin,
   // bound before a restart). `except` is not counted (a pod being unreserved).
   int Live(const Gang& g, const PodUid* except = nullptr) const;
   std::vector<PodUid> Waiting(const Gang& g) const;
+  absl::Time Deadline(const Gang& g) const {
+    return g.attempt_start + g.ref.timeout.value_or(args_.default_timeout);
+  }
   // True if `a` comes before `b` in the global order (priority, age, name).
   static bool Before(const Gang& a, const Gang& b);
   // Rejects every waiting member, clears the plan, starts the backoff; returns how many were
