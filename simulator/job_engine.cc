@@ -94,8 +94,8 @@ class JobSim {
       while (next < arrivals.size() && jobs_[arrivals[next]].arrival == t) {
         Arrive(arrivals[next++]);
       }
-      RETURN_IF_ERROR(Pass());
-      Sample(t);
+      Pass();
+      curve_.emplace_back(Hours(t - t0), 100.0 * busy_gpus_ / total_gpus_);
       if (running_.empty() && !pending_.empty()) {
         result_.deadlocked = true;
         result_.deadlock_at_hours = Hours(t - t0);
@@ -300,7 +300,7 @@ class JobSim {
     return order;
   }
 
-  absl::Status Pass() {
+  void Pass() {
     const std::vector<size_t> order = Ordered();
     if (o_.mode == "naive") {
       TryPods(order);
@@ -328,7 +328,6 @@ class JobSim {
       still.push_back(j);
     }
     pending_ = std::move(still);
-    return absl::OkStatus();
   }
 
   void Backfill(const std::vector<size_t>& order) {
@@ -366,10 +365,6 @@ class JobSim {
     result_.held_idle_gpu_hours += (held_gpus_ - busy_gpus_) * h;
   }
 
-  void Sample(absl::Time t) {
-    curve_.emplace_back(Hours(t - absl::UnixEpoch()), 100.0 * busy_gpus_ / total_gpus_);
-  }
-
   JobSimResult Summarize(absl::Time t0, absl::Time last_finish) {
     JobSimResult& r = result_;
     r.mode = o_.mode;
@@ -391,12 +386,11 @@ class JobSim {
     r.utilization_pct =
         r.makespan_hours > 0 ? 100.0 * busy_gpu_hours_ / (total_gpus_ * r.makespan_hours) : 0;
     if (!r.deadlocked) r.unfinished = r.jobs - r.finished - r.never_fits;
-    // Keep at most curve_points samples, evenly spread, with the hours since t0.
-    const double h0 = Hours(t0 - absl::UnixEpoch());
+    // Keep at most curve_points samples, evenly spread, and always the last one.
     const size_t n = curve_.size();
     const size_t step = std::max<size_t>(1, (n + o_.curve_points - 1) / std::max<size_t>(1, o_.curve_points));
-    for (size_t i = 0; i < n; i += step) r.busy_curve.emplace_back(curve_[i].first - h0, curve_[i].second);
-    if (n > 0 && (n - 1) % step != 0) r.busy_curve.emplace_back(curve_.back().first - h0, curve_.back().second);
+    for (size_t i = 0; i < n; i += step) r.busy_curve.push_back(curve_[i]);
+    if (n > 0 && (n - 1) % step != 0) r.busy_curve.push_back(curve_.back());
     r.digest = digest_;
     return r;
   }
@@ -415,7 +409,7 @@ class JobSim {
   std::priority_queue<End, std::vector<End>, std::greater<End>> running_;
   int total_gpus_ = 0, held_gpus_ = 0, busy_gpus_ = 0;
   double busy_gpu_hours_ = 0;
-  std::vector<std::pair<double, double>> curve_;
+  std::vector<std::pair<double, double>> curve_;  // (hours since the first arrival, busy %)
   uint64_t digest_ = 1469598103934665603ull;
   JobSimResult result_;
 };
