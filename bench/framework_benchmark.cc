@@ -15,6 +15,7 @@
 #include "scheduler/runtime/framework.h"
 #include "scheduler/runtime/profile.h"
 #include "test/fakes/builders.h"
+#include "test/fakes/framework_world.h"
 #include "topology/presets.h"
 
 namespace gpusched {
@@ -42,18 +43,10 @@ void FillCluster(cache::ClusterCache& cache, int nodes) {
 void BM_ScheduleOneGpuPod(benchmark::State& state) {
   const int nodes = static_cast<int>(state.range(0));
   const int parallelism = static_cast<int>(state.range(1));
-  cache::ClusterCache cache;
+  testing::FrameworkWorld world;
+  cache::ClusterCache& cache = world.cache;
   FillCluster(cache, nodes);
-  SimClock clock;
-  std::mt19937_64 rng(42);
-  metrics::InMemoryMetrics metrics;
-  testing::FakeBinder binder;
-  const framework::Registry registry = plugins::NewInTreeRegistry();
-  auto profiles = runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in");
-  auto profile = runtime::FindProfile(*profiles, "baseline");
-  auto fw = runtime::Framework::Create(registry, *profile,
-                                       runtime::FrameworkDeps{clock, rng, cache, metrics, binder},
-                                       runtime::FrameworkOptions{.parallelism = parallelism});
+  auto fw = world.Build("baseline", runtime::FrameworkOptions{.parallelism = parallelism});
   if (!fw.ok()) {
     state.SkipWithError(std::string(fw.status().message()).c_str());
     return;
@@ -84,7 +77,8 @@ void BM_ScheduleFourGpuPodWithTopology(benchmark::State& state) {
   const int nodes = static_cast<int>(state.range(0));
   auto preset = topology::Preset("dgx1-v100");
   auto dgx1 = std::make_shared<const topology::GpuTopology>(*preset);
-  cache::ClusterCache cache;
+  testing::FrameworkWorld world;
+  cache::ClusterCache& cache = world.cache;
   std::mt19937_64 fill(1);
   for (int i = 0; i < nodes; ++i) {
     framework::NodeSpec spec = testing::NodeBuilder("node-" + std::to_string(i))
@@ -105,11 +99,6 @@ void BM_ScheduleFourGpuPodWithTopology(benchmark::State& state) {
                               {framework::GpuShare{DeviceIndex(g), kOneGpu, GpuMemMiB(32768)}});
     }
   }
-  SimClock clock;
-  std::mt19937_64 rng(42);
-  metrics::InMemoryMetrics metrics;
-  testing::FakeBinder binder;
-  const framework::Registry registry = plugins::NewInTreeRegistry();
   auto profiles = runtime::ParseProfiles(R"(
 profiles:
   - name: topology
@@ -123,9 +112,7 @@ profiles:
       - name: DefaultBinder
 )",
                                          "bench");
-  auto fw = runtime::Framework::Create(registry, (*profiles)[0],
-                                       runtime::FrameworkDeps{clock, rng, cache, metrics, binder},
-                                       runtime::FrameworkOptions{.parallelism = 2});
+  auto fw = world.Build((*profiles)[0], runtime::FrameworkOptions{.parallelism = 2});
   if (!fw.ok()) {
     state.SkipWithError(std::string(fw.status().message()).c_str());
     return;

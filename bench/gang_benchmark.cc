@@ -18,6 +18,7 @@
 #include "scheduler/runtime/framework.h"
 #include "scheduler/runtime/profile.h"
 #include "test/fakes/builders.h"
+#include "test/fakes/framework_world.h"
 #include "topology/presets.h"
 
 namespace gpusched {
@@ -27,7 +28,8 @@ void BM_PlaceGang(benchmark::State& state) {
   const int nodes = static_cast<int>(state.range(0));
   const int members = static_cast<int>(state.range(1));
   auto hgx = std::make_shared<const topology::GpuTopology>(*topology::Preset("hgx-h100"));
-  cache::ClusterCache cache;
+  testing::FrameworkWorld world;
+  cache::ClusterCache& cache = world.cache;
   std::mt19937_64 fill(7);
   for (int i = 0; i < nodes; ++i) {
     framework::NodeSpec spec = testing::NodeBuilder("node-" + std::to_string(i))
@@ -45,16 +47,7 @@ void BM_PlaceGang(benchmark::State& state) {
     const framework::NodeInfo* node = cache.FindNode(NodeId("node-" + std::to_string(i)));
     (void)cache.AddBoundPod(pod, node->name(), *framework::TryAllocate(*node, pod.requests.gpu));
   }
-  SimClock clock;
-  std::mt19937_64 rng(42);
-  metrics::InMemoryMetrics metrics;
-  testing::FakeBinder binder;
-  const framework::Registry registry = plugins::NewInTreeRegistry();
-  auto profiles = runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in");
-  auto profile = runtime::FindProfile(*profiles, "gang-topology");
-  auto fw = runtime::Framework::Create(registry, *profile,
-                                       runtime::FrameworkDeps{clock, rng, cache, metrics, binder},
-                                       runtime::FrameworkOptions{.parallelism = 1});
+  auto fw = world.Build("gang-topology", runtime::FrameworkOptions{.parallelism = 1});
   if (!fw.ok()) {
     state.SkipWithError(std::string(fw.status().message()).c_str());
     return;
@@ -81,13 +74,13 @@ void BM_PlaceGang(benchmark::State& state) {
     for (const framework::PodInfo& pod : gang) {
       if (!cache.RemovePod(pod.uid).ok()) state.SkipWithError("a member was not bound");
     }
-    clock.Advance(absl::Seconds(1));
+    world.clock.Advance(absl::Seconds(1));
     state.ResumeTiming();
   }
   state.counters["members"] = members;
   // Every iteration bound the whole gang (a partial one would have stopped the run above).
   state.counters["bound_per_iteration"] =
-      static_cast<double>(binder.bound().size()) / static_cast<double>(state.iterations());
+      static_cast<double>(world.binder.bound().size()) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_PlaceGang)
     ->ArgNames({"nodes", "members"})

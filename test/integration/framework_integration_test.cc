@@ -11,31 +11,20 @@
 #include "scheduler/runtime/framework.h"
 #include "scheduler/runtime/profile.h"
 #include "test/fakes/builders.h"
+#include "test/fakes/framework_world.h"
 
 namespace gpusched {
 namespace {
 
 using ::testing::HasSubstr;
 
-struct World {
-  explicit World(uint64_t seed) : rng(seed) {}
-  SimClock clock;
-  std::mt19937_64 rng;
-  cache::ClusterCache cache;
-  metrics::InMemoryMetrics metrics;
-  testing::FakeBinder binder;
+struct World : testing::FrameworkWorld {
+  explicit World(uint64_t seed) : FrameworkWorld(seed) {}
   std::unique_ptr<runtime::Framework> fw;
 
   void Build(std::string_view profile_name, int parallelism) {
-    static const framework::Registry* registry =
-        new framework::Registry(plugins::NewInTreeRegistry());
-    auto profiles = runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in");
-    ASSERT_TRUE(profiles.ok()) << profiles.status();
-    auto profile = runtime::FindProfile(*profiles, profile_name);
-    ASSERT_TRUE(profile.ok());
-    auto made = runtime::Framework::Create(
-        *registry, *profile, runtime::FrameworkDeps{clock, rng, cache, metrics, binder},
-        runtime::FrameworkOptions{.parallelism = parallelism, .chunk_size = 16});
+    auto made = FrameworkWorld::Build(
+        profile_name, runtime::FrameworkOptions{.parallelism = parallelism, .chunk_size = 16});
     ASSERT_TRUE(made.ok()) << made.status();
     fw = *std::move(made);
   }

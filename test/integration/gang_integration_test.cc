@@ -14,6 +14,7 @@
 #include "scheduler/runtime/framework.h"
 #include "scheduler/runtime/profile.h"
 #include "test/fakes/builders.h"
+#include "test/fakes/framework_world.h"
 
 namespace gpusched {
 namespace {
@@ -41,16 +42,7 @@ class FakeEvictor final : public framework::Evictor {
 class GangTest : public ::testing::Test {
  protected:
   void Build(std::string_view profile_name = "gang") {
-    static const framework::Registry* registry =
-        new framework::Registry(plugins::NewInTreeRegistry());
-    auto profiles = runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in");
-    ASSERT_TRUE(profiles.ok()) << profiles.status();
-    auto profile = runtime::FindProfile(*profiles, profile_name);
-    ASSERT_TRUE(profile.ok());
-    auto made = runtime::Framework::Create(
-        *registry, *profile,
-        runtime::FrameworkDeps{clock_, rng_, cache_, metrics_, binder_, &evictor_},
-        runtime::FrameworkOptions{.parallelism = 1});
+    auto made = world_.Build(profile_name, runtime::FrameworkOptions{.parallelism = 1}, &evictor_);
     ASSERT_TRUE(made.ok()) << made.status();
     fw_ = *std::move(made);
     fw_->SetOutcomeCallback([this](const PodInfo& pod, const runtime::ScheduleResult& r) {
@@ -95,11 +87,12 @@ class GangTest : public ::testing::Test {
   }
   framework::Plugin* FindPlugin() { return fw_->FindPlugin(plugins::gang::kName); }
 
-  SimClock clock_;
-  std::mt19937_64 rng_{1};
-  cache::ClusterCache cache_;
-  metrics::InMemoryMetrics metrics_;
-  testing::FakeBinder binder_;
+  testing::FrameworkWorld world_{1};
+  SimClock& clock_ = world_.clock;
+  std::mt19937_64& rng_ = world_.rng;
+  cache::ClusterCache& cache_ = world_.cache;
+  metrics::InMemoryMetrics& metrics_ = world_.metrics;
+  testing::FakeBinder& binder_ = world_.binder;
   FakeEvictor evictor_{cache_};
   std::unique_ptr<runtime::Framework> fw_;
   std::map<std::string, std::string> outcomes_;
