@@ -133,7 +133,7 @@ int RunProfile(const runtime::Profile& profile, uint64_t seed, std::ostream& out
   }
   const framework::Registry registry = plugins::NewInTreeRegistry();
   auto fw = runtime::Framework::Create(registry, profile,
-                                       runtime::FrameworkDeps{clock, rng, cache, metrics, binder},
+                                       runtime::FrameworkDeps{clock, rng, &cache, metrics, binder},
                                        runtime::FrameworkOptions{.parallelism = 2});
   if (!fw.ok()) {
     err << "demo: " << fw.status().message() << "\n";

@@ -268,7 +268,7 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
   SimBinder binder;
   auto fw = runtime::Framework::Create(
       SimRegistry(), WithTypicalPods(profile, typical),
-      runtime::FrameworkDeps{clock, rng, cache, metrics, binder},
+      runtime::FrameworkDeps{clock, rng, &cache, metrics, binder},
       runtime::FrameworkOptions{.parallelism = std::max(1, options.parallelism),
                                 .tie_break = options.tie_break == "first"
                                                  ? runtime::FrameworkOptions::TieBreak::kFirst

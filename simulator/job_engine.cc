@@ -144,7 +144,7 @@ class JobSim {
     }
     ASSIGN_OR_RETURN(fw_, runtime::Framework::Create(
                               *registry, profile,
-                              runtime::FrameworkDeps{clock_, rng_, cache_, metrics_, binder_},
+                              runtime::FrameworkDeps{clock_, rng_, &cache_, metrics_, binder_},
                               runtime::FrameworkOptions{
                                   .parallelism = 1,
                                   .tie_break = runtime::FrameworkOptions::TieBreak::kFirst}));

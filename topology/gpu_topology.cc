@@ -1,5 +1,7 @@
 #include "topology/gpu_topology.h"
 
+#include <atomic>
+
 // How a topology becomes numbers.
 //
 // The device list and link list are turned into a directed Boost.Graph (one arc each way per
@@ -262,6 +264,8 @@ absl::StatusOr<GpuTopology> GpuTopology::Create(std::string name, std::vector<De
 
   GpuTopology t;
   t.name_ = std::move(name);
+  static std::atomic<uint64_t> next_id{1};  // ids only: no state a decision depends on
+  t.id_ = next_id.fetch_add(1, std::memory_order_relaxed);
   const int k = static_cast<int>(gpu_devices.size());
   t.gpu_count_ = k;
   t.bw_.assign(static_cast<size_t>(k) * k, 0.0);

@@ -52,6 +52,9 @@ class GpuTopology {
                                             std::vector<Link> links);
 
   const std::string& name() const { return name_; }
+  // Unique per Create() over the process's life (copies share it: they have the same wiring), so
+  // memos keyed by it cannot be confused by an address a freed topology left behind.
+  uint64_t id() const { return id_; }
   int gpu_count() const { return gpu_count_; }
   double Bandwidth(int gpu_a, int gpu_b) const;  // GB/s; 0 for a == b
   int Hops(int gpu_a, int gpu_b) const;          // links on the chosen path; 0 for a == b
@@ -64,6 +67,7 @@ class GpuTopology {
  private:
   GpuTopology() = default;
   std::string name_;
+  uint64_t id_ = 0;
   std::vector<Device> devices_;
   std::vector<Link> links_;
   int gpu_count_ = 0;

@@ -104,7 +104,7 @@ Status RandomFit::Score(const CycleState& state, const PodInfo&, const NodeInfo&
   return Status::Success();
 }
 
-std::optional<std::vector<GpuShare>> RandomFit::ChooseDevices(const PodInfo& pod,
+std::optional<std::vector<GpuShare>> RandomFit::ChooseDevices(const CycleState& state, const PodInfo& pod,
                                                               const NodeInfo& node) {
   const framework::GpuRequest& req = pod.requests.gpu;
   std::vector<size_t> fit;
@@ -166,7 +166,7 @@ absl::StatusOr<std::unique_ptr<framework::Plugin>> DotProduct::New(const framewo
 }
 
 Status DotProduct::PreScore(CycleState& state, const PodInfo&, const std::vector<const NodeInfo*>&) {
-  state.Write(kDotMaxKey, std::make_unique<ClusterMax>(ComputeClusterMax(handle_.snapshot())));
+  state.Write(kDotMaxKey, std::make_unique<ClusterMax>(ComputeClusterMax(framework::SnapshotOf(state, handle_))));
   return Status::Success();
 }
 
@@ -179,11 +179,11 @@ Status DotProduct::Score(const CycleState& state, const PodInfo& pod, const Node
   return Status::Success();
 }
 
-std::optional<std::vector<GpuShare>> DotProduct::ChooseDevices(const PodInfo& pod,
+std::optional<std::vector<GpuShare>> DotProduct::ChooseDevices(const CycleState& state, const PodInfo& pod,
                                                                const NodeInfo& node) {
   const framework::GpuRequest& req = pod.requests.gpu;
   if (req.whole()) return framework::TryAllocate(node, req);
-  const int gpu = DotProductBest(pod, node, ComputeClusterMax(handle_.snapshot())).second;
+  const int gpu = DotProductBest(pod, node, ComputeClusterMax(framework::SnapshotOf(state, handle_))).second;
   if (gpu < 0) return std::nullopt;
   return std::vector<GpuShare>{ShareOf(node, static_cast<size_t>(gpu), req)};
 }
@@ -203,7 +203,7 @@ absl::StatusOr<std::unique_ptr<framework::Plugin>> GpuClustering::New(
 Status GpuClustering::PreScore(CycleState& state, const PodInfo& pod,
                                const std::vector<const NodeInfo*>&) {
   if (pod.requests.gpu.empty()) return Status::Skip();
-  state.Write(kClusterMaxKey, std::make_unique<ClusterMax>(ComputeClusterMax(handle_.snapshot())));
+  state.Write(kClusterMaxKey, std::make_unique<ClusterMax>(ComputeClusterMax(framework::SnapshotOf(state, handle_))));
   return Status::Success();
 }
 
@@ -290,7 +290,7 @@ absl::StatusOr<std::unique_ptr<framework::Plugin>> BestFit::New(const framework:
 }
 
 Status BestFit::PreScore(CycleState& state, const PodInfo&, const std::vector<const NodeInfo*>&) {
-  state.Write(kBestFitMaxKey, std::make_unique<ClusterMax>(ComputeClusterMax(handle_.snapshot())));
+  state.Write(kBestFitMaxKey, std::make_unique<ClusterMax>(ComputeClusterMax(framework::SnapshotOf(state, handle_))));
   return Status::Success();
 }
 
@@ -390,20 +390,31 @@ absl::StatusOr<std::unique_ptr<framework::Plugin>> Fgd::New(const framework::Plu
 }
 
 namespace {
-// Points at the plugin's table of this cycle's scores (valid until the next PreScore).
-struct ScoresRef final : framework::StateData {
-  const absl::flat_hash_map<const NodeInfo*, int64_t>* scores = nullptr;
-  std::unique_ptr<StateData> Clone() const override { return std::make_unique<ScoresRef>(*this); }
+// This cycle's FGD score per feasible node (owned by the cycle, so requests never share it).
+struct FgdScores final : framework::StateData {
+  absl::flat_hash_map<const NodeInfo*, int64_t> scores;
+  std::unique_ptr<StateData> Clone() const override { return std::make_unique<FgdScores>(*this); }
 };
-constexpr framework::StateKey<ScoresRef> kFgdKey{"FGD/scores"};
+constexpr framework::StateKey<FgdScores> kFgdKey{"FGD/scores"};
 
 int64_t SigmoidScore(double before, double after) {
   const double x = (before - after) / 1000.0;
   return static_cast<int64_t>(framework::kMaxNodeScore / (1.0 + std::exp(-x)));
 }
+
+std::string ShapeOf(const PodInfo& pod) {
+  const framework::GpuRequest& g = pod.requests.gpu;
+  return absl::StrCat(pod.requests.cpu.value(), "/", g.count, "/", g.milli_per_gpu.value(), "/",
+                      g.memory_per_gpu.value(), "/", g.ModelList());
+}
 }  // namespace
 
 Fgd::Choice Fgd::Evaluate(const PodInfo& pod, const NodeInfo& node) {
+  absl::MutexLock l(&mu_);
+  return EvaluateLocked(pod, node);
+}
+
+Fgd::Choice Fgd::EvaluateLocked(const PodInfo& pod, const NodeInfo& node) {
   const framework::GpuRequest& req = pod.requests.gpu;
   int32_t buf[kMaxKeyedGpus];
   std::vector<int32_t> big;  // only for nodes with more than kMaxKeyedGpus GPUs
@@ -459,14 +470,10 @@ Fgd::Choice Fgd::Evaluate(const PodInfo& pod, const NodeInfo& node) {
   return c;
 }
 
-uint32_t Fgd::ShapeId(const PodInfo& pod) {
-  const framework::GpuRequest& g = pod.requests.gpu;
-  const std::string key =
-      absl::StrCat(pod.requests.cpu.value(), "/", g.count, "/", g.milli_per_gpu.value(), "/",
-                   g.memory_per_gpu.value(), "/", g.ModelList());
-  auto it = shape_ids_.find(key);
+uint32_t Fgd::ShapeIdLocked(const std::string& shape) {
+  auto it = shape_ids_.find(shape);
   if (it == shape_ids_.end()) {
-    it = shape_ids_.emplace(key, static_cast<uint32_t>(shape_ids_.size())).first;
+    it = shape_ids_.emplace(shape, static_cast<uint32_t>(shape_ids_.size())).first;
   }
   return it->second;
 }
@@ -474,48 +481,78 @@ uint32_t Fgd::ShapeId(const PodInfo& pod) {
 Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
                      const std::vector<const NodeInfo*>& feasible) {
   constexpr size_t kMaxMemo = size_t{1} << 20;
-  if (memo_.size() > kMaxMemo) memo_.clear();
-  if (node_keys_.size() > kMaxMemo) node_keys_.clear();
-  const uint32_t shape = ShapeId(pod);
-  cycle_scores_.clear();
-  cycle_scores_.reserve(feasible.size());
-  int32_t buf[kMaxKeyedGpus];
-  for (const NodeInfo* n : feasible) {
-    NodeKey& nk = node_keys_[n];
-    if (nk.generation != n->generation()) {
-      const size_t count = FreeMilli(*n, buf);
-      nk.generation = n->generation();
-      nk.key = count > kMaxKeyedGpus
-                   ? NodeStateKey{}
-                   : cache_.Key(NodeModel(*n), n->cpu_free(), absl::MakeConstSpan(buf, count));
+  auto out = std::make_unique<FgdScores>();
+  out->scores.reserve(feasible.size());
+  const std::string shape_name = ShapeOf(pod);
+  std::vector<const NodeInfo*> misses;
+  uint32_t shape = 0;
+  bool known_shape = false;
+  {
+    // Pass 1, shared: every node whose state and shape were seen before.
+    absl::ReaderMutexLock l(&mu_);
+    if (auto it = shape_ids_.find(shape_name); it != shape_ids_.end()) {
+      shape = it->second;
+      known_shape = true;
     }
-    int64_t score;
-    if (!nk.key.valid) {
-      score = Evaluate(pod, *n).score;
-    } else {
-      auto [it, inserted] = memo_.try_emplace(std::make_pair(nk.key, shape));
-      if (inserted) it->second = Evaluate(pod, *n);
-      score = it->second.score;
+    for (const NodeInfo* n : feasible) {
+      auto nk = node_keys_.find(n->name());
+      if (!known_shape || nk == node_keys_.end() || nk->second.generation != n->generation() ||
+          !nk->second.key.valid) {
+        misses.push_back(n);
+        continue;
+      }
+      auto m = memo_.find(std::make_pair(nk->second.key, shape));
+      if (m == memo_.end()) {
+        misses.push_back(n);
+        continue;
+      }
+      out->scores.emplace(n, m->second.score);
     }
-    cycle_scores_.emplace(n, score);
   }
-  auto ref = std::make_unique<ScoresRef>();
-  ref->scores = &cycle_scores_;
-  state.Write(kFgdKey, std::move(ref));
+  if (!misses.empty()) {
+    // Pass 2, exclusive: compute and remember the rest.
+    absl::MutexLock l(&mu_);
+    if (memo_.size() > kMaxMemo) memo_.clear();
+    if (node_keys_.size() > kMaxMemo) node_keys_.clear();
+    shape = ShapeIdLocked(shape_name);
+    int32_t buf[kMaxKeyedGpus];
+    for (const NodeInfo* n : misses) {
+      NodeKey& nk = node_keys_[n->name()];
+      if (nk.generation != n->generation()) {
+        const size_t count = FreeMilli(*n, buf);
+        nk.generation = n->generation();
+        nk.key = count > kMaxKeyedGpus
+                     ? NodeStateKey{}
+                     : cache_.Key(NodeModel(*n), n->cpu_free(), absl::MakeConstSpan(buf, count));
+      }
+      int64_t score;
+      if (!nk.key.valid) {
+        score = EvaluateLocked(pod, *n).score;
+      } else {
+        auto [it, inserted] = memo_.try_emplace(std::make_pair(nk.key, shape));
+        if (inserted) it->second = EvaluateLocked(pod, *n);
+        score = it->second.score;
+      }
+      out->scores.emplace(n, score);
+    }
+  }
+  state.Write(kFgdKey, std::move(out));
   return Status::Success();
 }
 
 Status Fgd::Score(const CycleState& state, const PodInfo&, const NodeInfo& node,
                   int64_t& score) const {
-  const ScoresRef* s = nullptr;
+  const FgdScores* s = nullptr;
   if (Status st = ReadState(state, kFgdKey, s); !st.ok()) return st;
-  auto it = s->scores->find(&node);
-  if (it == s->scores->end()) return Status::Error("node was not scored in PreScore");
+  auto it = s->scores.find(&node);
+  if (it == s->scores.end()) return Status::Error("node was not scored in PreScore");
   score = it->second;
   return Status::Success();
 }
 
-std::optional<std::vector<GpuShare>> Fgd::ChooseDevices(const PodInfo& pod, const NodeInfo& node) {
+std::optional<std::vector<GpuShare>> Fgd::ChooseDevices(const CycleState& state,
+                                                        const PodInfo& pod,
+                                                        const NodeInfo& node) {
   const framework::GpuRequest& req = pod.requests.gpu;
   if (req.whole()) return framework::TryAllocate(node, req);
   const Choice c = Evaluate(pod, node);

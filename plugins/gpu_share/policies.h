@@ -32,7 +32,9 @@
 #include <optional>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "plugins/gpu_share/fragmentation.h"
 #include "scheduler/api/device_chooser.h"
 #include "scheduler/api/handle.h"
@@ -57,7 +59,7 @@ class RandomFit final : public framework::PreScorePlugin,
 
  private:
   std::optional<std::vector<framework::GpuShare>> ChooseDevices(
-      const framework::PodInfo& pod, const framework::NodeInfo& node) override;
+      const framework::CycleState& state, const framework::PodInfo& pod, const framework::NodeInfo& node) override;
   framework::Handle& handle_;
 };
 
@@ -77,7 +79,7 @@ class DotProduct final : public framework::PreScorePlugin,
 
  private:
   std::optional<std::vector<framework::GpuShare>> ChooseDevices(
-      const framework::PodInfo& pod, const framework::NodeInfo& node) override;
+      const framework::CycleState& state, const framework::PodInfo& pod, const framework::NodeInfo& node) override;
   framework::Handle& handle_;
 };
 
@@ -131,6 +133,10 @@ absl::StatusOr<std::vector<TypicalPod>> DecodeTypicalPods(const framework::Plugi
 // The inverse, for programs that build profiles (the simulator).
 framework::ArgValue EncodeTypicalPods(const std::vector<TypicalPod>& pods);
 
+// Thread-safe: concurrent requests may run PreScore/Score/Reserve at once. This cycle's scores
+// live in the CycleState; the memos (fragmentation per node state, choice per node state and pod
+// shape) are shared under mu_: PreScore looks up under a reader lock and computes only the misses
+// under the writer lock, so requests for known shapes do not wait on each other.
 class Fgd final : public framework::PreScorePlugin,
                   public framework::ScorePlugin,
                   public framework::DeviceChooser {
@@ -151,28 +157,32 @@ class Fgd final : public framework::PreScorePlugin,
     int64_t score = 0;
     int32_t device_free = -1;  // -1: not a share
   };
-  Choice Evaluate(const framework::PodInfo& pod, const framework::NodeInfo& node);
+  Choice Evaluate(const framework::PodInfo& pod, const framework::NodeInfo& node)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   std::optional<std::vector<framework::GpuShare>> ChooseDevices(
-      const framework::PodInfo& pod, const framework::NodeInfo& node) override;
-  uint32_t ShapeId(const framework::PodInfo& pod);
+      const framework::CycleState& state, const framework::PodInfo& pod,
+      const framework::NodeInfo& node) override;
+  Choice EvaluateLocked(const framework::PodInfo& pod, const framework::NodeInfo& node)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t ShapeIdLocked(const std::string& shape) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  FragmentationModel model_;
-  // Used in PreScore and Reserve only (the scheduling thread).
-  FragCache cache_;
-  // Each node's state key, valid while the node's generation is unchanged.
+  // Constant after construction.
+  const FragmentationModel model_;
+
+  mutable absl::Mutex mu_;
+  FragCache cache_ ABSL_GUARDED_BY(mu_);
+  // Each node's state key, valid while the node's generation is unchanged (generations are
+  // unique over the process, so a node removed and added again never matches a stale entry).
   struct NodeKey {
     uint64_t generation = 0;
     NodeStateKey key;
   };
-  absl::flat_hash_map<const framework::NodeInfo*, NodeKey> node_keys_;
+  absl::flat_hash_map<NodeId, NodeKey> node_keys_ ABSL_GUARDED_BY(mu_);
   // Choice by (node state, pod shape): scores depend on nothing else.
-  absl::flat_hash_map<std::pair<NodeStateKey, uint32_t>, Choice> memo_;
-  absl::flat_hash_map<std::string, uint32_t> shape_ids_;
-  // This cycle's scores, written by PreScore and read by Score (the CycleState entry points
-  // here); kept across cycles so its capacity is reused.
-  absl::flat_hash_map<const framework::NodeInfo*, int64_t> cycle_scores_;
+  absl::flat_hash_map<std::pair<NodeStateKey, uint32_t>, Choice> memo_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> shape_ids_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gpusched::plugins::gpu_share

@@ -61,7 +61,7 @@ absl::StatusOr<std::unique_ptr<framework::Plugin>> GpuTopologyPlugin::New(
 
 std::optional<topology::DeviceSet> GpuTopologyPlugin::Best(const topology::GpuTopology& t,
                                                            uint64_t mask, int count) const {
-  const Key key{&t, mask, count};
+  const Key key{t.id(), mask, count};
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = memo_.find(key);
@@ -170,7 +170,7 @@ bool GpuTopologyPlugin::ChoosesFor(const PodInfo& pod, const NodeInfo& node) con
 }
 
 std::optional<std::vector<framework::GpuShare>> GpuTopologyPlugin::ChooseDevices(
-    const PodInfo& pod, const NodeInfo& node) {
+    const CycleState& state, const PodInfo& pod, const NodeInfo& node) {
   std::optional<topology::DeviceSet> s =
       Best(*node.spec().topology, FreeMask(node, pod.requests.gpu), pod.requests.gpu.count);
   if (!s) return std::nullopt;

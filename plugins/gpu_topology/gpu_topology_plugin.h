@@ -71,10 +71,10 @@ class GpuTopologyPlugin final : public framework::PreFilterPlugin,
   // Multi-GPU pods on nodes with a topology; others are left to later plugins.
   bool ChoosesFor(const framework::PodInfo& pod, const framework::NodeInfo& node) const override;
   std::optional<std::vector<framework::GpuShare>> ChooseDevices(
-      const framework::PodInfo& pod, const framework::NodeInfo& node) override;
+      const framework::CycleState& state, const framework::PodInfo& pod, const framework::NodeInfo& node) override;
 
   struct Key {
-    const topology::GpuTopology* topology;
+    uint64_t topology;  // GpuTopology::id()
     uint64_t mask;
     int count;
     friend bool operator==(const Key&, const Key&) = default;

@@ -123,7 +123,7 @@ Status NodeResourcesFit::Score(const framework::CycleState&, const framework::Po
 }
 
 std::optional<std::vector<framework::GpuShare>> NodeResourcesFit::ChooseDevices(
-    const framework::PodInfo& pod, const framework::NodeInfo& node) {
+    const framework::CycleState& state, const framework::PodInfo& pod, const framework::NodeInfo& node) {
   return framework::TryAllocate(node, pod.requests.gpu, args_.gpu_selection);
 }
 

@@ -66,7 +66,7 @@ class NodeResourcesFit final : public framework::PreFilterPlugin,
 
  private:
   std::optional<std::vector<framework::GpuShare>> ChooseDevices(
-      const framework::PodInfo& pod, const framework::NodeInfo& node) override;
+      const framework::CycleState& state, const framework::PodInfo& pod, const framework::NodeInfo& node) override;
 
   const FitArgs args_;
 };

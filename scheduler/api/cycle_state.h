@@ -28,6 +28,8 @@
 
 namespace gpusched::framework {
 
+class ClusterSnapshot;  // handle.h
+
 class StateData {
  public:
   virtual ~StateData() = default;
@@ -81,9 +83,16 @@ class CycleState {
     data_.erase(key.name);
   }
 
+  // The model this cycle reads: set by the runtime before PreFilter (a request's snapshot in the
+  // extender, the simulator's cache in SchedulePod). Plugins reach it through
+  // SnapshotOf(state, handle) (handle.h); null only in plugin unit tests that do not set it.
+  const ClusterSnapshot* snapshot() const { return snapshot_; }
+  void set_snapshot(const ClusterSnapshot* snapshot) { snapshot_ = snapshot; }
+
   // A deep copy (for preemption and what-if evaluation).
   std::unique_ptr<CycleState> Clone() const {
     auto out = std::make_unique<CycleState>();
+    out->snapshot_ = snapshot_;
     for (const auto& [name, entry] : data_) {
       out->data_[name] = Entry{entry.type, entry.value ? entry.value->Clone() : nullptr};
     }
@@ -96,6 +105,7 @@ class CycleState {
     std::unique_ptr<StateData> value;
   };
   absl::flat_hash_map<std::string_view, Entry> data_;
+  const ClusterSnapshot* snapshot_ = nullptr;
 };
 
 // The devices chosen for the pod on its node. A Reserve plugin that chooses devices writes it

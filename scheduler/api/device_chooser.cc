@@ -9,7 +9,7 @@ Status DeviceChooser::Reserve(CycleState& state, const PodInfo& pod, const NodeI
       !ChoosesFor(pod, node)) {
     return Status::Success();
   }
-  std::optional<std::vector<GpuShare>> gpus = ChooseDevices(pod, node);
+  std::optional<std::vector<GpuShare>> gpus = ChooseDevices(state, pod, node);
   if (!gpus.has_value()) {
     return Status::Unschedulable(
         absl::StrCat("GPUs on node ", node.name().str(), " no longer fit the request"));

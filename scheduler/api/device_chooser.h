@@ -6,7 +6,8 @@
 // plugin's). A plugin that chooses devices derives from DeviceChooser:
 //
 //   class MyPolicy final : public ScorePlugin, public DeviceChooser {
-//     std::optional<std::vector<GpuShare>> ChooseDevices(const PodInfo& pod,
+//     std::optional<std::vector<GpuShare>> ChooseDevices(const CycleState& state,
+//                                                        const PodInfo& pod,
 //                                                        const NodeInfo& node) override {
 //       return TryAllocate(node, pod.requests.gpu);   // nullopt: no longer fits
 //     }
@@ -31,7 +32,9 @@ class DeviceChooser : public ReservePlugin {
  protected:
   // Whether this plugin chooses for `pod` on `node`; false leaves it to later plugins.
   virtual bool ChoosesFor(const PodInfo& pod, const NodeInfo& node) const { return true; }
-  virtual std::optional<std::vector<GpuShare>> ChooseDevices(const PodInfo& pod,
+  // `state` is the pod's cycle (its snapshot: SnapshotOf(state, handle)).
+  virtual std::optional<std::vector<GpuShare>> ChooseDevices(const CycleState& state,
+                                                             const PodInfo& pod,
                                                              const NodeInfo& node) = 0;
 };
 

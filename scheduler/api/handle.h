@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/metrics/metrics_scope.h"
+#include "scheduler/api/cycle_state.h"
 #include "scheduler/api/node_info.h"
 #include "scheduler/api/pod_info.h"
 
@@ -87,9 +88,12 @@ class Handle {
  public:
   virtual ~Handle() = default;
   virtual Clock& clock() = 0;
-  // Randomness for tie-breaking; use only in single-threaded phases (PreFilter, PreScore, Reserve,
-  // Permit...), never in Filter/Score.
+  // Randomness for tie-breaking; use only in the per-pod phases (PreFilter, PreScore, Reserve,
+  // Permit...), never in Filter/Score. Live owners hand out a source that is safe to call from
+  // concurrent requests (LockedBitGen, scheduler/runtime/live_scheduler.h).
   virtual absl::BitGenRef rng() = 0;
+  // The owner's model on the owner's thread (the simulator's cache). Plugins read the cycle's
+  // model through SnapshotOf(state, handle) instead: in the extender every request has its own.
   virtual const ClusterSnapshot& snapshot() const = 0;
   virtual metrics::MetricsScope& metrics() = 0;
   virtual WaitingPods& waiting_pods() = 0;
@@ -97,5 +101,11 @@ class Handle {
   // nullptr when the owner does not allow preemption.
   virtual Evictor* evictor() = 0;
 };
+
+// The model a cycle reads: the CycleState's snapshot when the runtime set one (always, in the
+// runtime), else the handle's (plugin unit tests with a FakeHandle).
+inline const ClusterSnapshot& SnapshotOf(const CycleState& state, const Handle& handle) {
+  return state.snapshot() != nullptr ? *state.snapshot() : handle.snapshot();
+}
 
 }  // namespace gpusched::framework

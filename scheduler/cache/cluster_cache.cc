@@ -1,5 +1,7 @@
 #include "scheduler/cache/cluster_cache.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace gpusched::cache {
@@ -23,6 +25,7 @@ absl::Status ClusterCache::AddNode(NodeSpec spec) {
   node_index_.emplace(info->name(), nodes_.size());
   nodes_.push_back(std::make_unique<NodeInfo>(*std::move(info)));
   node_view_.push_back(nodes_.back().get());
+  ++generation_;
   return absl::OkStatus();
 }
 
@@ -33,15 +36,22 @@ absl::Status ClusterCache::UpdateNode(NodeSpec spec) {
   }
   absl::StatusOr<NodeInfo> fresh = NodeInfo::Create(std::move(spec));
   if (!fresh.ok()) return fresh.status();
-  for (const auto& [uid, rec] : pods_) {
-    if (rec.node != fresh->name()) continue;
+  auto on_node = node_pods_.find(fresh->name());
+  if (on_node != node_pods_.end()) {
+    // Sorted, so the same pods always re-enter in the same order (identical device state).
+    std::vector<PodUid> uids(on_node->second.begin(), on_node->second.end());
+    std::sort(uids.begin(), uids.end());
+    for (const PodUid& uid : uids) {
+    const PodRecord& rec = pods_.at(uid);
     if (absl::Status s = fresh->AddPod(rec.pod.requests, rec.gpus); !s.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "update of node ", rec.node.str(), " rejected: pod ", rec.pod.FullName(),
           " would no longer fit: ", s.message()));
     }
+    }
   }
   *node = *std::move(fresh);
+  ++generation_;
   return absl::OkStatus();
 }
 
@@ -52,11 +62,15 @@ absl::Status ClusterCache::RemoveNode(const NodeId& name) {
   }
   const size_t idx = it->second;
   node_index_.erase(it);
-  absl::erase_if(pods_, [&](const auto& entry) {
-    if (entry.second.node != name) return false;
-    Unindex(entry.second);
-    return true;
-  });
+  if (auto on_node = node_pods_.find(name); on_node != node_pods_.end()) {
+    const absl::flat_hash_set<PodUid> uids = std::move(on_node->second);
+    node_pods_.erase(on_node);
+    for (const PodUid& uid : uids) {
+      auto p = pods_.find(uid);
+      Unindex(p->second);
+      pods_.erase(p);
+    }
+  }
   if (idx + 1 != nodes_.size()) {
     nodes_[idx] = std::move(nodes_.back());
     node_view_[idx] = node_view_.back();
@@ -64,6 +78,7 @@ absl::Status ClusterCache::RemoveNode(const NodeId& name) {
   }
   nodes_.pop_back();
   node_view_.pop_back();
+  ++generation_;
   return absl::OkStatus();
 }
 
@@ -81,6 +96,8 @@ absl::Status ClusterCache::Place(const PodInfo& pod, const NodeId& node,
   if (absl::Status s = info->AddPod(pod.requests, gpus); !s.ok()) return s;
   pods_.emplace(pod.uid, PodRecord{pod, node, std::move(gpus), state});
   if (pod.gang) gang_members_[pod.gang->id].insert(pod.uid);
+  node_pods_[node].insert(pod.uid);
+  ++generation_;
   return absl::OkStatus();
 }
 
@@ -110,6 +127,7 @@ absl::Status ClusterCache::ConfirmBound(const PodUid& uid) {
         absl::StrCat("pod uid ", uid.str(), " is not assumed; cannot confirm"));
   }
   it->second.state = PodState::kBound;
+  ++generation_;
   return absl::OkStatus();
 }
 
@@ -125,8 +143,28 @@ absl::Status ClusterCache::RemovePod(const PodUid& uid) {
     }
   }
   Unindex(it->second);
+  if (auto on_node = node_pods_.find(it->second.node); on_node != node_pods_.end()) {
+    on_node->second.erase(uid);
+    if (on_node->second.empty()) node_pods_.erase(on_node);
+  }
   pods_.erase(it);
+  ++generation_;
   return absl::OkStatus();
+}
+
+std::unique_ptr<ClusterCache> ClusterCache::Clone() const {
+  auto out = std::make_unique<ClusterCache>();
+  out->nodes_.reserve(nodes_.size());
+  for (const auto& n : nodes_) {
+    out->nodes_.push_back(std::make_unique<NodeInfo>(*n));
+    out->node_view_.push_back(out->nodes_.back().get());
+  }
+  out->node_index_ = node_index_;
+  out->pods_ = pods_;
+  out->gang_members_ = gang_members_;
+  out->node_pods_ = node_pods_;
+  out->generation_ = generation_;
+  return out;
 }
 
 void ClusterCache::Unindex(const PodRecord& record) {

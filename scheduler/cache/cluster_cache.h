@@ -11,7 +11,12 @@
 //
 // Every mutation is all-or-nothing: on error the model is unchanged and the message says what was
 // wrong. Thread-compatible: mutate on one thread; concurrent const reads (the framework's parallel
-// Filter/Score) are safe while no mutation runs.
+// Filter/Score) are safe while no mutation runs. The live programs never share one ClusterCache
+// between threads: SnapshotStore (snapshot_store.h) keeps a writer's copy and immutable copies
+// for readers.
+//
+// Costs: a pod event is O(1) (plus the node's GPU count); a node update or removal is O(pods on
+// that node), through a per-node index, never a scan of every pod.
 
 #include <memory>
 #include <vector>
@@ -60,6 +65,11 @@ class ClusterCache final : public framework::ClusterSnapshot {
   absl::Status RemovePod(const PodUid& uid);
 
   size_t pod_count() const { return pods_.size(); }
+  // Successful mutations so far; two caches that applied the same mutations to the same start
+  // have the same generation (the snapshot store checks its copies with it).
+  uint64_t generation() const { return generation_; }
+  // A deep copy (nodes, pods, indexes, generation). O(nodes + pods).
+  std::unique_ptr<ClusterCache> Clone() const;
 
   // ClusterSnapshot.
   const std::vector<const NodeInfo*>& Nodes() const override { return node_view_; }
@@ -79,6 +89,8 @@ class ClusterCache final : public framework::ClusterSnapshot {
   absl::flat_hash_map<NodeId, size_t> node_index_;
   absl::flat_hash_map<PodUid, PodRecord> pods_;
   absl::flat_hash_map<GangId, absl::flat_hash_set<PodUid>> gang_members_;  // index of pods_
+  absl::flat_hash_map<NodeId, absl::flat_hash_set<PodUid>> node_pods_;      // index of pods_
+  uint64_t generation_ = 0;
   void Unindex(const PodRecord& record);
 };
 

@@ -10,6 +10,8 @@
 #include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/container/flat_hash_set.h"
+#include "common/status_macros.h"
 
 namespace gpusched::runtime {
 
@@ -22,6 +24,14 @@ using framework::Status;
 namespace {
 
 constexpr absl::Duration kMaxPermitWait = absl::Minutes(15);  // as kube-scheduler caps it
+
+// Which Filter plugins PreFilter told to skip for this pod (index into filter_): per cycle, so
+// it lives in the cycle's state, never in the Framework.
+struct FilterSkips final : framework::StateData {
+  std::vector<bool> skipped;
+  std::unique_ptr<StateData> Clone() const override { return std::make_unique<FilterSkips>(*this); }
+};
+constexpr framework::StateKey<FilterSkips> kFilterSkipsKey{"framework/filter-skips"};
 
 std::string_view ResultLabel(const Status& s) {
   switch (s.code()) {
@@ -43,7 +53,9 @@ class Framework::HandleImpl final : public framework::Handle {
   HandleImpl(Framework& fw) : fw_(fw) {}
   Clock& clock() override { return fw_.deps_.clock; }
   absl::BitGenRef rng() override { return fw_.deps_.rng; }
-  const framework::ClusterSnapshot& snapshot() const override { return fw_.deps_.cache; }
+  const framework::ClusterSnapshot& snapshot() const override {
+    return fw_.deps_.cache != nullptr ? *fw_.deps_.cache : no_model_;
+  }
   metrics::MetricsScope& metrics() override { return fw_.deps_.metrics; }
   framework::WaitingPods& waiting_pods() override { return fw_.waiting_pods(); }
   framework::Binder& binder() override { return fw_.deps_.binder; }
@@ -51,6 +63,7 @@ class Framework::HandleImpl final : public framework::Handle {
 
  private:
   Framework& fw_;
+  const cache::ClusterCache no_model_;  // for frameworks without an owner's model
 };
 
 class Framework::WaitingPodsImpl final : public framework::WaitingPods {
@@ -267,8 +280,6 @@ absl::StatusOr<std::unique_ptr<Framework>> Framework::Create(const framework::Re
     return absl::InvalidArgumentError(absl::StrCat(
         "profile \"", profile.name, "\": no Bind plugin (add DefaultBinder to plugins)"));
   }
-  fw->filter_skipped_.assign(fw->filter_.size(), false);
-  fw->score_skipped_.assign(fw->score_.size(), false);
   return fw;
 }
 
@@ -278,6 +289,7 @@ absl::StatusOr<std::unique_ptr<Framework>> Framework::Create(const framework::Re
 void Framework::Record(std::string_view point, const Status& status, absl::Time start) {
   const std::string_view code = framework::CodeName(status.code());
   const std::string key = absl::StrCat(std::string(point), "|", std::string(code));
+  absl::MutexLock l(&metrics_mu_);
   auto it = histograms_.find(key);
   if (it == histograms_.end()) {
     metrics::Histogram& h = deps_.metrics.GetHistogram(
@@ -293,7 +305,9 @@ void Framework::Record(std::string_view point, const Status& status, absl::Time 
 
 void Framework::RecordPlugin(std::string_view plugin, std::string_view point,
                              std::string_view status, absl::Duration d) {
-  const std::string key = absl::StrCat("p|", std::string(plugin), "|", std::string(point), "|", std::string(status));
+  const std::string key = absl::StrCat("p|", std::string(plugin), "|", std::string(point), "|",
+                                      std::string(status));
+  absl::MutexLock l(&metrics_mu_);
   auto it = histograms_.find(key);
   if (it == histograms_.end()) {
     metrics::Histogram& h = deps_.metrics.GetHistogram(
@@ -310,6 +324,7 @@ void Framework::RecordPlugin(std::string_view plugin, std::string_view point,
 
 void Framework::CountAttempt(const ScheduleResult& r) {
   const std::string_view result = ResultLabel(r.status);
+  absl::MutexLock l(&metrics_mu_);
   auto it = counters_.find(std::string(result));
   if (it == counters_.end()) {
     metrics::Counter& c = deps_.metrics.GetCounter(
@@ -333,7 +348,9 @@ bool Framework::Less(const PodInfo& a, const PodInfo& b) const {
 Status Framework::RunPreFilter(CycleState& state, const PodInfo& pod,
                                std::vector<const NodeInfo*>& candidates) {
   const absl::Time start = Now();
-  std::fill(filter_skipped_.begin(), filter_skipped_.end(), false);
+  const framework::ClusterSnapshot& snapshot = framework::SnapshotOf(state, *handle_);
+  auto skips = std::make_unique<FilterSkips>();
+  skips->skipped.assign(filter_.size(), false);
   std::optional<std::vector<NodeId>> allowed;
   for (framework::PreFilterPlugin* p : pre_filter_) {
     framework::PreFilterResult result;
@@ -343,7 +360,7 @@ Status Framework::RunPreFilter(CycleState& state, const PodInfo& pod,
     if (s.IsSkip()) {
       for (size_t j = 0; j < filter_.size(); ++j) {
         if (dynamic_cast<framework::Plugin*>(filter_[j]) == dynamic_cast<framework::Plugin*>(p)) {
-          filter_skipped_[j] = true;
+          skips->skipped[j] = true;
         }
       }
       continue;
@@ -367,13 +384,14 @@ Status Framework::RunPreFilter(CycleState& state, const PodInfo& pod,
       }
     }
   }
+  state.Write(kFilterSkipsKey, std::move(skips));
   candidates.clear();
   if (allowed.has_value()) {
     for (const NodeId& n : *allowed) {
-      if (const NodeInfo* info = deps_.cache.FindNode(n)) candidates.push_back(info);
+      if (const NodeInfo* info = snapshot.FindNode(n)) candidates.push_back(info);
     }
   } else {
-    candidates = deps_.cache.Nodes();
+    candidates = snapshot.Nodes();
   }
   Record("PreFilter", Status::Success(), start);
   return Status::Success();
@@ -384,14 +402,19 @@ Framework::FilterOutcome Framework::RunFilter(const CycleState& state, const Pod
   const absl::Time start = Now();
   const size_t n = nodes.size();
   const size_t np = filter_.size();
-  std::vector<Status>& statuses = filter_statuses_;
-  statuses.clear();
-  statuses.resize(n);
+  absl::StatusOr<const FilterSkips*> skips = state.Read(kFilterSkipsKey);
+  if (!skips.ok()) {
+    FilterOutcome out;
+    out.error = Status::Error("Filter ran without PreFilter (no skip set in the cycle state)");
+    return out;
+  }
+  const std::vector<bool>& skipped = (*skips)->skipped;
+  std::vector<Status> statuses(n);
   std::vector<std::atomic<int64_t>> nanos(np);
   std::vector<std::atomic<bool>> errored(np);
   parallelizer_->For(n, options_.chunk_size, [&](size_t begin, size_t end) {
     for (size_t p = 0; p < np; ++p) {
-      if (filter_skipped_[p]) continue;
+      if (skipped[p]) continue;
       const absl::Time t0 = Now();
       for (size_t i = begin; i < end; ++i) {
         if (!statuses[i].ok()) continue;
@@ -419,7 +442,7 @@ Framework::FilterOutcome Framework::RunFilter(const CycleState& state, const Pod
     }
   }
   for (size_t p = 0; p < np; ++p) {
-    if (filter_skipped_[p]) continue;
+    if (skipped[p]) continue;
     RecordPlugin(filter_[p]->Name(), "Filter", errored[p] ? "Error" : "Success",
                  absl::Nanoseconds(nanos[p].load()));
   }
@@ -430,7 +453,7 @@ Framework::FilterOutcome Framework::RunFilter(const CycleState& state, const Pod
 absl::StatusOr<NodeScoreList> Framework::RunScore(CycleState& state, const PodInfo& pod,
                                                   const std::vector<const NodeInfo*>& feasible) {
   absl::Time start = Now();
-  std::fill(score_skipped_.begin(), score_skipped_.end(), false);
+  std::vector<bool> score_skipped(score_.size(), false);
   for (framework::PreScorePlugin* p : pre_score_) {
     const absl::Time t0 = Now();
     Status s = p->PreScore(state, pod, feasible);
@@ -439,7 +462,7 @@ absl::StatusOr<NodeScoreList> Framework::RunScore(CycleState& state, const PodIn
       for (size_t j = 0; j < score_.size(); ++j) {
         if (dynamic_cast<framework::Plugin*>(score_[j].plugin) ==
             dynamic_cast<framework::Plugin*>(p)) {
-          score_skipped_[j] = true;
+          score_skipped[j] = true;
         }
       }
       continue;
@@ -460,7 +483,7 @@ absl::StatusOr<NodeScoreList> Framework::RunScore(CycleState& state, const PodIn
   std::string error;  // guarded by error_mu; the first failure
   parallelizer_->For(n, options_.chunk_size, [&](size_t begin, size_t end) {
     for (size_t p = 0; p < np; ++p) {
-      if (score_skipped_[p]) continue;
+      if (score_skipped[p]) continue;
       const absl::Time t0 = Now();
       for (size_t i = begin; i < end; ++i) {
         NodeScore& slot = per_plugin[p][i];
@@ -478,7 +501,7 @@ absl::StatusOr<NodeScoreList> Framework::RunScore(CycleState& state, const PodIn
     }
   });
   for (size_t p = 0; p < np; ++p) {
-    if (score_skipped_[p]) continue;
+    if (score_skipped[p]) continue;
     RecordPlugin(score_[p].plugin->Name(), "Score", error.empty() ? "Success" : "Error",
                  absl::Nanoseconds(nanos[p].load()));
   }
@@ -490,7 +513,7 @@ absl::StatusOr<NodeScoreList> Framework::RunScore(CycleState& state, const PodIn
   NodeScoreList total(n);
   for (size_t i = 0; i < n; ++i) total[i].node = feasible[i];
   for (size_t p = 0; p < np; ++p) {
-    if (score_skipped_[p]) continue;
+    if (score_skipped[p]) continue;
     const framework::ScorePlugin* plugin = score_[p].plugin;
     Status s = plugin->NormalizeScore(state, pod, per_plugin[p]);
     if (!s.ok()) {
@@ -559,52 +582,86 @@ void Framework::RunUnreserve(CycleState& state, const PodInfo& pod, const NodeId
 ScheduleResult Framework::Abort(CycleState& state, const PodInfo& pod, ScheduleResult r,
                                 Status why) {
   RunUnreserve(state, pod, r.node);
-  const cache::PodRecord* rec = deps_.cache.FindPod(pod.uid);
+  const cache::PodRecord* rec = deps_.cache->FindPod(pod.uid);
   if (rec != nullptr && rec->state == cache::PodState::kAssumed) {
-    (void)deps_.cache.Forget(pod.uid);  // cannot fail: the pod is assumed
+    (void)deps_.cache->Forget(pod.uid);  // cannot fail: the pod is assumed
   }
   r.status = std::move(why);
   return r;
 }
 
-ScheduleResult Framework::RunBindingCycle(CycleState& state, const PodInfo& pod,
-                                          ScheduleResult r) {
+Status Framework::BindReserved(CycleState& state, const PodInfo& pod, const NodeId& node) {
   absl::Time start = Now();
   for (framework::PreBindPlugin* p : pre_bind_) {
-    Status s = p->PreBind(state, pod, r.node);
+    Status s = p->PreBind(state, pod, node);
     if (!s.ok()) {
       s.set_plugin(p->Name());
       Record("PreBind", s, start);
-      return Abort(state, pod, std::move(r), std::move(s));
+      return s;
     }
   }
   Record("PreBind", Status::Success(), start);
   start = Now();
-  bool bound = false;
   for (framework::BindPlugin* p : bind_) {
-    Status s = p->Bind(state, pod, r.node);
+    Status s = p->Bind(state, pod, node);
     if (s.IsSkip()) continue;
-    if (!s.ok()) {
-      s.set_plugin(p->Name());
-      Record("Bind", s, start);
-      return Abort(state, pod, std::move(r), std::move(s));
-    }
-    bound = true;
-    break;
-  }
-  if (!bound) {
-    Status s = Status::Error("every Bind plugin skipped the pod");
+    if (!s.ok()) s.set_plugin(p->Name());
     Record("Bind", s, start);
+    return s;
+  }
+  Status s = Status::Error("every Bind plugin skipped the pod");
+  Record("Bind", s, start);
+  return s;
+}
+
+void Framework::Unreserve(CycleState& state, const PodInfo& pod, const NodeId& node) {
+  RunUnreserve(state, pod, node);
+}
+
+void Framework::PostBind(CycleState& state, const PodInfo& pod, const NodeId& node) {
+  for (framework::PostBindPlugin* p : post_bind_) p->PostBind(state, pod, node);
+}
+
+ScheduleResult Framework::RunBindingCycle(CycleState& state, const PodInfo& pod,
+                                          ScheduleResult r) {
+  if (Status s = BindReserved(state, pod, r.node); !s.ok()) {
     return Abort(state, pod, std::move(r), std::move(s));
   }
-  Record("Bind", Status::Success(), start);
-  if (absl::Status s = deps_.cache.ConfirmBound(pod.uid); !s.ok()) {
+  if (absl::Status s = deps_.cache->ConfirmBound(pod.uid); !s.ok()) {
     r.status = Status::FromError(s);
     return r;
   }
-  for (framework::PostBindPlugin* p : post_bind_) p->PostBind(state, pod, r.node);
+  PostBind(state, pod, r.node);
   r.status = Status::Success();
   return r;
+}
+
+Status Framework::RunReserve(CycleState& state, const PodInfo& pod, const NodeInfo& node,
+                             std::vector<GpuShare>& gpus) {
+  const absl::Time start = Now();
+  for (framework::ReservePlugin* p : reserve_) {
+    Status s = p->Reserve(state, pod, node);
+    if (!s.ok()) {
+      s.set_plugin(p->Name());
+      Record("Reserve", s, start);
+      RunUnreserve(state, pod, node.name());
+      return s;
+    }
+  }
+  Record("Reserve", Status::Success(), start);
+  gpus.clear();
+  if (!pod.requests.gpu.empty()) {
+    absl::StatusOr<const framework::DeviceAssignment*> a =
+        state.Read(framework::kDeviceAssignmentKey);
+    if (!a.ok()) {
+      RunUnreserve(state, pod, node.name());
+      return Status::Error(
+          "the pod requests GPUs but no Reserve plugin chose devices (enable NodeResourcesFit "
+          "or a GPU plugin in the profile)");
+    }
+    gpus = (*a)->shares;
+  }
+  return Status::Success();
 }
 
 void Framework::DrainWaitingDecisions() {
@@ -626,10 +683,15 @@ void Framework::DrainWaitingDecisions() {
 }
 
 ScheduleResult Framework::SchedulePod(const PodInfo& pod) {
-  in_cycle_ = true;
   ScheduleResult r;
+  if (deps_.cache == nullptr) {
+    r.status = Status::Error("SchedulePod needs FrameworkDeps::cache (use the per-verb entry points)");
+    return r;
+  }
+  in_cycle_ = true;
   auto state = std::make_unique<CycleState>();
-  const size_t total_nodes = deps_.cache.Nodes().size();
+  state->set_snapshot(deps_.cache);
+  const size_t total_nodes = deps_.cache->Nodes().size();
   [&] {
     std::vector<const NodeInfo*> candidates;
     if (Status s = RunPreFilter(*state, pod, candidates); !s.ok()) {
@@ -649,15 +711,20 @@ ScheduleResult Framework::SchedulePod(const PodInfo& pod) {
     }
     if (f.feasible.empty()) {
       const absl::Time start = Now();
+      Status post = Status::Unschedulable("no PostFilter plugin could help");
       for (framework::PostFilterPlugin* p : post_filter_) {
         framework::PostFilterResult pf;
         Status s = p->PostFilter(*state, pod, f.rejected, pf);
+        s.set_plugin(p->Name());
+        post = s;
         if (s.ok() && pf.nominated_node.has_value()) {
           r.nominated_node = pf.nominated_node;
           break;
         }
+        if (!s.ok() && !s.IsRejection()) break;  // an Error stops PostFilter, as in kube-scheduler
       }
-      Record("PostFilter", Status::Success(), start);
+      // Recorded as it is: Success with a nomination, Unschedulable when nothing helped, Error.
+      Record("PostFilter", post_filter_.empty() ? Status::Success() : post, start);
       r = Reject(std::move(r), f.rejected, candidates.size());
       return;
     }
@@ -668,36 +735,17 @@ ScheduleResult Framework::SchedulePod(const PodInfo& pod) {
     }
     const NodeInfo* node = SelectHost(*scores, r.score);
     r.node = node->name();
-
-    absl::Time start = Now();
-    for (framework::ReservePlugin* p : reserve_) {
-      Status s = p->Reserve(*state, pod, *node);
-      if (!s.ok()) {
-        s.set_plugin(p->Name());
-        Record("Reserve", s, start);
-        r = Abort(*state, pod, std::move(r), std::move(s));
-        return;
-      }
+    if (Status s = RunReserve(*state, pod, *node, r.gpus); !s.ok()) {
+      r.status = std::move(s);
+      return;
     }
-    Record("Reserve", Status::Success(), start);
-    if (!pod.requests.gpu.empty()) {
-      absl::StatusOr<const framework::DeviceAssignment*> a =
-          state->Read(framework::kDeviceAssignmentKey);
-      if (!a.ok()) {
-        r = Abort(*state, pod, std::move(r),
-                  Status::Error("the pod requests GPUs but no Reserve plugin chose devices "
-                                "(enable NodeResourcesFit or a GPU plugin in the profile)"));
-        return;
-      }
-      r.gpus = (*a)->shares;
-    }
-    if (absl::Status s = deps_.cache.Assume(pod, r.node, r.gpus); !s.ok()) {
+    if (absl::Status s = deps_.cache->Assume(pod, r.node, r.gpus); !s.ok()) {
       r = Abort(*state, pod, std::move(r),
                 Status::Error(absl::StrCat("cannot assume the pod: ", s.message())));
       return;
     }
 
-    start = Now();
+    const absl::Time start = Now();
     std::vector<std::string> waiting_on;
     absl::Duration wait = kMaxPermitWait;
     for (framework::PermitPlugin* p : permit_) {
@@ -727,6 +775,152 @@ ScheduleResult Framework::SchedulePod(const PodInfo& pod) {
   CountAttempt(r);
   DrainWaitingDecisions();
   return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-verb entry points.
+
+namespace {
+// One line for a person, from a verdict: its reasons joined.
+std::string ReasonOf(const Status& s) {
+  std::string out;
+  for (size_t i = 0; i < s.reason_count(); ++i) {
+    absl::StrAppend(&out, i ? "; " : "", std::string(s.reason(i)));
+  }
+  return out.empty() ? std::string(framework::CodeName(s.code())) : out;
+}
+}  // namespace
+
+Framework::FilterVerdicts Framework::Filter(const framework::ClusterSnapshot& snapshot,
+                                            const PodInfo& pod,
+                                            const std::vector<NodeId>& candidates) {
+  FilterVerdicts out;
+  CycleState state;
+  state.set_snapshot(&snapshot);
+  std::vector<const NodeInfo*> allowed;
+  Status pre = RunPreFilter(state, pod, allowed);
+  if (!pre.ok() && !pre.IsRejection()) {
+    out.error = std::move(pre);
+    return out;
+  }
+  absl::flat_hash_set<const NodeInfo*> allowed_set;
+  const bool restricted = pre.ok() && allowed.size() != snapshot.Nodes().size();
+  if (restricted) allowed_set.insert(allowed.begin(), allowed.end());
+  std::vector<const NodeInfo*> nodes;
+  nodes.reserve(candidates.size());
+  for (const NodeId& name : candidates) {
+    const NodeInfo* info = snapshot.FindNode(name);
+    if (info == nullptr) {
+      out.failed.push_back({name, "node is not in the scheduler's model yet"});
+    } else if (!pre.ok()) {
+      auto& list = pre.code() == Code::kUnschedulableAndUnresolvable ? out.unresolvable : out.failed;
+      list.push_back({name, ReasonOf(pre)});
+    } else if (restricted && !allowed_set.contains(info)) {
+      out.unresolvable.push_back({name, "node is not among those PreFilter allowed for this pod"});
+    } else {
+      nodes.push_back(info);
+    }
+  }
+  if (nodes.empty()) return out;
+  FilterOutcome f = RunFilter(state, pod, nodes);
+  if (!f.error.ok()) {
+    out.error = std::move(f.error);
+    return out;
+  }
+  // Feasible nodes in candidate order (RunFilter keeps the order it was given).
+  out.feasible.reserve(f.feasible.size());
+  for (const NodeInfo* n : f.feasible) out.feasible.push_back(n->name());
+  for (const NodeVerdict& v : f.rejected) {
+    auto& list = v.status.code() == Code::kUnschedulableAndUnresolvable ? out.unresolvable
+                                                                          : out.failed;
+    list.push_back({v.node->name(), ReasonOf(v.status)});
+  }
+  return out;
+}
+
+absl::StatusOr<Framework::Priorities> Framework::Prioritize(
+    const framework::ClusterSnapshot& snapshot, const PodInfo& pod,
+    const std::vector<NodeId>& nodes) {
+  CycleState state;
+  state.set_snapshot(&snapshot);
+  std::vector<const NodeInfo*> allowed;
+  // Score plugins read what their PreFilter computed; a rejection here only means every node
+  // would score as nothing fits, which Filter has already said.
+  if (Status pre = RunPreFilter(state, pod, allowed); !pre.ok() && !pre.IsRejection()) {
+    return absl::InternalError(absl::StrCat("PreFilter: ", pre.Message()));
+  }
+  std::vector<const NodeInfo*> feasible;
+  feasible.reserve(nodes.size());
+  for (const NodeId& name : nodes) {
+    if (const NodeInfo* info = snapshot.FindNode(name)) feasible.push_back(info);
+  }
+  Priorities out;
+  out.host_priority.reserve(nodes.size());
+  if (feasible.empty()) {
+    for (const NodeId& name : nodes) out.host_priority.emplace_back(name, 0);
+    return out;
+  }
+  ASSIGN_OR_RETURN(out.combined, RunScore(state, pod, feasible));
+  int64_t best_score = 0;
+  const NodeInfo* best = SelectHost(out.combined, best_score);
+  out.chosen = best->name();
+  int64_t lo = best_score;
+  for (const NodeScore& s : out.combined) lo = std::min(lo, s.score);
+  absl::flat_hash_map<NodeId, int64_t> mapped;
+  mapped.reserve(out.combined.size());
+  for (const NodeScore& s : out.combined) {
+    int64_t p = 0;
+    if (s.node == best) {
+      p = kMaxExtenderPriority;
+    } else if (best_score > lo) {
+      p = (kMaxExtenderPriority - 1) * (s.score - lo) / (best_score - lo);
+    }
+    mapped[s.node->name()] = p;
+  }
+  for (const NodeId& name : nodes) {
+    auto it = mapped.find(name);
+    out.host_priority.emplace_back(name, it == mapped.end() ? 0 : it->second);
+  }
+  return out;
+}
+
+Status Framework::ReserveOn(CycleState& state, const PodInfo& pod, const NodeId& node,
+                            std::vector<GpuShare>& gpus) {
+  const framework::ClusterSnapshot& model = framework::SnapshotOf(state, *handle_);
+  const NodeInfo* info = model.FindNode(node);
+  if (info == nullptr) {
+    return Status::UnschedulableAndUnresolvable(
+        absl::StrCat("node ", node.str(), " is not in the scheduler's model"));
+  }
+  std::vector<const NodeInfo*> allowed;
+  if (Status s = RunPreFilter(state, pod, allowed); !s.ok()) return s;
+  if (std::find(allowed.begin(), allowed.end(), info) == allowed.end()) {
+    return Status::UnschedulableAndUnresolvable(
+        absl::StrCat("node ", node.str(), " is not among those PreFilter allowed for this pod"));
+  }
+  FilterOutcome f = RunFilter(state, pod, {info});
+  if (!f.error.ok()) return f.error;
+  if (!f.rejected.empty()) {
+    Status s = f.rejected.front().status;
+    return Status(s.code(), {absl::StrCat("node ", node.str(), " no longer fits: ", ReasonOf(s))});
+  }
+  if (Status s = RunReserve(state, pod, *info, gpus); !s.ok()) return s;
+  const absl::Time start = Now();
+  for (framework::PermitPlugin* p : permit_) {
+    absl::Duration timeout = absl::ZeroDuration();
+    Status s = p->Permit(state, pod, node, timeout);
+    if (s.ok()) continue;
+    if (s.IsWait()) {
+      s = Status::Unschedulable(
+          "waiting for permit, which kube-scheduler's extender protocol cannot do; retry later");
+    }
+    s.set_plugin(p->Name());
+    Record("Permit", s, start);
+    RunUnreserve(state, pod, node);
+    return s;
+  }
+  Record("Permit", Status::Success(), start);
+  return Status::Success();
 }
 
 std::string ScheduleResult::Explain() const {

@@ -3,7 +3,7 @@
 // The framework runtime: runs one pod's scheduling cycle through a profile's plugins.
 //
 //   ASSIGN_OR_RETURN(auto fw, Framework::Create(registry, profile,
-//                                               FrameworkDeps{clock, rng, cache, metrics, binder}));
+//                                               FrameworkDeps{clock, rng, &cache, metrics, binder}));
 //   ScheduleResult r = fw->SchedulePod(pod);
 //   if (r.status.ok()) { /* bound to r.node on GPUs r.gpus */ }
 //   else if (r.status.IsWait()) { /* held by a Permit plugin; the outcome callback reports later */ }
@@ -23,9 +23,17 @@
 //     failed on any node, else Success); for the other points, one call.
 // Durations come from the injected Clock (zero under a SimClock).
 //
-// Thread-compatible: one thread at a time calls SchedulePod and the other methods, and the same
-// thread must run the Clock's timer callbacks (SimClock does; a live owner serializes them).
-// Filter and Score fan out to the internal worker pool.
+// Two ways in:
+//  - SchedulePod (the simulator's world): one thread at a time; it reads and writes
+//    FrameworkDeps::cache, and the same thread runs the Clock's timer callbacks (SimClock does).
+//  - The per-verb entry points Filter, Prioritize, ReserveOn/BindReserved/Unreserve (the
+//    extender's world, driven by LiveScheduler): re-entrant and safe to call concurrently from
+//    any threads. Each call has its own CycleState and buffers and reads only the snapshot it is
+//    given; nothing per cycle is kept in the Framework or its plugins (plugins that memoize guard
+//    their memos themselves). They need a thread-safe random source in FrameworkDeps::rng
+//    (LockedBitGen) and a thread-safe Clock and MetricsScope.
+// Filter and Score fan out to the internal worker pool; a call that finds the pool busy with
+// another request runs on its own thread instead of waiting.
 
 #include <cstdint>
 #include <map>
@@ -38,6 +46,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/random/bit_gen_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/metrics/metrics_scope.h"
 #include "scheduler/api/handle.h"
@@ -57,7 +66,9 @@ using framework::PodInfo;
 struct FrameworkDeps {
   Clock& clock;
   absl::BitGenRef rng;
-  cache::ClusterCache& cache;
+  // The model SchedulePod reads and writes; null for frameworks used only through the per-verb
+  // entry points (they work on the snapshot or transaction they are given).
+  cache::ClusterCache* cache;
   metrics::MetricsScope& metrics;
   framework::Binder& binder;
   // Preemption plugins evict through it; nullptr turns preemption off.
@@ -130,13 +141,14 @@ class Framework {
   framework::WaitingPods& waiting_pods();
   framework::Handle& handle();
 
-  // The Filter phase alone, over `candidates` (all nodes when empty): what the extender's /filter
-  // needs. `state` must have been through RunPreFilter.
+  // ---- The phases, for the runtime's own callers. `state` carries the snapshot they read
+  // (CycleState::set_snapshot) and must have been through RunPreFilter before RunFilter.
   struct FilterOutcome {
     std::vector<const NodeInfo*> feasible;
     std::vector<framework::NodeVerdict> rejected;
     framework::Status error;  // non-ok when a plugin returned Error
   };
+  // PreFilter; `candidates` becomes the snapshot's nodes, or those PreFilter results allow.
   framework::Status RunPreFilter(CycleState& state, const PodInfo& pod,
                                  std::vector<const NodeInfo*>& candidates);
   FilterOutcome RunFilter(const CycleState& state, const PodInfo& pod,
@@ -145,6 +157,54 @@ class Framework {
   // node, in the order given.
   absl::StatusOr<framework::NodeScoreList> RunScore(CycleState& state, const PodInfo& pod,
                                                     const std::vector<const NodeInfo*>& feasible);
+  // The node the profile picks among `scores` (highest; ties by the configured tie-break).
+  const NodeInfo* SelectHost(const framework::NodeScoreList& scores, int64_t& best_score);
+
+  // ---- Per-verb entry points (kube-scheduler's extender verbs). Re-entrant (see above).
+
+  // Filter: which of `candidates` can take `pod` on `snapshot`, and why not for the others.
+  // Names the snapshot does not know are "not now" (the model may not have caught up).
+  struct NodeReason {
+    NodeId node;
+    std::string reason;  // for a person: "Insufficient nvidia.com/gpu", "node(s) had taint..."
+  };
+  struct FilterVerdicts {
+    std::vector<NodeId> feasible;             // in candidate order
+    std::vector<NodeReason> failed;           // Unschedulable: not now (FailedNodes)
+    std::vector<NodeReason> unresolvable;     // never here (FailedAndUnresolvableNodes)
+    framework::Status error;                  // non-ok: the request failed as a whole
+  };
+  FilterVerdicts Filter(const framework::ClusterSnapshot& snapshot, const PodInfo& pod,
+                        const std::vector<NodeId>& candidates);
+
+  // Prioritize: the profile's combined score per node, and the same mapped onto kube-scheduler's
+  // 0..kMaxExtenderPriority so that the profile's choice survives kube-scheduler's arithmetic:
+  // the node the profile would pick (SelectHost, with its tie-break) alone gets the top score,
+  // every other node at most kMaxExtenderPriority - 1 (scaled by its combined score). With an
+  // extender weight W, kube-scheduler adds 10 * W * priority to its in-tree sum, so the pick
+  // leads every other node by at least 10 * W; W > (max in-tree spread) / 10 makes it final
+  // (deploy/README.md has the arithmetic).
+  static constexpr int64_t kMaxExtenderPriority = 10;
+  struct Priorities {
+    std::vector<std::pair<NodeId, int64_t>> host_priority;  // 0..10, in the order given
+    framework::NodeScoreList combined;                       // raw combined scores
+    NodeId chosen;                                           // the node given the top score
+  };
+  absl::StatusOr<Priorities> Prioritize(const framework::ClusterSnapshot& snapshot,
+                                        const PodInfo& pod, const std::vector<NodeId>& nodes);
+
+  // Bind, in three steps (LiveScheduler runs the first inside the model's write transaction):
+  //  1. ReserveOn: on `model` as it is now, PreFilter + Filter for `node` alone, then Reserve
+  //     (a plugin chooses the devices) and Permit (a Permit that would wait refuses: there is no
+  //     waiting under kube-scheduler). Success: the devices to assume. Otherwise Unreserve has
+  //     run and the status says why.
+  //  2. BindReserved: PreBind and Bind through the ports; on failure the caller calls Unreserve.
+  //  3. PostBind once the caller has confirmed the pod in its model.
+  framework::Status ReserveOn(CycleState& state, const PodInfo& pod, const NodeId& node,
+                              std::vector<GpuShare>& gpus);
+  framework::Status BindReserved(CycleState& state, const PodInfo& pod, const NodeId& node);
+  void Unreserve(CycleState& state, const PodInfo& pod, const NodeId& node);
+  void PostBind(CycleState& state, const PodInfo& pod, const NodeId& node);
 
  private:
   class HandleImpl;
@@ -157,7 +217,6 @@ class Framework {
 
   Framework(std::string profile_name, FrameworkDeps deps, FrameworkOptions options);
 
-  const NodeInfo* SelectHost(const framework::NodeScoreList& scores, int64_t& best_score);
   ScheduleResult Reject(ScheduleResult r, const std::vector<framework::NodeVerdict>& verdicts,
                         size_t evaluated);
   void RunUnreserve(CycleState& state, const PodInfo& pod, const NodeId& node);
@@ -165,6 +224,10 @@ class Framework {
   ScheduleResult Abort(CycleState& state, const PodInfo& pod, ScheduleResult r,
                        framework::Status why);
   ScheduleResult RunBindingCycle(CycleState& state, const PodInfo& pod, ScheduleResult r);
+  // Reserve plugins on `node`, then the devices they chose (empty for a pod without GPUs). On
+  // failure Unreserve has run.
+  framework::Status RunReserve(CycleState& state, const PodInfo& pod, const NodeInfo& node,
+                               std::vector<GpuShare>& gpus);
   void DrainWaitingDecisions();
   void Record(std::string_view point, const framework::Status& status, absl::Time start);
   void RecordPlugin(std::string_view plugin, std::string_view point, std::string_view status,
@@ -192,18 +255,14 @@ class Framework {
   std::vector<framework::BindPlugin*> bind_;
   std::vector<framework::PostBindPlugin*> post_bind_;
 
-  // Scheduling-thread state.
+  // SchedulePod's thread only (the simulator's world).
   OutcomeCallback outcome_cb_;
   bool in_cycle_ = false;
   bool draining_ = false;  // DrainWaitingDecisions is running (decisions it causes queue up)
-  // Per-cycle skip sets (index into filter_ / score_), set by PreFilter / PreScore.
-  std::vector<bool> filter_skipped_;
-  std::vector<bool> score_skipped_;
-  // Filter verdicts per candidate node, reused across cycles to save an allocation per node.
-  std::vector<framework::Status> filter_statuses_;
-  // Metric handles, created on first use.
-  absl::flat_hash_map<std::string, metrics::Histogram*> histograms_;
-  absl::flat_hash_map<std::string, metrics::Counter*> counters_;
+  // Metric handles, created on first use by any request.
+  absl::Mutex metrics_mu_;
+  absl::flat_hash_map<std::string, metrics::Histogram*> histograms_ ABSL_GUARDED_BY(metrics_mu_);
+  absl::flat_hash_map<std::string, metrics::Counter*> counters_ ABSL_GUARDED_BY(metrics_mu_);
 };
 
 }  // namespace gpusched::runtime

@@ -186,7 +186,7 @@ class FrameworkTest : public ::testing::Test {
     Profile p;
     p.name = "test";
     for (auto& [name, weight] : plugins) p.plugins.push_back({name, weight, {}, {}, ""});
-    auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_},
+    auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, &cache_, metrics_, binder_},
                                 FrameworkOptions{.parallelism = parallelism, .chunk_size = 2});
     EXPECT_TRUE(fw.ok()) << fw.status();
     return fw.ok() ? *std::move(fw) : nullptr;
@@ -544,7 +544,7 @@ TEST_F(FrameworkTest, CreateRejectsBadProfilesNamingTheEntry) {
     Profile p;
     p.name = "bad";
     for (auto& [name, weight] : tc.plugins) p.plugins.push_back({name, weight, {}, {}, ""});
-    auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
+    auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, &cache_, metrics_, binder_});
     ASSERT_FALSE(fw.ok());
     EXPECT_THAT(std::string(fw.status().message()), HasSubstr(tc.error));
     EXPECT_THAT(std::string(fw.status().message()), HasSubstr("profile \"bad\""));
@@ -554,7 +554,7 @@ TEST_F(FrameworkTest, CreateRejectsBadProfilesNamingTheEntry) {
   p.name = "bad";
   p.plugins = {{"Sort1", std::nullopt, {}, {}, ""}, {"Sort1", std::nullopt, {}, {}, ""},
                {"TestBinder", std::nullopt, {}, {}, ""}};
-  auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
+  auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, &cache_, metrics_, binder_});
   ASSERT_FALSE(fw.ok());
   EXPECT_THAT(std::string(fw.status().message()), HasSubstr("a second QueueSort plugin"));
 }
@@ -567,7 +567,7 @@ TEST_F(FrameworkTest, PointsLimitWhereAPluginRuns) {
   p.name = "limited";
   p.plugins = {{"A", std::nullopt, {}, {"Filter", "Reserve"}, ""},
                {"TestBinder", std::nullopt, {}, {}, ""}};
-  auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
+  auto fw = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, &cache_, metrics_, binder_});
   ASSERT_TRUE(fw.ok()) << fw.status();
   recorders_["A"]->scores = {{"n1", 100}};  // would pick n1 if Score ran
   ScheduleResult r = (*fw)->SchedulePod(PodBuilder("p").Build());
@@ -576,17 +576,17 @@ TEST_F(FrameworkTest, PointsLimitWhereAPluginRuns) {
   EXPECT_THAT(log_, ElementsAre("A.Reserve:" + r.node.str(), "TestBinder.Bind"));
 
   p.plugins[0].points = {"Filtre"};
-  auto bad = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
+  auto bad = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, &cache_, metrics_, binder_});
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()),
               HasSubstr("points: unknown extension point \"Filtre\""));
   p.plugins[0].points = {"Bind"};
-  bad = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
+  bad = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, &cache_, metrics_, binder_});
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("points: the plugin has no Bind"));
   p.plugins[0].points = {"Filter"};
   p.plugins[0].weight = 2;
-  bad = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, cache_, metrics_, binder_});
+  bad = Framework::Create(registry_, p, FrameworkDeps{clock_, rng_, &cache_, metrics_, binder_});
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("weight: the plugin has no Score"));
 }

@@ -27,7 +27,9 @@ void Parallelizer::RunChunks() {
 
 void Parallelizer::For(size_t n, size_t chunk, absl::FunctionRef<void(size_t, size_t)> fn) {
   chunk = std::max<size_t>(chunk, 1);
-  if (workers_.empty() || n <= chunk) {
+  // A loop that is small, or that finds the pool busy with another caller's loop, runs on the
+  // calling thread alone: concurrent requests never wait for each other here.
+  if (workers_.empty() || n <= chunk || in_use_.exchange(true, std::memory_order_acquire)) {
     for (size_t b = 0; b < n; b += chunk) fn(b, std::min(n, b + chunk));
     return;
   }
@@ -45,6 +47,7 @@ void Parallelizer::For(size_t n, size_t chunk, absl::FunctionRef<void(size_t, si
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [this] { return busy_workers_ == 0; });
   fn_ = nullptr;
+  in_use_.store(false, std::memory_order_release);
 }
 
 void Parallelizer::WorkerLoop() {

@@ -9,8 +9,10 @@
 //     for (size_t i = begin; i < end; ++i) out[i] = Work(i);   // each index written once
 //   });
 //
-// For() may be called by one thread at a time (the scheduling thread); `fn` runs concurrently on
-// disjoint chunks and must be thread-safe for that. For() returns after every chunk is done.
+// For() may be called from any thread. The pool serves one loop at a time: a loop that finds it
+// busy runs on its caller's thread alone instead of waiting (concurrent extender requests each
+// keep their own thread). `fn` runs concurrently on disjoint chunks and must be thread-safe for
+// that. For() returns after every chunk is done.
 
 #include <atomic>
 #include <condition_variable>
@@ -50,6 +52,7 @@ class Parallelizer {
   size_t n_ = 0;
   size_t chunk_ = 1;
   std::atomic<size_t> next_{0};
+  std::atomic<bool> in_use_{false};  // a caller owns the pool's current loop
   // Constant after construction.
   std::vector<std::thread> workers_;
 };

@@ -36,7 +36,7 @@ struct FrameworkWorld {
     static const framework::Registry* registry =
         new framework::Registry(plugins::NewInTreeRegistry());
     return runtime::Framework::Create(
-        *registry, profile, runtime::FrameworkDeps{clock, rng, cache, metrics, binder, evictor},
+        *registry, profile, runtime::FrameworkDeps{clock, rng, &cache, metrics, binder, evictor},
         options);
   }
   // The same for a built-in profile (plugins::kBuiltinProfiles) by name.

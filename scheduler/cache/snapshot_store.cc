@@ -1,0 +1,184 @@
+#include "scheduler/cache/snapshot_store.h"
+
+#include <algorithm>
+
+#include "absl/base/internal/raw_logging.h"
+
+namespace gpusched::cache {
+
+// Idle replicas kept for reuse beyond the published one; more are freed.
+constexpr size_t kMaxIdleReplicas = 2;
+
+ModelOp ModelOp::AddNode(NodeSpec spec) {
+  ModelOp op;
+  op.kind = Kind::kAddNode;
+  op.spec = std::move(spec);
+  return op;
+}
+ModelOp ModelOp::UpdateNode(NodeSpec spec) {
+  ModelOp op;
+  op.kind = Kind::kUpdateNode;
+  op.spec = std::move(spec);
+  return op;
+}
+ModelOp ModelOp::RemoveNode(NodeId node) {
+  ModelOp op;
+  op.kind = Kind::kRemoveNode;
+  op.node = std::move(node);
+  return op;
+}
+ModelOp ModelOp::AddBoundPod(PodInfo pod, NodeId node, std::vector<GpuShare> gpus) {
+  ModelOp op;
+  op.kind = Kind::kAddBoundPod;
+  op.pod = std::move(pod);
+  op.node = std::move(node);
+  op.gpus = std::move(gpus);
+  return op;
+}
+ModelOp ModelOp::Assume(PodInfo pod, NodeId node, std::vector<GpuShare> gpus) {
+  ModelOp op = AddBoundPod(std::move(pod), std::move(node), std::move(gpus));
+  op.kind = Kind::kAssume;
+  return op;
+}
+ModelOp ModelOp::Forget(PodUid uid) {
+  ModelOp op;
+  op.kind = Kind::kForget;
+  op.uid = std::move(uid);
+  return op;
+}
+ModelOp ModelOp::ConfirmBound(PodUid uid) {
+  ModelOp op = Forget(std::move(uid));
+  op.kind = Kind::kConfirmBound;
+  return op;
+}
+ModelOp ModelOp::RemovePod(PodUid uid) {
+  ModelOp op = Forget(std::move(uid));
+  op.kind = Kind::kRemovePod;
+  return op;
+}
+
+absl::Status ModelOp::ApplyTo(ClusterCache& cache) const {
+  switch (kind) {
+    case Kind::kAddNode: return cache.AddNode(spec);
+    case Kind::kUpdateNode: return cache.UpdateNode(spec);
+    case Kind::kRemoveNode: return cache.RemoveNode(node);
+    case Kind::kAddBoundPod: return cache.AddBoundPod(pod, node, gpus);
+    case Kind::kAssume: return cache.Assume(pod, node, gpus);
+    case Kind::kForget: return cache.Forget(uid);
+    case Kind::kConfirmBound: return cache.ConfirmBound(uid);
+    case Kind::kRemovePod: return cache.RemovePod(uid);
+  }
+  return absl::InternalError("unknown model op");
+}
+
+absl::Status ModelTxn::Apply(ModelOp op) {
+  if (absl::Status s = op.ApplyTo(master_); !s.ok()) return s;
+  log_.push_back(std::move(op));
+  ++applied_;
+  return absl::OkStatus();
+}
+
+SnapshotStore::SnapshotStore() {
+  absl::MutexLock w(&write_mu_);
+  auto r = std::make_unique<Replica>();
+  r->cache = std::make_unique<ClusterCache>();
+  absl::MutexLock p(&publish_mu_);
+  current_ = r.get();
+  replicas_.push_back(std::move(r));
+}
+
+SnapshotStore::~SnapshotStore() = default;
+
+SnapshotRef SnapshotStore::Current() const {
+  Replica* r;
+  {
+    absl::MutexLock l(&publish_mu_);
+    r = current_;
+    ++r->readers;
+  }
+  return SnapshotRef(r->cache.get(), [this, r](const ClusterCache*) { Release(r); });
+}
+
+void SnapshotStore::Release(Replica* r) const {
+  absl::MutexLock l(&publish_mu_);
+  --r->readers;
+}
+
+uint64_t SnapshotStore::generation() const {
+  absl::MutexLock l(&publish_mu_);
+  return current_generation_;
+}
+
+size_t SnapshotStore::replica_count() const {
+  absl::MutexLock l(&write_mu_);
+  return replicas_.size();
+}
+
+absl::Status SnapshotStore::Apply(ModelOp op) {
+  absl::MutexLock l(&write_mu_);
+  ModelTxn txn(master_, log_);
+  absl::Status s = txn.Apply(std::move(op));
+  if (txn.applied_ > 0) Publish();
+  return s;
+}
+
+absl::Status SnapshotStore::Update(absl::FunctionRef<absl::Status(ModelTxn&)> fn) {
+  absl::MutexLock l(&write_mu_);
+  ModelTxn txn(master_, log_);
+  absl::Status s = fn(txn);
+  if (txn.applied_ > 0) Publish();
+  return s;
+}
+
+void SnapshotStore::Publish() {
+  const uint64_t head = log_base_ + log_.size();
+  Replica* target = nullptr;
+  {
+    absl::MutexLock l(&publish_mu_);
+    for (const auto& r : replicas_) {
+      if (r.get() == current_ || r->readers > 0) continue;
+      if (target == nullptr || r->applied > target->applied) target = r.get();
+    }
+  }
+  if (target == nullptr) {
+    // Every replica is held by a reader: a new one from the master (O(cluster), rare).
+    auto r = std::make_unique<Replica>();
+    r->cache = master_.Clone();
+    r->applied = head;
+    target = r.get();
+    replicas_.push_back(std::move(r));
+  } else {
+    // No reader can reach `target` (it is neither current nor held), so it is ours to change.
+    for (uint64_t i = target->applied; i < head; ++i) {
+      absl::Status s = log_[i - log_base_].ApplyTo(*target->cache);
+      // An invariant: the replica started equal to the master and replays what succeeded there.
+      ABSL_RAW_CHECK(s.ok(), "snapshot replica diverged from the master");
+    }
+    target->applied = head;
+  }
+  ABSL_RAW_CHECK(target->cache->generation() == master_.generation(),
+                 "snapshot replica generation differs from the master's");
+  {
+    absl::MutexLock l(&publish_mu_);
+    current_ = target;
+    current_generation_ = target->cache->generation();
+    // Free idle replicas beyond the few kept for reuse (never the current or a held one).
+    size_t kept = 0;
+    for (auto it = replicas_.begin(); it != replicas_.end();) {
+      Replica* r = it->get();
+      if (r == current_ || r->readers > 0 || ++kept <= kMaxIdleReplicas) {
+        ++it;
+      } else {
+        it = replicas_.erase(it);
+      }
+    }
+  }
+  uint64_t oldest = head;
+  for (const auto& r : replicas_) oldest = std::min(oldest, r->applied);
+  while (log_base_ < oldest) {
+    log_.pop_front();
+    ++log_base_;
+  }
+}
+
+}  // namespace gpusched::cache
