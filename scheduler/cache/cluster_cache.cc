@@ -191,4 +191,11 @@ void ClusterCache::ForEachGangMember(const GangId& gang,
   for (const PodUid& uid : it->second) fn(pods_.at(uid));
 }
 
+void ClusterCache::ForEachPodOnNode(const NodeId& node,
+                                    absl::FunctionRef<void(const PodRecord&)> fn) const {
+  auto it = node_pods_.find(node);
+  if (it == node_pods_.end()) return;
+  for (const PodUid& uid : it->second) fn(pods_.at(uid));
+}
+
 }  // namespace gpusched::cache

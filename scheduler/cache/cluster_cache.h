@@ -78,6 +78,8 @@ class ClusterCache final : public framework::ClusterSnapshot {
   void ForEachPod(absl::FunctionRef<void(const PodRecord&)> fn) const override;
   void ForEachGangMember(const GangId& gang,
                          absl::FunctionRef<void(const PodRecord&)> fn) const override;
+  // The pods placed on one node (indexed), in no particular order.
+  void ForEachPodOnNode(const NodeId& node, absl::FunctionRef<void(const PodRecord&)> fn) const;
 
  private:
   NodeInfo* MutableNode(const NodeId& name);

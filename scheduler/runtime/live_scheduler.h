@@ -1,0 +1,148 @@
+#pragma once
+
+// The scheduling core as kube-scheduler's extender sees it: one call per verb, any number at
+// once, while informer events change the model underneath.
+//
+//   cache::SnapshotStore store;
+//   LockedBitGen rng(seed);
+//   ASSIGN_OR_RETURN(auto fw, Framework::Create(registry, profile,
+//                                               FrameworkDeps{clock, rng, nullptr, metrics, binder}));
+//   LiveScheduler live(*fw, store, clock, LiveOptions{});
+//   live.OnNodeAdd(spec);                                  // informer
+//   auto f = live.Filter(pod, names);                      // POST /filter
+//   auto p = live.Prioritize(pod, f.feasible);             // POST /prioritize
+//   auto b = live.Bind(pod, NodeId("n7"));                 // POST /bind: devices in b.gpus
+//   live.OnPodBound(pod, NodeId("n7"), b.gpus);            // informer sees the Binding: confirmed
+//
+// Verbs and their contract:
+//  - Filter and Prioritize read the latest published snapshot (SnapshotStore::Current) and never
+//    wait for a writer. Prioritize gives the node the profile would pick the unique top score
+//    (Framework::Prioritize).
+//  - Bind re-checks the node on the model as it is now (it may have changed since Filter),
+//    chooses the devices and assumes the pod in one write transaction, then runs PreBind/Bind
+//    through the ports outside it; on failure Unreserve runs and the assumption is forgotten, so
+//    the model is exactly as before. A bound pod stays assumed until the informer reports it
+//    (OnPodBound), or until `assumed_ttl` passes, when it is forgotten (the Binding was lost).
+//  - Preempt answers, per proposed node, the fewest lower-priority pods whose removal lets the pod
+//    pass every Filter plugin (GPU shares, devices and topology included): all lower-priority
+//    pods are removed, then as many as possible are kept, most important first, as
+//    kube-scheduler's own preemption does. Nodes where even that does not help are dropped.
+//  - Informer events (OnNode*, OnPod*) are writes: each is one transaction.
+//
+// Thread-safety: every public method may be called from any thread at any time. Lock order:
+// alive_->mu (timer callbacks) -> mu_ -> the store's locks. Verbs never hold mu_ while running
+// plugins. The Clock's timer thread runs the assumed-pod sweep; destroying the LiveScheduler
+// waits for a sweep in progress and cancels the next one. Destroy it before its Framework,
+// store and clock.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "scheduler/cache/snapshot_store.h"
+#include "scheduler/runtime/framework.h"
+
+namespace gpusched::runtime {
+
+using framework::NodeSpec;
+
+// A uniform random bit generator that concurrent requests may share (a mutex around a seeded
+// mt19937_64), for FrameworkDeps::rng in the live programs.
+class LockedBitGen {
+ public:
+  using result_type = std::mt19937_64::result_type;
+  explicit LockedBitGen(uint64_t seed) : gen_(seed) {}
+  static constexpr result_type min() { return std::mt19937_64::min(); }
+  static constexpr result_type max() { return std::mt19937_64::max(); }
+  result_type operator()() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock l(&mu_);
+    return gen_();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::mt19937_64 gen_ ABSL_GUARDED_BY(mu_);
+};
+
+struct LiveOptions {
+  // How long a bound pod may stay unconfirmed by the informer before it is forgotten.
+  absl::Duration assumed_ttl = absl::Seconds(30);
+  // How often the sweep for expired assumptions runs (on the Clock's timer thread).
+  absl::Duration sweep_every = absl::Seconds(5);
+};
+
+class LiveScheduler {
+ public:
+  // `fw` must have been built without FrameworkDeps::cache. The scheduler starts its sweep timer.
+  LiveScheduler(Framework& fw, cache::SnapshotStore& store, Clock& clock, LiveOptions options = {});
+  ~LiveScheduler();
+  LiveScheduler(const LiveScheduler&) = delete;
+  LiveScheduler& operator=(const LiveScheduler&) = delete;
+
+  // ---- Verbs.
+  Framework::FilterVerdicts Filter(const PodInfo& pod, const std::vector<NodeId>& candidates);
+  absl::StatusOr<Framework::Priorities> Prioritize(const PodInfo& pod,
+                                                   const std::vector<NodeId>& nodes);
+  struct BindResult {
+    framework::Status status;     // Success, a rejection (node no longer fits), or Error
+    std::vector<GpuShare> gpus;   // the devices chosen, on success
+  };
+  BindResult Bind(const PodInfo& pod, const NodeId& node);
+  struct NodeVictims {
+    NodeId node;
+    std::vector<PodUid> pods;  // in the order they should be evicted (least important first)
+  };
+  // `proposed`: kube-scheduler's candidate nodes (its victims there are only a hint: they may
+  // free no usable GPU). Result in node-name order.
+  std::vector<NodeVictims> Preempt(const PodInfo& pod,
+                                   const std::map<NodeId, std::vector<PodUid>>& proposed);
+
+  // ---- Informer events.
+  absl::Status OnNodeAdd(NodeSpec spec);
+  // A node's spec changed; only its own pods are re-checked.
+  absl::Status OnNodeUpdate(NodeSpec spec);
+  absl::Status OnNodeDelete(const NodeId& node);
+  // The API server shows `pod` on `node` (Add or Update): confirms a pod we assumed there (not
+  // an AlreadyExists error), moves a pod whose node or devices changed, or adds a pod someone
+  // else bound. Empty `gpus` for a pod we assumed keeps our devices; for a GPU pod someone else
+  // bound without a device assignment, the model takes the devices TryAllocate would choose.
+  absl::Status OnPodBound(const PodInfo& pod, const NodeId& node, std::vector<GpuShare> gpus);
+  // The pod is gone (deleted, or Succeeded/Failed). NotFound-tolerant.
+  absl::Status OnPodDeleted(const PodUid& uid);
+
+  // Forgets bound pods the informer has not confirmed within the TTL; returns how many.
+  size_t ExpireAssumed() ABSL_LOCKS_EXCLUDED(mu_);
+
+  cache::SnapshotRef Snapshot() const { return store_.Current(); }
+  Framework& framework() { return fw_; }
+
+ private:
+  struct Alive {
+    absl::Mutex mu;
+    LiveScheduler* self ABSL_GUARDED_BY(mu) = nullptr;
+    Clock::TimerId timer ABSL_GUARDED_BY(mu) = 0;
+  };
+  static void ArmSweep(const std::shared_ptr<Alive>& alive, Clock& clock, absl::Duration every)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(alive->mu);
+
+  // Constant after construction.
+  Framework& fw_;
+  cache::SnapshotStore& store_;
+  Clock& clock_;
+  const LiveOptions options_;
+  const std::shared_ptr<Alive> alive_;
+
+  absl::Mutex mu_;
+  // Bound by us, not yet confirmed by the informer: since when.
+  absl::flat_hash_map<PodUid, absl::Time> unconfirmed_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gpusched::runtime
