@@ -24,6 +24,8 @@ constexpr char kUsage[] =
     "                    [--policy fgd,bestfit,packing,clustering,dotprod,random|all|FILE.yaml]\n"
     "                    [--mode inflation|replay] [--seeds 42-51|42,43] [--threads N]\n"
     "                    [--inflation 1.3] [--tie-break first|random] [--out DIR] [--json]\n"
+    "                    [--path framework|extender] [--extender-weight 100]  (extender: every\n"
+    "                    pod through filter/prioritize/bind as kube-scheduler calls them)\n"
     "                    [--topology MODEL=PRESET,...]  (e.g. G2=dgx1-v100: GPU wiring for\n"
     "                    nodes of that model; reports multi-GPU pods' min bandwidth)\n";
 
@@ -56,7 +58,7 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
   double inflation = 1.3;
   int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   bool json = false;
-  std::string threads_text, inflation_text;
+  std::string threads_text, inflation_text, path = "framework", weight_text;
   FlagReader flags(args);
   while (flags.Next()) {
     if (flags.Value("--cluster", cluster) || flags.Value("--trace", trace_file) ||
@@ -64,6 +66,7 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
         flags.Value("--seeds", seeds_text) || flags.Value("--topology", topology_text) ||
         flags.Value("--tie-break", tie_break) || flags.Value("--out", out_dir) ||
         flags.Value("--threads", threads_text) || flags.Value("--inflation", inflation_text) ||
+        flags.Value("--path", path) || flags.Value("--extender-weight", weight_text) ||
         flags.Switch("--json", json)) {
       continue;
     }
@@ -72,6 +75,16 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
       return 0;
     }
     return flags.Unknown(err, "sim", kUsage);
+  }
+  if (path != "framework" && path != "extender") {
+    err << "sim: --path: expected framework or extender, got \"" << path << "\"\n";
+    return 2;
+  }
+  int64_t extender_weight = 100;
+  if (!weight_text.empty() && (!absl::SimpleAtoi(weight_text, &extender_weight) ||
+                               extender_weight < 1 || extender_weight > 1000000)) {
+    err << "sim: --extender-weight: expected 1..1000000, got \"" << weight_text << "\"\n";
+    return 2;
   }
   if (!threads_text.empty() &&
       (!absl::SimpleAtoi(threads_text, &threads) || threads < 1 || threads > 256)) {
@@ -153,6 +166,8 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
   options.mode = mode;
   options.inflation = inflation;
   options.tie_break = tie_break;
+  options.path = path;
+  options.extender_weight = extender_weight;
   if (!topology_text.empty()) {
     for (const std::string& pair : std::vector<std::string>(absl::StrSplit(topology_text, ','))) {
       std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));

@@ -2,17 +2,23 @@
 # Configures and builds one configuration.
 #   scripts/build.sh            -> build/       (RelWithDebInfo; CUDA kernels when nvcc exists)
 #   scripts/build.sh asan       -> build-asan/  (AddressSanitizer + UBSan, CPU only)
+#   scripts/build.sh tsan       -> build-tsan/  (ThreadSanitizer; only the concurrency tests)
 #   scripts/build.sh normal TARGET...   builds only the given targets
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 config="${1:-normal}"
 shift || true
+# The tests that exercise concurrent requests; the tsan configuration builds only these.
+TSAN_TESTS="live_concurrency_test live_scheduler_test scheduler_cache_test"
 case "$config" in
   normal) dir=build; flags=() ;;
   asan) dir=build-asan; flags=(-DGPUSCHED_SANITIZE=ON -DGPUSCHED_WITH_CUDA=OFF
                                -DGPUSCHED_BUILD_BENCHMARKS=OFF -DCMAKE_BUILD_TYPE=Debug) ;;
-  *) echo "build.sh: unknown configuration '$config' (normal|asan)" >&2; exit 2 ;;
+  tsan) dir=build-tsan; flags=(-DGPUSCHED_SANITIZE_THREAD=ON -DGPUSCHED_WITH_CUDA=OFF
+                               -DGPUSCHED_BUILD_BENCHMARKS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+        [ $# -eq 0 ] && set -- $TSAN_TESTS ;;
+  *) echo "build.sh: unknown configuration '$config' (normal|asan|tsan)" >&2; exit 2 ;;
 esac
 
 gen=()

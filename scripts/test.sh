@@ -38,8 +38,35 @@ for config in normal asan; do
   rm -f "$log"
 done
 
+# ThreadSanitizer: the concurrency tests alone (scripts/build.sh tsan builds only them), run
+# directly since the other test executables are not built there.
+echo "=== [tsan] build"
+if bash scripts/build.sh tsan; then
+  echo "=== [tsan] run"
+  tsan_pass=0; tsan_fail=0
+  for t in live_concurrency_test live_scheduler_test scheduler_cache_test; do
+    bin=$(find build-tsan -type f -name "$t" -perm -u+x | head -n 1)
+    log=$(mktemp)
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$bin" >"$log" 2>&1
+    rc=$?
+    tail -n 3 "$log"
+    n=$(grep -Eo '^\[==========\] [0-9]+ tests? from' "$log" | tail -n 1 | grep -Eo '[0-9]+' | head -n 1)
+    if [ "$rc" -eq 0 ] && ! grep -q "WARNING: ThreadSanitizer" "$log"; then
+      tsan_pass=$((tsan_pass + ${n:-0}))
+    else
+      grep -A40 "ThreadSanitizer" "$log" | head -n 80
+      tsan_fail=$((tsan_fail + ${n:-1})); status=1
+    fi
+    rm -f "$log"
+  done
+  total_pass=$((total_pass + tsan_pass)); total_fail=$((total_fail + tsan_fail))
+  summaries+=("[tsan] $tsan_pass tests passed, $tsan_fail failed (concurrency tests under ThreadSanitizer)")
+else
+  echo "=== [tsan] BUILD FAILED"; status=1; summaries+=("[tsan] build failed")
+fi
+
 echo
-echo "=== summary (normal + asan/ubsan builds)"
+echo "=== summary (normal + asan/ubsan builds, tsan concurrency tests)"
 echo "gpusched: $total_pass passed, $total_fail failed"
 for s in "${summaries[@]}"; do echo "$s"; done
 exit $status

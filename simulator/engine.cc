@@ -19,6 +19,8 @@
 #include "plugins/gpu_share/policies.h"
 #include "plugins/registry.h"
 #include "scheduler/cache/cluster_cache.h"
+#include "scheduler/cache/snapshot_store.h"
+#include "scheduler/runtime/live_scheduler.h"
 #include "scheduler/runtime/framework.h"
 #include "topology/presets.h"
 
@@ -118,10 +120,10 @@ class Digest {
 // Measures allocation and fragmentation after each scheduling attempt.
 class Recorder {
  public:
-  Recorder(const cache::ClusterCache& cache, const FragmentationModel& model)
-      : cache_(cache), frag_cache_(model) {
-    for (const framework::NodeInfo* n : cache.Nodes()) {
-      index_.emplace(n, node_frag_.size());
+  Recorder(const framework::ClusterSnapshot& model, const FragmentationModel& frag_model)
+      : frag_cache_(frag_model) {
+    for (const framework::NodeInfo* n : model.Nodes()) {
+      index_.emplace(n->name(), node_frag_.size());
       node_frag_.push_back(frag_cache_.Frag(*n));
       capacity_ += static_cast<int64_t>(n->gpus().size()) * kOneGpu.value();
       total_frag_ += node_frag_.back();
@@ -130,10 +132,11 @@ class Recorder {
   int64_t capacity() const { return capacity_; }
   double empty_frag_pct() const { return capacity_ ? 100.0 * total_frag_ / capacity_ : 0; }
 
-  void NodeChanged(const NodeId& name) {
-    const framework::NodeInfo* n = cache_.FindNode(name);
+  // `model`: the cluster as it is now (the cache, or the latest snapshot on the extender path).
+  void NodeChanged(const framework::ClusterSnapshot& model, const NodeId& name) {
+    const framework::NodeInfo* n = model.FindNode(name);
     if (n == nullptr) return;
-    const size_t i = index_.at(n);
+    const size_t i = index_.at(name);
     total_frag_ -= node_frag_[i];
     node_frag_[i] = frag_cache_.Frag(*n);
     total_frag_ += node_frag_[i];
@@ -174,9 +177,8 @@ class Recorder {
     int64_t failed = 0;
     int64_t n = 0;
   };
-  const cache::ClusterCache& cache_;
   FragCache frag_cache_;
-  absl::flat_hash_map<const framework::NodeInfo*, size_t> index_;
+  absl::flat_hash_map<NodeId, size_t> index_;
   std::vector<double> node_frag_;
   double total_frag_ = 0;
   int64_t capacity_ = 0;
@@ -195,6 +197,55 @@ std::string DecisionLine(const PodInfo& pod, const runtime::ScheduleResult& r) {
   }
   absl::StrAppend(&line, "\n");
   return line;
+}
+
+// kube-scheduler 1.20's in-tree NodeResourcesLeastAllocated (cpu and memory, weight 1 each):
+// the mean over the two of (capacity - requested) * 100 / capacity, the pod included.
+int64_t LeastAllocatedScore(const framework::NodeInfo& n, const PodInfo& pod) {
+  auto one = [](int64_t cap, int64_t req) -> int64_t {
+    if (cap <= 0 || req > cap) return 0;
+    return (cap - req) * 100 / cap;
+  };
+  const int64_t cpu = one(n.spec().cpu.value(), (n.cpu_requested() + pod.requests.cpu).value());
+  const int64_t mem = one(n.spec().memory.value(),
+                          (n.memory_requested() + pod.requests.memory).value());
+  return (cpu + mem) / 2;
+}
+
+// kube-scheduler 1.20's NodeResourcesBalancedAllocation: (1 - |cpu fraction - memory fraction|)
+// * 100, 0 when either fraction reaches 1.
+int64_t BalancedAllocationScore(const framework::NodeInfo& n, const PodInfo& pod) {
+  auto frac = [](int64_t cap, int64_t req) { return cap > 0 ? double(req) / double(cap) : 1.0; };
+  const double cpu = frac(n.spec().cpu.value(), (n.cpu_requested() + pod.requests.cpu).value());
+  const double mem =
+      frac(n.spec().memory.value(), (n.memory_requested() + pod.requests.memory).value());
+  if (cpu >= 1 || mem >= 1) return 0;
+  return static_cast<int64_t>((1 - std::abs(cpu - mem)) * 100);
+}
+
+// What kube-scheduler does with our priorities: adds priority * weight * (100 / 10) to its own
+// in-tree scores and takes the best node, ties broken uniformly at random (selectHost).
+NodeId KubeSchedulerPick(const framework::ClusterSnapshot& model, const PodInfo& pod,
+                         const std::vector<std::pair<NodeId, int64_t>>& priorities,
+                         int64_t weight, std::mt19937_64& rng) {
+  NodeId chosen;
+  int64_t best = std::numeric_limits<int64_t>::min();
+  uint64_t ties = 0;
+  for (const auto& [name, priority] : priorities) {
+    const framework::NodeInfo* n = model.FindNode(name);
+    if (n == nullptr) continue;
+    const int64_t total = priority * weight * (framework::kMaxNodeScore /
+                                               runtime::Framework::kMaxExtenderPriority) +
+                          LeastAllocatedScore(*n, pod) + BalancedAllocationScore(*n, pod);
+    if (total > best) {
+      best = total;
+      chosen = name;
+      ties = 1;
+    } else if (total == best && UniformBelow(rng, ++ties) == 0) {
+      chosen = name;
+    }
+  }
+  return chosen;
 }
 
 }  // namespace
@@ -226,6 +277,15 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
     return absl::InvalidArgumentError(
         absl::StrCat("tie_break: must be first or random, got \"", options.tie_break, "\""));
   }
+  if (options.path != "framework" && options.path != "extender") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("path: must be framework or extender, got \"", options.path, "\""));
+  }
+  if (options.extender_weight < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("extender_weight: must be at least 1, got ", options.extender_weight));
+  }
+  const bool extender = options.path == "extender";
   std::mt19937_64 rng(seed);
   // Nodes enter the model in an order shuffled by the seed: with "first" tie-breaking this is
   // the seeded node ranking of the paper's simulator.
@@ -245,7 +305,8 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
     }
     presets[model] = std::make_shared<const topology::GpuTopology>(*std::move(t));
   }
-  cache::ClusterCache cache;
+  cache::ClusterCache cache;   // the model on the framework path
+  cache::SnapshotStore store;  // the model on the extender path
   for (const trace::OpenbNode* np : node_order) {
     const trace::OpenbNode& n = *np;
     framework::NodeSpec spec;
@@ -259,8 +320,17 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
     if (auto it = presets.find(n.model); it != presets.end() && it->second->gpu_count() == n.gpus) {
       spec.topology = it->second;
     }
-    if (absl::Status s = cache.AddNode(std::move(spec)); !s.ok()) return s;
+    absl::Status added = extender ? store.Apply(cache::ModelOp::AddNode(std::move(spec)))
+                                  : cache.AddNode(std::move(spec));
+    if (!added.ok()) return added;
   }
+  // The model as it is now, for measurements.
+  cache::SnapshotRef current;
+  auto model = [&]() -> const framework::ClusterSnapshot& {
+    if (!extender) return cache;
+    current = store.Current();
+    return *current;
+  };
 
   const std::vector<TypicalPod> typical = TypicalPodsOf(workload.pods, options.typical_threshold);
   SimClock clock;
@@ -268,15 +338,47 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
   SimBinder binder;
   auto fw = runtime::Framework::Create(
       SimRegistry(), WithTypicalPods(profile, typical),
-      runtime::FrameworkDeps{clock, rng, &cache, metrics, binder},
+      runtime::FrameworkDeps{clock, rng, extender ? nullptr : &cache, metrics, binder},
       runtime::FrameworkOptions{.parallelism = std::max(1, options.parallelism),
                                 .tie_break = options.tie_break == "first"
                                                  ? runtime::FrameworkOptions::TieBreak::kFirst
                                                  : runtime::FrameworkOptions::TieBreak::kRandom});
   if (!fw.ok()) return fw.status();
+  std::unique_ptr<runtime::LiveScheduler> live;  // destroyed before the framework
+  std::mt19937_64 kube_rng(seed ^ 0x9e3779b97f4a7c15ull);  // kube-scheduler's own ties
+  if (extender) {
+    live = std::make_unique<runtime::LiveScheduler>(
+        **fw, store, clock, runtime::LiveOptions{.sweep_every = absl::InfiniteDuration()});
+  }
+  // One pod through the chosen path.
+  auto schedule = [&](const PodInfo& pod) -> runtime::ScheduleResult {
+    if (!extender) return (*fw)->SchedulePod(pod);
+    runtime::ScheduleResult r;
+    cache::SnapshotRef snap = store.Current();
+    std::vector<NodeId> names;
+    names.reserve(snap->Nodes().size());
+    for (const framework::NodeInfo* n : snap->Nodes()) names.push_back(n->name());
+    runtime::Framework::FilterVerdicts v = live->Filter(pod, names);
+    if (!v.error.ok() || v.feasible.empty()) {
+      r.status = v.error.ok() ? framework::Status::Unschedulable("no node fits") : v.error;
+      return r;
+    }
+    absl::StatusOr<runtime::Framework::Priorities> p = live->Prioritize(pod, v.feasible);
+    if (!p.ok()) {
+      r.status = framework::Status::FromError(p.status());
+      return r;
+    }
+    r.node = KubeSchedulerPick(*snap, pod, p->host_priority, options.extender_weight, kube_rng);
+    snap.reset();
+    runtime::LiveScheduler::BindResult b = live->Bind(pod, r.node);
+    r.status = b.status;
+    r.gpus = b.gpus;
+    if (b.status.ok()) (void)live->OnPodBound(pod, r.node, b.gpus);  // the informer's Add
+    return r;
+  };
 
   FragmentationModel frag_model(typical);
-  Recorder rec(cache, frag_model);
+  Recorder rec(model(), frag_model);
   RunResult result;
   result.policy = profile.name;
   result.seed = seed;
@@ -289,14 +391,14 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
   double multi_bw_sum = 0;
 
   auto attempt = [&](const PodInfo& pod) -> bool {
-    runtime::ScheduleResult r = (*fw)->SchedulePod(pod);
+    runtime::ScheduleResult r = schedule(pod);
     const std::string line = DecisionLine(pod, r);
     digest.Add(line);
     if (options.decision_log) options.decision_log->append(line);
     if (!r.status.ok()) return false;
     used += pod.requests.gpu.total_milli().value();
     if (r.gpus.size() >= 2) {
-      const framework::NodeInfo* node = cache.FindNode(r.node);
+      const framework::NodeInfo* node = model().FindNode(r.node);
       if (node != nullptr && node->spec().topology != nullptr) {
         double min_bw = std::numeric_limits<double>::infinity();
         for (size_t a = 0; a < r.gpus.size(); ++a) {
@@ -312,7 +414,7 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
         mean += (min_bw - mean) / static_cast<double>(count);
       }
     }
-    rec.NodeChanged(r.node);
+    rec.NodeChanged(model(), r.node);
     ++result.pods_scheduled;
     return true;
   };
@@ -388,12 +490,16 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
           rec.Sample(arrived, used, failed);
           return;
         }
-        const cache::PodRecord* record = cache.FindPod(pods[i].uid);
+        const cache::PodRecord* record = model().FindPod(pods[i].uid);
         if (record == nullptr) return;
         const NodeId node = record->node;
         used -= pods[i].requests.gpu.total_milli().value();
-        (void)cache.RemovePod(pods[i].uid);
-        rec.NodeChanged(node);
+        if (extender) {
+          (void)live->OnPodDeleted(pods[i].uid);
+        } else {
+          (void)cache.RemovePod(pods[i].uid);
+        }
+        rec.NodeChanged(model(), node);
         retry_waiting();
         rec.Sample(arrived, used, failed);
       });

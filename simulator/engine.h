@@ -50,6 +50,15 @@ struct SimOptions {
   // GPU model -> topology preset (topology/presets.h) for nodes of that model whose GPU count
   // matches the preset, e.g. {"G2", "dgx1-v100"}. Others have no topology.
   std::map<std::string, std::string> topology_presets;
+  // How pods reach the plugins:
+  //  "framework": Framework::SchedulePod, one full cycle per pod (the simulator's own loop);
+  //  "extender":  the way kube-scheduler drives the extender: Filter over every node,
+  //               Prioritize, then kube-scheduler's own choice (our 0-10 score times
+  //               `extender_weight` times 10, plus its in-tree LeastAllocated and
+  //               BalancedAllocation scores, ties at random), then Bind, then the informer's
+  //               confirmation. With a large enough weight both give the same decisions.
+  std::string path = "framework";
+  int64_t extender_weight = 100;
   // Threads for Filter/Score inside one run (the framework's worker pool). RunMany always uses
   // 1 and runs several runs at once instead, which is what pays on traces like openb.
   int parallelism = 1;

@@ -214,6 +214,42 @@ TEST(RunOnce, GoldenDigestsOnTheBuiltInSample) {
   }
 }
 
+// The per-verb path (filter, prioritize, kube-scheduler's own combination with its in-tree
+// scores and random ties, bind, the informer's confirmation) makes the same decisions as the
+// framework's own cycle when the extender weight outweighs the in-tree scores: same digests, so
+// the same unallocated figures and failed pods, for all six policies, in both modes.
+TEST(RunOnce, ExtenderPathMakesTheFrameworkPathsDecisions) {
+  const Workload w = SampleWorkload();
+  for (const char* policy : {"fgd", "bestfit", "packing", "clustering", "dotprod", "random"}) {
+    for (const char* mode : {"inflation", "replay"}) {
+      for (const char* tie_break : {"first", "random"}) {
+        SCOPED_TRACE(absl::StrCat(policy, " ", mode, " ", tie_break));
+        SimOptions opt;
+        opt.mode = mode;
+        opt.tie_break = tie_break;
+        const RunResult a = MustRun(w, Builtin(policy), 42, opt);
+        opt.path = "extender";
+        const RunResult b = MustRun(w, Builtin(policy), 42, opt);
+        EXPECT_EQ(a.decision_log_digest, b.decision_log_digest);
+        EXPECT_EQ(a.pods_failed, b.pods_failed);
+        EXPECT_EQ(a.unallocated_at_100, b.unallocated_at_100);
+        EXPECT_EQ(a.curve.size(), b.curve.size());
+      }
+    }
+  }
+}
+
+// With weight 1 kube-scheduler's own LeastAllocated spreading overturns the policy: the
+// decisions differ (the reason deploy/ sets a large weight).
+TEST(RunOnce, ExtenderPathWithWeightOneLosesThePolicysChoice) {
+  const Workload w = SampleWorkload();
+  SimOptions opt;
+  const RunResult a = MustRun(w, Builtin("bestfit"), 42, opt);
+  opt.path = "extender";
+  opt.extender_weight = 1;
+  EXPECT_NE(a.decision_log_digest, MustRun(w, Builtin("bestfit"), 42, opt).decision_log_digest);
+}
+
 TEST(RunMany, ThreadCountDoesNotChangeResultsOrOrder) {
   const Workload w = SampleWorkload();
   const std::vector<runtime::Profile> profiles = {Builtin("fgd"), Builtin("bestfit"),

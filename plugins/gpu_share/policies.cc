@@ -410,7 +410,7 @@ std::string ShapeOf(const PodInfo& pod) {
 }  // namespace
 
 Fgd::Choice Fgd::Evaluate(const PodInfo& pod, const NodeInfo& node) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return EvaluateLocked(pod, node);
 }
 
@@ -489,7 +489,7 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
   bool known_shape = false;
   {
     // Pass 1, shared: every node whose state and shape were seen before.
-    absl::ReaderMutexLock l(&mu_);
+    ReaderMutexLock l(&mu_);
     if (auto it = shape_ids_.find(shape_name); it != shape_ids_.end()) {
       shape = it->second;
       known_shape = true;
@@ -511,7 +511,7 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
   }
   if (!misses.empty()) {
     // Pass 2, exclusive: compute and remember the rest.
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     if (memo_.size() > kMaxMemo) memo_.clear();
     if (node_keys_.size() > kMaxMemo) node_keys_.clear();
     shape = ShapeIdLocked(shape_name);

@@ -34,7 +34,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "plugins/gpu_share/fragmentation.h"
 #include "scheduler/api/device_chooser.h"
 #include "scheduler/api/handle.h"
@@ -171,7 +171,7 @@ class Fgd final : public framework::PreScorePlugin,
   // Constant after construction.
   const FragmentationModel model_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   FragCache cache_ ABSL_GUARDED_BY(mu_);
   // Each node's state key, valid while the node's generation is unchanged (generations are
   // unique over the process, so a node removed and added again never matches a stale entry).

@@ -79,10 +79,10 @@ absl::Status ModelTxn::Apply(ModelOp op) {
 }
 
 SnapshotStore::SnapshotStore() {
-  absl::MutexLock w(&write_mu_);
+  MutexLock w(&write_mu_);
   auto r = std::make_unique<Replica>();
   r->cache = std::make_unique<ClusterCache>();
-  absl::MutexLock p(&publish_mu_);
+  MutexLock p(&publish_mu_);
   current_ = r.get();
   replicas_.push_back(std::move(r));
 }
@@ -92,7 +92,7 @@ SnapshotStore::~SnapshotStore() = default;
 SnapshotRef SnapshotStore::Current() const {
   Replica* r;
   {
-    absl::MutexLock l(&publish_mu_);
+    MutexLock l(&publish_mu_);
     r = current_;
     ++r->readers;
   }
@@ -100,22 +100,22 @@ SnapshotRef SnapshotStore::Current() const {
 }
 
 void SnapshotStore::Release(Replica* r) const {
-  absl::MutexLock l(&publish_mu_);
+  MutexLock l(&publish_mu_);
   --r->readers;
 }
 
 uint64_t SnapshotStore::generation() const {
-  absl::MutexLock l(&publish_mu_);
+  MutexLock l(&publish_mu_);
   return current_generation_;
 }
 
 size_t SnapshotStore::replica_count() const {
-  absl::MutexLock l(&write_mu_);
+  MutexLock l(&write_mu_);
   return replicas_.size();
 }
 
 absl::Status SnapshotStore::Apply(ModelOp op) {
-  absl::MutexLock l(&write_mu_);
+  MutexLock l(&write_mu_);
   ModelTxn txn(master_, log_);
   absl::Status s = txn.Apply(std::move(op));
   if (txn.applied_ > 0) Publish();
@@ -123,7 +123,7 @@ absl::Status SnapshotStore::Apply(ModelOp op) {
 }
 
 absl::Status SnapshotStore::Update(absl::FunctionRef<absl::Status(ModelTxn&)> fn) {
-  absl::MutexLock l(&write_mu_);
+  MutexLock l(&write_mu_);
   ModelTxn txn(master_, log_);
   absl::Status s = fn(txn);
   if (txn.applied_ > 0) Publish();
@@ -134,7 +134,7 @@ void SnapshotStore::Publish() {
   const uint64_t head = log_base_ + log_.size();
   Replica* target = nullptr;
   {
-    absl::MutexLock l(&publish_mu_);
+    MutexLock l(&publish_mu_);
     for (const auto& r : replicas_) {
       if (r.get() == current_ || r->readers > 0) continue;
       if (target == nullptr || r->applied > target->applied) target = r.get();
@@ -159,7 +159,7 @@ void SnapshotStore::Publish() {
   ABSL_RAW_CHECK(target->cache->generation() == master_.generation(),
                  "snapshot replica generation differs from the master's");
   {
-    absl::MutexLock l(&publish_mu_);
+    MutexLock l(&publish_mu_);
     current_ = target;
     current_generation_ = target->cache->generation();
     // Free idle replicas beyond the few kept for reuse (never the current or a held one).

@@ -39,7 +39,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "scheduler/cache/cluster_cache.h"
 
 namespace gpusched::cache {
@@ -122,7 +122,7 @@ class SnapshotStore {
   void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) ABSL_LOCKS_EXCLUDED(publish_mu_);
   void Release(Replica* r) const ABSL_LOCKS_EXCLUDED(publish_mu_);
 
-  mutable absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(publish_mu_);
+  mutable Mutex write_mu_ ABSL_ACQUIRED_BEFORE(publish_mu_);
   // Guarded by write_mu_.
   ClusterCache master_ ABSL_GUARDED_BY(write_mu_);
   std::deque<ModelOp> log_ ABSL_GUARDED_BY(write_mu_);
@@ -131,7 +131,7 @@ class SnapshotStore {
   // how many readers each has are under publish_mu_.
   std::vector<std::unique_ptr<Replica>> replicas_ ABSL_GUARDED_BY(write_mu_);
 
-  mutable absl::Mutex publish_mu_;
+  mutable Mutex publish_mu_;
   Replica* current_ ABSL_GUARDED_BY(publish_mu_) = nullptr;
   uint64_t current_generation_ ABSL_GUARDED_BY(publish_mu_) = 0;
 };

@@ -289,7 +289,7 @@ absl::StatusOr<std::unique_ptr<Framework>> Framework::Create(const framework::Re
 void Framework::Record(std::string_view point, const Status& status, absl::Time start) {
   const std::string_view code = framework::CodeName(status.code());
   const std::string key = absl::StrCat(std::string(point), "|", std::string(code));
-  absl::MutexLock l(&metrics_mu_);
+  MutexLock l(&metrics_mu_);
   auto it = histograms_.find(key);
   if (it == histograms_.end()) {
     metrics::Histogram& h = deps_.metrics.GetHistogram(
@@ -307,7 +307,7 @@ void Framework::RecordPlugin(std::string_view plugin, std::string_view point,
                              std::string_view status, absl::Duration d) {
   const std::string key = absl::StrCat("p|", std::string(plugin), "|", std::string(point), "|",
                                       std::string(status));
-  absl::MutexLock l(&metrics_mu_);
+  MutexLock l(&metrics_mu_);
   auto it = histograms_.find(key);
   if (it == histograms_.end()) {
     metrics::Histogram& h = deps_.metrics.GetHistogram(
@@ -324,7 +324,7 @@ void Framework::RecordPlugin(std::string_view plugin, std::string_view point,
 
 void Framework::CountAttempt(const ScheduleResult& r) {
   const std::string_view result = ResultLabel(r.status);
-  absl::MutexLock l(&metrics_mu_);
+  MutexLock l(&metrics_mu_);
   auto it = counters_.find(std::string(result));
   if (it == counters_.end()) {
     metrics::Counter& c = deps_.metrics.GetCounter(

@@ -46,7 +46,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/random/bit_gen_ref.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/clock.h"
 #include "common/metrics/metrics_scope.h"
 #include "scheduler/api/handle.h"
@@ -260,7 +260,7 @@ class Framework {
   bool in_cycle_ = false;
   bool draining_ = false;  // DrainWaitingDecisions is running (decisions it causes queue up)
   // Metric handles, created on first use by any request.
-  absl::Mutex metrics_mu_;
+  Mutex metrics_mu_;
   absl::flat_hash_map<std::string, metrics::Histogram*> histograms_ ABSL_GUARDED_BY(metrics_mu_);
   absl::flat_hash_map<std::string, metrics::Counter*> counters_ ABSL_GUARDED_BY(metrics_mu_);
 };

@@ -13,25 +13,26 @@ using framework::Status;
 LiveScheduler::LiveScheduler(Framework& fw, cache::SnapshotStore& store, Clock& clock,
                              LiveOptions options)
     : fw_(fw), store_(store), clock_(clock), options_(options), alive_(std::make_shared<Alive>()) {
-  absl::MutexLock l(&alive_->mu);
+  MutexLock l(&alive_->mu);
   alive_->self = this;
   ArmSweep(alive_, clock_, options_.sweep_every);
 }
 
 LiveScheduler::~LiveScheduler() {
   // Waits for a sweep in progress (it holds alive_->mu); later callbacks find no one.
-  absl::MutexLock l(&alive_->mu);
+  MutexLock l(&alive_->mu);
   alive_->self = nullptr;
   clock_.Cancel(alive_->timer);
 }
 
 void LiveScheduler::ArmSweep(const std::shared_ptr<Alive>& alive, Clock& clock,
                              absl::Duration every) {
+  if (every == absl::InfiniteDuration()) return;  // the owner sweeps (ExpireAssumed) itself
   std::weak_ptr<Alive> weak = alive;
   alive->timer = clock.ScheduleAfter(every, [weak, &clock, every] {
     std::shared_ptr<Alive> a = weak.lock();
     if (a == nullptr) return;
-    absl::MutexLock l(&a->mu);
+    MutexLock l(&a->mu);
     if (a->self == nullptr) return;
     a->self->ExpireAssumed();
     ArmSweep(a, clock, every);
@@ -85,7 +86,7 @@ LiveScheduler::BindResult LiveScheduler::Bind(const PodInfo& pod, const NodeId& 
     return out;
   }
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     const cache::PodRecord* rec = store_.Current()->FindPod(pod.uid);
     if (rec != nullptr && rec->state == framework::PodState::kAssumed) {
       unconfirmed_[pod.uid] = clock_.Now();
@@ -203,7 +204,7 @@ absl::Status LiveScheduler::OnPodBound(const PodInfo& pod, const NodeId& node,
     return absl::OkStatus();
   });
   if (confirmed) {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     unconfirmed_.erase(pod.uid);
   }
   return s;
@@ -211,7 +212,7 @@ absl::Status LiveScheduler::OnPodBound(const PodInfo& pod, const NodeId& node,
 
 absl::Status LiveScheduler::OnPodDeleted(const PodUid& uid) {
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     unconfirmed_.erase(uid);
   }
   absl::Status s = store_.Apply(ModelOp::RemovePod(uid));
@@ -222,7 +223,7 @@ size_t LiveScheduler::ExpireAssumed() {
   const absl::Time now = clock_.Now();
   std::vector<PodUid> expired;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     for (auto it = unconfirmed_.begin(); it != unconfirmed_.end();) {
       if (now - it->second >= options_.assumed_ttl) {
         expired.push_back(it->first);

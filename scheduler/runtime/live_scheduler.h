@@ -45,7 +45,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/clock.h"
 #include "scheduler/cache/snapshot_store.h"
 #include "scheduler/runtime/framework.h"
@@ -63,19 +63,20 @@ class LockedBitGen {
   static constexpr result_type min() { return std::mt19937_64::min(); }
   static constexpr result_type max() { return std::mt19937_64::max(); }
   result_type operator()() ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     return gen_();
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
   std::mt19937_64 gen_ ABSL_GUARDED_BY(mu_);
 };
 
 struct LiveOptions {
   // How long a bound pod may stay unconfirmed by the informer before it is forgotten.
   absl::Duration assumed_ttl = absl::Seconds(30);
-  // How often the sweep for expired assumptions runs (on the Clock's timer thread).
+  // How often the sweep for expired assumptions runs (on the Clock's timer thread); infinite: no
+  // timer (the owner calls ExpireAssumed, as the simulator does).
   absl::Duration sweep_every = absl::Seconds(5);
 };
 
@@ -126,7 +127,7 @@ class LiveScheduler {
 
  private:
   struct Alive {
-    absl::Mutex mu;
+    Mutex mu;
     LiveScheduler* self ABSL_GUARDED_BY(mu) = nullptr;
     Clock::TimerId timer ABSL_GUARDED_BY(mu) = 0;
   };
@@ -140,7 +141,7 @@ class LiveScheduler {
   const LiveOptions options_;
   const std::shared_ptr<Alive> alive_;
 
-  absl::Mutex mu_;
+  Mutex mu_;
   // Bound by us, not yet confirmed by the informer: since when.
   absl::flat_hash_map<PodUid, absl::Time> unconfirmed_ ABSL_GUARDED_BY(mu_);
 };
