@@ -38,7 +38,8 @@ const Workload& TheWorkload() {
   return *w;
 }
 
-void BM_InflationRun(benchmark::State& state, const char* policy, int parallelism) {
+void BM_InflationRun(benchmark::State& state, const char* policy, int parallelism,
+                     const char* path = "framework") {
   const Workload& w = TheWorkload();
   auto profiles = runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in");
   auto profile = runtime::FindProfile(*profiles, policy);
@@ -47,6 +48,7 @@ void BM_InflationRun(benchmark::State& state, const char* policy, int parallelis
   for (auto _ : state) {
     SimOptions options;
     options.parallelism = parallelism;
+    options.path = path;
     auto r = RunOnce(w, *profile, seed++, options);
     if (!r.ok()) {
       state.SkipWithError(std::string(r.status().message()).c_str());
@@ -58,6 +60,11 @@ void BM_InflationRun(benchmark::State& state, const char* policy, int parallelis
   state.counters["pods"] = static_cast<double>(pods);
 }
 BENCHMARK_CAPTURE(BM_InflationRun, fgd_1thread, "fgd", 1)->Unit(benchmark::kMillisecond)->UseRealTime();
+// The same FGD run with every pod through filter, prioritize, kube-scheduler's combination and
+// bind (--path extender): the per-verb path's overhead.
+BENCHMARK_CAPTURE(BM_InflationRun, fgd_1thread_extender_path, "fgd", 1, "extender")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_InflationRun, bestfit_1thread, "bestfit", 1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

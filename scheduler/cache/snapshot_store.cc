@@ -7,7 +7,7 @@
 namespace gpusched::cache {
 
 // Idle replicas kept for reuse beyond the published one; more are freed.
-constexpr size_t kMaxIdleReplicas = 2;
+constexpr size_t kMaxIdleReplicas = 8;
 
 ModelOp ModelOp::AddNode(NodeSpec spec) {
   ModelOp op;
@@ -114,6 +114,11 @@ size_t SnapshotStore::replica_count() const {
   return replicas_.size();
 }
 
+uint64_t SnapshotStore::clone_count() const {
+  MutexLock l(&write_mu_);
+  return clones_;
+}
+
 absl::Status SnapshotStore::Apply(ModelOp op) {
   MutexLock l(&write_mu_);
   ModelTxn txn(master_, log_);
@@ -145,6 +150,7 @@ void SnapshotStore::Publish() {
     auto r = std::make_unique<Replica>();
     r->cache = master_.Clone();
     r->applied = head;
+    ++clones_;
     target = r.get();
     replicas_.push_back(std::move(r));
   } else {

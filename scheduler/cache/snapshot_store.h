@@ -111,6 +111,8 @@ class SnapshotStore {
 
   // Replicas alive (published or held), for tests and metrics.
   size_t replica_count() const ABSL_LOCKS_EXCLUDED(write_mu_);
+  // Replicas made by copying the whole master (every other one was held by a reader).
+  uint64_t clone_count() const ABSL_LOCKS_EXCLUDED(write_mu_);
 
  private:
   struct Replica {
@@ -130,6 +132,7 @@ class SnapshotStore {
   // The replicas themselves are created and replayed under write_mu_; which one is current and
   // how many readers each has are under publish_mu_.
   std::vector<std::unique_ptr<Replica>> replicas_ ABSL_GUARDED_BY(write_mu_);
+  uint64_t clones_ ABSL_GUARDED_BY(write_mu_) = 0;
 
   mutable Mutex publish_mu_;
   Replica* current_ ABSL_GUARDED_BY(publish_mu_) = nullptr;
