@@ -850,36 +850,34 @@ absl::StatusOr<Framework::Priorities> Framework::Prioritize(
     return absl::InternalError(absl::StrCat("PreFilter: ", pre.Message()));
   }
   std::vector<const NodeInfo*> feasible;
+  std::vector<size_t> position;  // feasible[k] is nodes[position[k]]
   feasible.reserve(nodes.size());
-  for (const NodeId& name : nodes) {
-    if (const NodeInfo* info = snapshot.FindNode(name)) feasible.push_back(info);
+  position.reserve(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (const NodeInfo* info = snapshot.FindNode(nodes[i])) {
+      feasible.push_back(info);
+      position.push_back(i);
+    }
   }
   Priorities out;
   out.host_priority.reserve(nodes.size());
-  if (feasible.empty()) {
-    for (const NodeId& name : nodes) out.host_priority.emplace_back(name, 0);
-    return out;
-  }
+  for (const NodeId& name : nodes) out.host_priority.emplace_back(name, 0);
+  if (feasible.empty()) return out;
   ASSIGN_OR_RETURN(out.combined, RunScore(state, pod, feasible));
   int64_t best_score = 0;
   const NodeInfo* best = SelectHost(out.combined, best_score);
   out.chosen = best->name();
   int64_t lo = best_score;
   for (const NodeScore& s : out.combined) lo = std::min(lo, s.score);
-  absl::flat_hash_map<NodeId, int64_t> mapped;
-  mapped.reserve(out.combined.size());
-  for (const NodeScore& s : out.combined) {
+  for (size_t k = 0; k < out.combined.size(); ++k) {
+    const NodeScore& s = out.combined[k];
     int64_t p = 0;
     if (s.node == best) {
       p = kMaxExtenderPriority;
     } else if (best_score > lo) {
       p = (kMaxExtenderPriority - 1) * (s.score - lo) / (best_score - lo);
     }
-    mapped[s.node->name()] = p;
-  }
-  for (const NodeId& name : nodes) {
-    auto it = mapped.find(name);
-    out.host_priority.emplace_back(name, it == mapped.end() ? 0 : it->second);
+    out.host_priority[position[k]].second = p;
   }
   return out;
 }
