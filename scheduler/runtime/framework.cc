@@ -883,7 +883,7 @@ absl::StatusOr<Framework::Priorities> Framework::Prioritize(
 }
 
 Status Framework::ReserveOn(CycleState& state, const PodInfo& pod, const NodeId& node,
-                            std::vector<GpuShare>& gpus) {
+                            std::vector<GpuShare>& gpus, bool run_permit) {
   const framework::ClusterSnapshot& model = framework::SnapshotOf(state, *handle_);
   const NodeInfo* info = model.FindNode(node);
   if (info == nullptr) {
@@ -903,6 +903,7 @@ Status Framework::ReserveOn(CycleState& state, const PodInfo& pod, const NodeId&
     return Status(s.code(), {absl::StrCat("node ", node.str(), " no longer fits: ", ReasonOf(s))});
   }
   if (Status s = RunReserve(state, pod, *info, gpus); !s.ok()) return s;
+  if (!run_permit) return Status::Success();
   const absl::Time start = Now();
   for (framework::PermitPlugin* p : permit_) {
     absl::Duration timeout = absl::ZeroDuration();

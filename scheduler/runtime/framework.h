@@ -200,8 +200,10 @@ class Framework {
   //     run and the status says why.
   //  2. BindReserved: PreBind and Bind through the ports; on failure the caller calls Unreserve.
   //  3. PostBind once the caller has confirmed the pod in its model.
+  //  `run_permit` false skips Permit (a gang member binding into capacity its gang's plan holds:
+  //  the all-or-nothing decision was made when the plan was).
   framework::Status ReserveOn(CycleState& state, const PodInfo& pod, const NodeId& node,
-                              std::vector<GpuShare>& gpus);
+                              std::vector<GpuShare>& gpus, bool run_permit = true);
   framework::Status BindReserved(CycleState& state, const PodInfo& pod, const NodeId& node);
   void Unreserve(CycleState& state, const PodInfo& pod, const NodeId& node);
   void PostBind(CycleState& state, const PodInfo& pod, const NodeId& node);

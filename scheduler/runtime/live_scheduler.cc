@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace gpusched::runtime {
 
@@ -35,23 +37,54 @@ void LiveScheduler::ArmSweep(const std::shared_ptr<Alive>& alive, Clock& clock,
     MutexLock l(&a->mu);
     if (a->self == nullptr) return;
     a->self->ExpireAssumed();
+    a->self->ExpireGangPlans();
     ArmSweep(a, clock, every);
   });
 }
 
 Framework::FilterVerdicts LiveScheduler::Filter(const PodInfo& pod,
                                                 const std::vector<NodeId>& candidates) {
+  if (IsGangMember(pod)) {
+    MutexLock l(&gangs_mu_);
+    return FilterMember(pod, candidates);
+  }
   cache::SnapshotRef snap = store_.Current();
   return fw_.Filter(*snap, pod, candidates);
 }
 
 absl::StatusOr<Framework::Priorities> LiveScheduler::Prioritize(const PodInfo& pod,
                                                                 const std::vector<NodeId>& nodes) {
+  if (IsGangMember(pod)) {
+    MutexLock l(&gangs_mu_);
+    auto it = gangs_.find(pod.gang->id);
+    if (it != gangs_.end() && !it->second.slots.empty()) {
+      // A planned member: its plan's nodes first (the first in the given order on top).
+      Framework::Priorities out;
+      for (const NodeId& name : nodes) {
+        int64_t p = 0;
+        if (FreeSlotOn(it->second, name) != nullptr) {
+          p = out.chosen.empty() ? Framework::kMaxExtenderPriority
+                                 : Framework::kMaxExtenderPriority - 1;
+          if (out.chosen.empty()) out.chosen = name;
+        }
+        out.host_priority.emplace_back(name, p);
+      }
+      return out;
+    }
+  }
   cache::SnapshotRef snap = store_.Current();
   return fw_.Prioritize(*snap, pod, nodes);
 }
 
 LiveScheduler::BindResult LiveScheduler::Bind(const PodInfo& pod, const NodeId& node) {
+  if (IsGangMember(pod)) {
+    MutexLock l(&gangs_mu_);
+    return BindMember(pod, node);
+  }
+  return BindPod(pod, node);
+}
+
+LiveScheduler::BindResult LiveScheduler::BindPod(const PodInfo& pod, const NodeId& node) {
   BindResult out;
   CycleState state;
   (void)store_.Update([&](ModelTxn& txn) -> absl::Status {
@@ -110,7 +143,7 @@ std::vector<LiveScheduler::NodeVictims> LiveScheduler::Preempt(
     if (std::find(allowed.begin(), allowed.end(), node) == allowed.end()) continue;
     std::vector<const cache::PodRecord*> lower;
     snap->ForEachPodOnNode(name, [&](const cache::PodRecord& r) {
-      if (r.pod.priority < pod.priority) lower.push_back(&r);
+      if (r.pod.priority < pod.priority && !IsPlaceholder(r.pod.uid)) lower.push_back(&r);
     });
     // Most important first: higher priority, then older, then uid (a stable order).
     std::sort(lower.begin(), lower.end(), [](const cache::PodRecord* a, const cache::PodRecord* b) {
@@ -239,6 +272,319 @@ size_t LiveScheduler::ExpireAssumed() {
     if (store_.Apply(ModelOp::Forget(uid)).ok()) ++n;
   }
   return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gangs.
+
+namespace {
+constexpr char kPlaceholderPrefix[] = "gang-slot:";
+
+int LiveMembers(const framework::ClusterSnapshot& snap, const GangId& id) {
+  int live = 0;
+  snap.ForEachGangMember(id, [&](const framework::PlacedPod&) { ++live; });
+  return live;
+}
+
+std::string When(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+}  // namespace
+
+bool LiveScheduler::IsPlaceholder(const PodUid& uid) {
+  return absl::StartsWith(uid.str(), kPlaceholderPrefix);
+}
+
+bool LiveScheduler::Before(const GangState& a, const GangState& b) {
+  if (a.priority != b.priority) return a.priority > b.priority;
+  if (a.created != b.created) return a.created < b.created;
+  return a.ref.id < b.ref.id;
+}
+
+LiveScheduler::Slot* LiveScheduler::FreeSlotOn(GangState& g, const NodeId& node) {
+  for (Slot& s : g.slots) {
+    if (s.member.empty() && s.node == node) return &s;
+  }
+  return nullptr;
+}
+
+void LiveScheduler::ReleasePlan(GangState& g, std::string reason) {
+  (void)store_.Update([&](ModelTxn& txn) -> absl::Status {
+    for (const Slot& s : g.slots) {
+      if (s.member.empty()) (void)txn.Apply(ModelOp::Forget(s.placeholder.uid));
+    }
+    return absl::OkStatus();
+  });
+  g.slots.clear();
+  g.deadline = absl::InfiniteFuture();
+  g.last_release = std::move(reason);
+  g.backoff_until = clock_.Now() + options_.gang_backoff;
+}
+
+Status LiveScheduler::TryPlan(GangState& g, const PodInfo& pod, int needed) {
+  cache::SnapshotRef snap = store_.Current();
+  // Plan on a private copy, one member slot after another, with the profile's own phases.
+  std::unique_ptr<cache::ClusterCache> scratch = snap->Clone();
+  std::vector<Slot> slots;
+  for (int i = 0; i < needed; ++i) {
+    PodInfo ph = pod;
+    ph.uid = PodUid(absl::StrCat(kPlaceholderPrefix, g.ref.id.str(), "#", g.attempts + 1, "/", i));
+    ph.name = absl::StrCat(pod.name, " (slot ", i, " of gang ", g.ref.id.str(), ")");
+    ph.gang.reset();
+    CycleState st;
+    st.set_snapshot(scratch.get());
+    std::vector<const NodeInfo*> candidates;
+    if (Status pre = fw_.RunPreFilter(st, ph, candidates); !pre.ok()) return pre;
+    Framework::FilterOutcome f = fw_.RunFilter(st, ph, candidates);
+    if (!f.error.ok()) return f.error;
+    if (f.feasible.empty()) {
+      return Status::Unschedulable(absl::StrCat(
+          "gang ", g.ref.id.str(), " needs ", needed, " more member(s) like ", pod.FullName(),
+          " placed at once; only ", i, " fit now"));
+    }
+    absl::StatusOr<framework::NodeScoreList> scores = fw_.RunScore(st, ph, f.feasible);
+    if (!scores.ok()) return Status::FromError(scores.status());
+    int64_t best_score = 0;
+    const NodeInfo* best = fw_.SelectHost(*scores, best_score);
+    std::vector<GpuShare> gpus;
+    if (Status r = fw_.ReserveOn(st, ph, best->name(), gpus, /*run_permit=*/false); !r.ok()) {
+      return r;
+    }
+    if (absl::Status a = scratch->Assume(ph, best->name(), gpus); !a.ok()) {
+      return Status::Error(absl::StrCat("planning gang ", g.ref.id.str(), ": ", a.message()));
+    }
+    slots.push_back(Slot{std::move(ph), best->name(), std::move(gpus), PodUid()});
+  }
+  // Hold the plan in the model, all slots or none (the model may have moved since the snapshot).
+  absl::Status held = store_.Update([&](ModelTxn& txn) -> absl::Status {
+    for (size_t i = 0; i < slots.size(); ++i) {
+      absl::Status a =
+          txn.Apply(ModelOp::Assume(slots[i].placeholder, slots[i].node, slots[i].gpus));
+      if (!a.ok()) {
+        for (size_t j = 0; j < i; ++j) (void)txn.Apply(ModelOp::Forget(slots[j].placeholder.uid));
+        return a;
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!held.ok()) {
+    return Status::Unschedulable(
+        absl::StrCat("gang ", g.ref.id.str(), ": the cluster changed while planning; retry"));
+  }
+  ++g.attempts;
+  g.slots = std::move(slots);
+  g.deadline = clock_.Now() + g.ref.timeout.value_or(options_.gang_timeout);
+  return Status::Success();
+}
+
+Status LiveScheduler::EnsurePlan(const PodInfo& pod) {
+  const absl::Time now = clock_.Now();
+  GangState& g = gangs_[pod.gang->id];
+  g.ref = *pod.gang;
+  g.priority = pod.priority;
+  g.created = std::min(g.created, pod.created);
+  if (!g.slots.empty() && now >= g.deadline) {
+    int used = 0;
+    for (const Slot& s : g.slots) used += !s.member.empty();
+    ReleasePlan(g, absl::StrCat("gang ", g.ref.id.str(), " released: ", used, " of ",
+                                g.slots.size(), " planned members bound by the deadline"));
+  }
+  if (!g.slots.empty()) return Status::Success();
+  if (now < g.backoff_until) {
+    return Status::Unschedulable(absl::StrCat("gang ", g.ref.id.str(), " is backing off until ",
+                                              When(g.backoff_until), " after: ", g.last_release));
+  }
+  const int live = LiveMembers(*store_.Current(), g.ref.id);
+  if (live >= g.ref.min_member) return Status::Success();  // quorum met: extras go as they come
+  const int needed = g.ref.min_member - live;
+  Status s = TryPlan(g, pod, needed);
+  if (s.ok() || !s.IsRejection()) return s;
+  // Earlier gangs come first: free what later gangs hold without a bound member, and retry.
+  bool released = false;
+  for (auto& [id, other] : gangs_) {
+    if (&other == &g || other.slots.empty() || !Before(g, other)) continue;
+    bool any_bound = false;
+    for (const Slot& sl : other.slots) any_bound = any_bound || !sl.member.empty();
+    if (any_bound) continue;
+    ReleasePlan(other, absl::StrCat("gang ", id.str(), " released: yielded to earlier gang ",
+                                    g.ref.id.str()));
+    other.backoff_until = now;  // it may plan again as soon as capacity allows
+    released = true;
+  }
+  return released ? TryPlan(g, pod, needed) : s;
+}
+
+Framework::FilterVerdicts LiveScheduler::FilterMember(const PodInfo& pod,
+                                                      const std::vector<NodeId>& candidates) {
+  Framework::FilterVerdicts out;
+  const Status plan = EnsurePlan(pod);
+  GangState& g = gangs_[pod.gang->id];
+  cache::SnapshotRef snap = store_.Current();
+  if (!plan.ok()) {
+    if (!plan.IsRejection()) {
+      out.error = plan;
+      return out;
+    }
+    for (const NodeId& name : candidates) out.failed.push_back({name, std::string(plan.Message())});
+    return out;
+  }
+  if (g.slots.empty()) return fw_.Filter(*snap, pod, candidates);  // no plan needed
+  CycleState state;
+  state.set_snapshot(snap.get());
+  std::vector<const NodeInfo*> allowed;
+  if (Status pre = fw_.RunPreFilter(state, pod, allowed); !pre.ok()) {
+    if (!pre.IsRejection()) {
+      out.error = pre;
+      return out;
+    }
+    for (const NodeId& name : candidates) out.failed.push_back({name, std::string(pre.Message())});
+    return out;
+  }
+  for (const NodeId& name : candidates) {
+    const NodeInfo* node = snap->FindNode(name);
+    Slot* slot = FreeSlotOn(g, name);
+    if (node == nullptr || slot == nullptr) {
+      out.failed.push_back({name, absl::StrCat("node is not in the plan of gang ",
+                                               g.ref.id.str())});
+      continue;
+    }
+    // The member takes its slot's place: judge the node without the placeholder.
+    NodeInfo trial = *node;
+    if (!trial.RemovePod(slot->placeholder.requests, slot->gpus).ok()) {
+      out.failed.push_back({name, "the gang's slot here is inconsistent with the model"});
+      continue;
+    }
+    Framework::FilterOutcome f = fw_.RunFilter(state, pod, {&trial});
+    if (!f.error.ok()) {
+      out.error = f.error;
+      return out;
+    }
+    if (!f.feasible.empty()) {
+      out.feasible.push_back(name);
+    } else {
+      out.failed.push_back({name, absl::StrCat("does not fit the slot its gang planned here: ",
+                                               f.rejected.front().status.Message())});
+    }
+  }
+  return out;
+}
+
+LiveScheduler::BindResult LiveScheduler::BindMember(const PodInfo& pod, const NodeId& node) {
+  auto it = gangs_.find(pod.gang->id);
+  const bool planned = it != gangs_.end() && !it->second.slots.empty();
+  if (!planned) {
+    if (LiveMembers(*store_.Current(), pod.gang->id) >= pod.gang->min_member) {
+      return BindPod(pod, node);  // the quorum is bound: an elastic extra
+    }
+    return BindResult{Status::Unschedulable(absl::StrCat(
+                          "gang ", pod.gang->id.str(),
+                          " has no plan holding its quorum; a member binds only into its "
+                          "gang's plan (filter it first)")),
+                      {}};
+  }
+  GangState& g = it->second;
+  Slot* slot = FreeSlotOn(g, node);
+  if (slot == nullptr) {
+    return BindResult{Status::Unschedulable(absl::StrCat(
+                          "node ", node.str(), " has no unused slot of gang ", g.ref.id.str())),
+                      {}};
+  }
+  BindResult out;
+  CycleState state;
+  (void)store_.Update([&](ModelTxn& txn) -> absl::Status {
+    if (absl::Status f = txn.Apply(ModelOp::Forget(slot->placeholder.uid)); !f.ok()) {
+      out.status = Status::Error(absl::StrCat("gang slot lost: ", f.message()));
+      return absl::OkStatus();
+    }
+    state.set_snapshot(&txn.model());
+    out.status = fw_.ReserveOn(state, pod, node, out.gpus, /*run_permit=*/false);
+    absl::Status a = out.status.ok() ? txn.Apply(ModelOp::Assume(pod, node, out.gpus))
+                                     : absl::OkStatus();
+    if (!a.ok()) {
+      fw_.Unreserve(state, pod, node);
+      out.status = Status::Error(absl::StrCat("cannot assume the pod: ", a.message()));
+    }
+    if (!out.status.ok()) {
+      (void)txn.Apply(ModelOp::Assume(slot->placeholder, slot->node, slot->gpus));  // put back
+    }
+    return absl::OkStatus();
+  });
+  if (!out.status.ok()) {
+    out.gpus.clear();
+    return out;
+  }
+  slot->member = pod.uid;
+  cache::SnapshotRef after = store_.Current();
+  state.set_snapshot(after.get());
+  out.status = fw_.BindReserved(state, pod, node);
+  if (!out.status.ok()) {
+    fw_.Unreserve(state, pod, node);
+    (void)store_.Update([&](ModelTxn& txn) -> absl::Status {
+      (void)txn.Apply(ModelOp::Forget(pod.uid));
+      return txn.Apply(ModelOp::Assume(slot->placeholder, slot->node, slot->gpus));
+    });
+    slot->member = PodUid();
+    out.gpus.clear();
+    return out;
+  }
+  {
+    MutexLock l(&mu_);
+    const cache::PodRecord* rec = store_.Current()->FindPod(pod.uid);
+    if (rec != nullptr && rec->state == framework::PodState::kAssumed) {
+      unconfirmed_[pod.uid] = clock_.Now();
+    }
+  }
+  fw_.PostBind(state, pod, node);
+  bool complete = true;
+  for (const Slot& s : g.slots) complete = complete && !s.member.empty();
+  if (complete) {
+    g.slots.clear();  // every planned member is bound: the plan has done its work
+    g.deadline = absl::InfiniteFuture();
+  }
+  return out;
+}
+
+size_t LiveScheduler::ExpireGangPlans() {
+  MutexLock l(&gangs_mu_);
+  const absl::Time now = clock_.Now();
+  size_t n = 0;
+  for (auto it = gangs_.begin(); it != gangs_.end();) {
+    GangState& g = it->second;
+    if (!g.slots.empty() && now >= g.deadline) {
+      int used = 0;
+      for (const Slot& s : g.slots) used += !s.member.empty();
+      ReleasePlan(g, absl::StrCat("gang ", g.ref.id.str(), " released: ", used, " of ",
+                                  g.slots.size(), " planned members bound by the deadline"));
+      ++n;
+    }
+    // Forget gangs with nothing held and no backoff left (bounded memory).
+    if (g.slots.empty() && g.backoff_until <= now && g.last_release.empty()) {
+      gangs_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  return n;
+}
+
+std::optional<LiveScheduler::GangView> LiveScheduler::InspectGang(const GangId& id) const {
+  MutexLock l(&gangs_mu_);
+  auto it = gangs_.find(id);
+  if (it == gangs_.end()) return std::nullopt;
+  const GangState& g = it->second;
+  GangView v;
+  v.slots = static_cast<int>(g.slots.size());
+  for (const Slot& s : g.slots) {
+    if (!s.member.empty()) {
+      ++v.used;
+    } else {
+      v.nodes.push_back(s.node);
+    }
+  }
+  v.deadline = g.deadline;
+  v.backoff_until = g.backoff_until;
+  v.last_release = g.last_release;
+  return v;
 }
 
 }  // namespace gpusched::runtime

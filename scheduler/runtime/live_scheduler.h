@@ -28,9 +28,21 @@
 //    pods are removed, then as many as possible are kept, most important first, as
 //    kube-scheduler's own preemption does. Nodes where even that does not help are dropped.
 //  - Informer events (OnNode*, OnPod*) are writes: each is one transaction.
+//  - Gangs (PodInfo::gang with min_member > 1; plugins/gang/README.md has the design). The first
+//    Filter of a member plans the members the quorum still needs on the snapshot, with the
+//    profile's own Filter/Score/Reserve, and holds the plan in the model as placeholder pods
+//    (capacity every other pod sees as used) until a deadline. Filter then admits members only
+//    onto nodes with an unused slot (judged as if the slot's placeholder were gone), Prioritize
+//    puts such a node on top, and Bind swaps one placeholder for the member in one transaction,
+//    so every member of a planned quorum can bind and none binds without a plan. Unused slots are
+//    released at the deadline and the gang backs off. A gang that cannot plan releases the plans
+//    of later gangs (priority, then age, then name) that have no member bound yet, and tries
+//    again: gangs never hold parts of each other's capacity. Use a profile without the Gang
+//    plugin here (its Permit stage does not exist under kube-scheduler).
 //
 // Thread-safety: every public method may be called from any thread at any time. Lock order:
-// alive_->mu (timer callbacks) -> mu_ -> the store's locks. Verbs never hold mu_ while running
+// alive_->mu (timer callbacks) -> gangs_mu_ -> mu_ -> the store's locks. Calls for gang members
+// are serialized by gangs_mu_ (they are few; other pods never take it). Verbs never hold mu_ while running
 // plugins. The Clock's timer thread runs the assumed-pod sweep; destroying the LiveScheduler
 // waits for a sweep in progress and cancels the next one. Destroy it before its Framework,
 // store and clock.
@@ -38,6 +50,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -78,6 +91,10 @@ struct LiveOptions {
   // How often the sweep for expired assumptions runs (on the Clock's timer thread); infinite: no
   // timer (the owner calls ExpireAssumed, as the simulator does).
   absl::Duration sweep_every = absl::Seconds(5);
+  // How long a gang's plan holds capacity for members not bound yet, unless the gang declares
+  // its own timeout; and how long a gang whose plan expired waits before planning again.
+  absl::Duration gang_timeout = absl::Seconds(60);
+  absl::Duration gang_backoff = absl::Seconds(10);
 };
 
 class LiveScheduler {
@@ -121,6 +138,21 @@ class LiveScheduler {
 
   // Forgets bound pods the informer has not confirmed within the TTL; returns how many.
   size_t ExpireAssumed() ABSL_LOCKS_EXCLUDED(mu_);
+  // Releases the unused slots of gang plans past their deadline; returns how many plans.
+  size_t ExpireGangPlans() ABSL_LOCKS_EXCLUDED(gangs_mu_);
+
+  // What is held for a gang, for tests and "why pending" answers; nullopt for an unknown gang.
+  struct GangView {
+    int slots = 0;                // planned member slots of the current attempt
+    int used = 0;                 // of them, taken by a bound member
+    std::vector<NodeId> nodes;    // nodes of the unused slots
+    absl::Time deadline = absl::InfiniteFuture();
+    absl::Time backoff_until = absl::InfinitePast();
+    std::string last_release;     // why the last plan was released ("" if never)
+  };
+  std::optional<GangView> InspectGang(const GangId& id) const ABSL_LOCKS_EXCLUDED(gangs_mu_);
+  // Whether `uid` names a gang plan's placeholder (never a real pod).
+  static bool IsPlaceholder(const PodUid& uid);
 
   cache::SnapshotRef Snapshot() const { return store_.Current(); }
   Framework& framework() { return fw_; }
@@ -134,12 +166,46 @@ class LiveScheduler {
   static void ArmSweep(const std::shared_ptr<Alive>& alive, Clock& clock, absl::Duration every)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(alive->mu);
 
+  // Gangs.
+  struct Slot {
+    PodInfo placeholder;       // the member's shape under a placeholder uid, no gang
+    NodeId node;
+    std::vector<GpuShare> gpus;
+    PodUid member;             // empty while unused
+  };
+  struct GangState {
+    framework::GangRef ref;
+    int32_t priority = 0;
+    absl::Time created = absl::InfiniteFuture();  // oldest member seen
+    std::vector<Slot> slots;                       // the current plan; empty: none
+    absl::Time deadline = absl::InfiniteFuture();
+    absl::Time backoff_until = absl::InfinitePast();
+    std::string last_release;
+    uint64_t attempts = 0;
+  };
+  static bool IsGangMember(const PodInfo& pod) { return pod.gang && pod.gang->min_member > 1; }
+  static bool Before(const GangState& a, const GangState& b);
+  // Makes sure the member's gang has a plan if it needs one; the status says why not.
+  framework::Status EnsurePlan(const PodInfo& pod) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
+  framework::Status TryPlan(GangState& g, const PodInfo& pod, int needed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
+  void ReleasePlan(GangState& g, std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
+  Slot* FreeSlotOn(GangState& g, const NodeId& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
+  Framework::FilterVerdicts FilterMember(const PodInfo& pod, const std::vector<NodeId>& candidates)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
+  BindResult BindMember(const PodInfo& pod, const NodeId& node)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
+  BindResult BindPod(const PodInfo& pod, const NodeId& node);
+
   // Constant after construction.
   Framework& fw_;
   cache::SnapshotStore& store_;
   Clock& clock_;
   const LiveOptions options_;
   const std::shared_ptr<Alive> alive_;
+
+  mutable Mutex gangs_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  absl::flat_hash_map<GangId, GangState> gangs_ ABSL_GUARDED_BY(gangs_mu_);
 
   Mutex mu_;
   // Bound by us, not yet confirmed by the informer: since when.

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/fakes/live_world.h"
@@ -193,6 +195,138 @@ TEST_F(LiveSchedulerTest, PreemptFreesAWholeGpuWhereKubeSchedulersVictimsWouldNo
   // Nothing of lower priority can make room: the node is dropped.
   const PodInfo low = PodBuilder("low").Gpus(2).Priority(3).Build();
   EXPECT_TRUE(live().Preempt(low, proposed).empty());
+}
+
+
+// ---- Gangs in the order kube-scheduler calls: filter, prioritize, bind, one member at a time.
+
+// Filter + Prioritize + Bind + the informer's confirmation for one pod; true if it bound.
+bool Cycle(runtime::LiveScheduler& live, const PodInfo& pod, const std::vector<NodeId>& nodes) {
+  runtime::Framework::FilterVerdicts v = live.Filter(pod, nodes);
+  if (!v.error.ok() || v.feasible.empty()) return false;
+  absl::StatusOr<runtime::Framework::Priorities> p = live.Prioritize(pod, v.feasible);
+  if (!p.ok()) return false;
+  runtime::LiveScheduler::BindResult b = live.Bind(pod, p->chosen);
+  if (!b.status.ok()) return false;
+  return live.OnPodBound(pod, p->chosen, b.gpus).ok();
+}
+
+std::vector<PodInfo> Gang(const std::string& name, int members, int64_t created) {
+  std::vector<PodInfo> out;
+  for (int i = 0; i < members; ++i) {
+    out.push_back(PodBuilder(absl::StrCat(name, "-", i)).Gpus(1).CreatedAt(created)
+                      .Gang("ml/" + name, members).Build());
+  }
+  return out;
+}
+
+class LiveGangTest : public LiveSchedulerTest {
+ protected:
+  std::vector<NodeId> AddNodes(int n, int gpus) {
+    std::vector<NodeId> names;
+    for (int i = 0; i < n; ++i) {
+      names.emplace_back(absl::StrCat("n", i));
+      EXPECT_TRUE(live().OnNodeAdd(NodeBuilder(names.back().str()).Gpus(gpus).Build()).ok());
+    }
+    return names;
+  }
+  int Bound(const std::vector<PodInfo>& gang) {
+    int n = 0;
+    cache::SnapshotRef snap = live().Snapshot();
+    for (const PodInfo& p : gang) n += snap->FindPod(p.uid) != nullptr;
+    return n;
+  }
+};
+
+TEST_F(LiveGangTest, TwoGangsOfEightInterleavedOnCapacityForOneNeverBindPartially) {
+  const std::vector<NodeId> nodes = AddNodes(8, 1);
+  const std::vector<PodInfo> a = Gang("a", 8, 100);  // older: first in the global order
+  const std::vector<PodInfo> b = Gang("b", 8, 200);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 8; ++i) {
+      // kube-scheduler alternates between the gangs' members, the younger gang first.
+      (void)Cycle(live(), b[i], nodes);
+      (void)Cycle(live(), a[i], nodes);
+      const int ba = Bound(a), bb = Bound(b);
+      ASSERT_LE(ba + bb, 8);
+      // Whatever is bound belongs to a gang whose whole quorum is held in the model.
+      if (ba > 0 && ba < 8) ASSERT_EQ(live().InspectGang(GangId("ml/a"))->slots, 8);
+      if (bb > 0 && bb < 8) ASSERT_EQ(live().InspectGang(GangId("ml/b"))->slots, 8);
+    }
+  }
+  const int ba = Bound(a), bb = Bound(b);
+  EXPECT_TRUE((ba == 8 && bb == 0) || (ba == 0 && bb == 8)) << ba << " + " << bb;
+
+  // The winner finishes; the other gang then gets the whole cluster.
+  const std::vector<PodInfo>& winner = ba == 8 ? a : b;
+  const std::vector<PodInfo>& loser = ba == 8 ? b : a;
+  for (const PodInfo& p : winner) ASSERT_TRUE(live().OnPodDeleted(p.uid).ok());
+  w_.clock.Advance(absl::Seconds(11));  // past any backoff
+  for (const PodInfo& p : loser) (void)Cycle(live(), p, nodes);
+  EXPECT_EQ(Bound(loser), 8);
+  EXPECT_EQ(live().Snapshot()->FindNode(nodes[0])->fully_free_gpus(), 0);
+}
+
+TEST_F(LiveGangTest, ABindBeforeThePlanDoesNotBind) {
+  const std::vector<NodeId> nodes = AddNodes(4, 1);
+  const std::vector<PodInfo> g = Gang("g", 4, 100);
+  runtime::LiveScheduler::BindResult r = live().Bind(g[0], nodes[0]);
+  EXPECT_TRUE(r.status.IsRejection()) << r.status.ToString();
+  EXPECT_THAT(r.status.Message(), HasSubstr("no plan"));
+  EXPECT_EQ(live().Snapshot()->pod_count(), 0u);
+  EXPECT_TRUE(w_.binder.bound().empty());
+}
+
+TEST_F(LiveGangTest, APlanHoldsCapacityAndIsReleasedAtTheDeadline) {
+  const std::vector<NodeId> nodes = AddNodes(4, 1);
+  const std::vector<PodInfo> g = Gang("g", 4, 100);
+  ASSERT_TRUE(Cycle(live(), g[0], nodes));
+  ASSERT_TRUE(Cycle(live(), g[1], nodes));
+  // Two members bound, two slots held: other pods see no free GPU anywhere.
+  EXPECT_TRUE(live().Filter(PodBuilder("other").Gpus(1).Build(), nodes).feasible.empty());
+  std::optional<runtime::LiveScheduler::GangView> v = live().InspectGang(GangId("ml/g"));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->slots, 4);
+  EXPECT_EQ(v->used, 2);
+  // The other two members never come. At the deadline (60 s) the sweep releases their slots.
+  w_.clock.Advance(absl::Seconds(65));
+  v = live().InspectGang(GangId("ml/g"));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->slots, 0);
+  EXPECT_THAT(v->last_release, HasSubstr("2 of 4 planned members bound by the deadline"));
+  EXPECT_EQ(live().Filter(PodBuilder("other").Gpus(1).Build(), nodes).feasible.size(), 2u);
+  // A late member is told the gang backs off.
+  runtime::Framework::FilterVerdicts late = live().Filter(g[2], nodes);
+  ASSERT_FALSE(late.failed.empty());
+  EXPECT_THAT(late.failed[0].reason, HasSubstr("backing off"));
+}
+
+TEST_F(LiveGangTest, AGangThatCannotFitHoldsNothingAndSaysWhy) {
+  const std::vector<NodeId> nodes = AddNodes(2, 2);
+  const std::vector<PodInfo> g = Gang("big", 5, 100);
+  const uint64_t gen = w_.store.generation();
+  runtime::Framework::FilterVerdicts v = live().Filter(g[0], nodes);
+  EXPECT_TRUE(v.feasible.empty());
+  ASSERT_EQ(v.failed.size(), 2u);
+  EXPECT_THAT(v.failed[0].reason, HasSubstr("needs 5 more member(s)"));
+  EXPECT_THAT(v.failed[0].reason, HasSubstr("only 4 fit now"));
+  EXPECT_EQ(w_.store.generation(), gen);
+  EXPECT_EQ(live().Filter(PodBuilder("other").Gpus(2).Build(), nodes).feasible.size(), 2u);
+}
+
+TEST_F(LiveGangTest, AFailedMemberBindingGivesItsSlotBack) {
+  const std::vector<NodeId> nodes = AddNodes(2, 1);
+  const std::vector<PodInfo> g = Gang("g", 2, 100);
+  runtime::Framework::FilterVerdicts v = live().Filter(g[0], nodes);
+  ASSERT_EQ(v.feasible.size(), 2u);
+  w_.binder.FailNext(absl::UnavailableError("API server went away"));
+  EXPECT_FALSE(live().Bind(g[0], v.feasible[0]).status.ok());
+  EXPECT_EQ(live().InspectGang(GangId("ml/g"))->used, 0);
+  EXPECT_EQ(live().Snapshot()->pod_count(), 2u);  // the two placeholders, nothing else
+  EXPECT_TRUE(Cycle(live(), g[0], nodes));
+  EXPECT_TRUE(Cycle(live(), g[1], nodes));
+  EXPECT_EQ(Bound(g), 2);
+  EXPECT_EQ(live().Snapshot()->pod_count(), 2u);  // the members replaced the placeholders
 }
 
 }  // namespace
