@@ -21,6 +21,8 @@ constexpr char kUsage[] =
     "                             naive/greedy,naive/fifo]\n"
     "                     [--gang-topology any|rack|nvlink-domain] [--nvlink-domain-nodes N]\n"
     "                     [--max-jobs N] [--out DIR] [--json]\n"
+    "                     [--path framework|extender]  (extender: every pod through filter,\n"
+    "                     prioritize and bind as kube-scheduler calls them; gangs by plans)\n"
     "  Replays a job trace with gangs on nodes of 8 GPUs. Without --trace: a built-in 200-job\n"
     "  sample. Public traces: ../shared/data/philly-gavel/traces/msr/seed=0 (a directory of\n"
     "  .trace files) with --throughputs ../shared/data/philly-gavel/simulation_throughputs.json.\n";
@@ -37,7 +39,7 @@ bool ParseInt(const std::string& text, int lo, int hi, int& out) {
 int RunJobs(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   std::string trace_path, throughputs, gpu = "v100", runs_text = kDefaultRuns;
   std::string out_dir = "out/jobs", nodes_text, per_pod_text, per_rack_text, max_jobs_text;
-  std::string nvl_text, topology;
+  std::string nvl_text, topology, path = "framework";
   bool json = false;
   FlagReader flags(args);
   while (flags.Next()) {
@@ -47,7 +49,8 @@ int RunJobs(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         flags.Value("--nodes-per-rack", per_rack_text) ||
         flags.Value("--nvlink-domain-nodes", nvl_text) ||
         flags.Value("--gang-topology", topology) || flags.Value("--max-jobs", max_jobs_text) ||
-        flags.Value("--out", out_dir) || flags.Switch("--json", json)) {
+        flags.Value("--out", out_dir) || flags.Value("--path", path) ||
+        flags.Switch("--json", json)) {
       continue;
     }
     if (flags.current() == "--help" || flags.current() == "-h") {
@@ -58,6 +61,7 @@ int RunJobs(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   }
   simulator::JobSimOptions base;
   base.gang_topology = topology;
+  base.path = path;
   int max_jobs = 0;
   struct IntFlag {
     const char* name;

@@ -15,6 +15,9 @@
 #include "plugins/gang/gang_plugin.h"
 #include "plugins/registry.h"
 #include "scheduler/cache/cluster_cache.h"
+#include "scheduler/cache/snapshot_store.h"
+#include "scheduler/runtime/live_scheduler.h"
+#include "simulator/kube_scheduler.h"
 #include "scheduler/runtime/framework.h"
 #include "scheduler/runtime/profile.h"
 
@@ -121,7 +124,9 @@ class JobSim {
         spec.labels["nvidia.com/gpu.clique"] = absl::StrCat("nvl-", i / o_.nodes_per_nvlink_domain);
       }
       spec.gpus.assign(o_.gpus_per_node, framework::GpuDevice{"V100", GpuMemMiB(32768)});
-      RETURN_IF_ERROR(cache_.AddNode(std::move(spec)));
+      names_.push_back(spec.name);
+      RETURN_IF_ERROR(extender() ? store_.Apply(cache::ModelOp::AddNode(std::move(spec)))
+                                 : cache_.AddNode(std::move(spec)));
     }
     total_gpus_ = o_.nodes * o_.gpus_per_node;
     return absl::OkStatus();
@@ -142,15 +147,27 @@ class JobSim {
       p.args = framework::PluginArgs({{"backoffSeconds", framework::ArgValue(int64_t{0})},
                                       {"preemption", framework::ArgValue(false)}});
     }
+    if (extender()) {
+      // Gangs go through LiveScheduler's plans there; the Gang plugin's Permit has no place.
+      std::erase_if(profile.plugins,
+                    [](const runtime::PluginConfig& p) { return p.name == plugins::gang::kName; });
+    }
     ASSIGN_OR_RETURN(fw_, runtime::Framework::Create(
                               *registry, profile,
-                              runtime::FrameworkDeps{clock_, rng_, &cache_, metrics_, binder_},
+                              runtime::FrameworkDeps{clock_, rng_, extender() ? nullptr : &cache_,
+                                                     metrics_, binder_},
                               runtime::FrameworkOptions{
                                   .parallelism = 1,
                                   .tie_break = runtime::FrameworkOptions::TieBreak::kFirst}));
     fw_->SetOutcomeCallback([this](const PodInfo& pod, const runtime::ScheduleResult& r) {
       if (r.status.ok()) OnBound(pod);
     });
+    if (extender()) {
+      live_ = std::make_unique<runtime::LiveScheduler>(
+          *fw_, store_, clock_,
+          runtime::LiveOptions{.sweep_every = absl::InfiniteDuration(),
+                               .gang_backoff = absl::ZeroDuration()});
+    }
     return absl::OkStatus();
   }
 
@@ -219,7 +236,9 @@ class JobSim {
 
   absl::Status Finish(size_t j) {
     Job& job = jobs_[j];
-    for (const PodInfo& m : job.members) RETURN_IF_ERROR(cache_.RemovePod(m.uid));
+    for (const PodInfo& m : job.members) {
+      RETURN_IF_ERROR(extender() ? live_->OnPodDeleted(m.uid) : cache_.RemovePod(m.uid));
+    }
     held_gpus_ -= job.bound_gpus;
     busy_gpus_ -= job.rec->gpus;
     job.running = false;
@@ -231,9 +250,36 @@ class JobSim {
   int FreeGpus() const { return total_gpus_ - held_gpus_; }
   int Remaining(const Job& job) const { return job.rec->gpus - job.bound_gpus; }
 
+  bool extender() const { return o_.path == "extender"; }
+
+  // One pod the way kube-scheduler drives the extender: filter over every node, prioritize, its
+  // own combination and tie-break, bind, then the informer's confirmation.
+  runtime::ScheduleResult ScheduleThroughExtender(const PodInfo& member) {
+    PodInfo pod = member;
+    if (o_.mode == "naive") pod.gang.reset();  // kube-scheduler alone knows no gangs
+    runtime::ScheduleResult r;
+    runtime::Framework::FilterVerdicts v = live_->Filter(pod, names_);
+    if (!v.error.ok() || v.feasible.empty()) {
+      r.status = v.error.ok() ? framework::Status::Unschedulable("no node fits") : v.error;
+      return r;
+    }
+    absl::StatusOr<runtime::Framework::Priorities> p = live_->Prioritize(pod, v.feasible);
+    if (!p.ok()) {
+      r.status = framework::Status::FromError(p.status());
+      return r;
+    }
+    r.node = KubeSchedulerPick(*live_->Snapshot(), pod, p->host_priority, o_.extender_weight,
+                               kube_rng_);
+    runtime::LiveScheduler::BindResult b = live_->Bind(pod, r.node);
+    r.status = b.status;
+    r.gpus = b.gpus;
+    if (b.status.ok()) (void)live_->OnPodBound(pod, r.node, b.gpus);
+    return r;
+  }
+
   runtime::ScheduleResult Schedule(const PodInfo& pod) {
     ++result_.scheduling_cycles;
-    runtime::ScheduleResult r = fw_->SchedulePod(pod);
+    runtime::ScheduleResult r = extender() ? ScheduleThroughExtender(pod) : fw_->SchedulePod(pod);
     // Bound in its own cycle; the outcome callback reports only pods that waited on Permit.
     if (r.status.ok()) OnBound(pod);
     return r;
@@ -402,6 +448,12 @@ class JobSim {
   metrics::InMemoryMetrics metrics_;
   NullBinder binder_;
   std::unique_ptr<runtime::Framework> fw_;
+  // The extender path: the live model, the scheduler over it (destroyed before fw_), and
+  // kube-scheduler's own random ties.
+  cache::SnapshotStore store_;
+  std::unique_ptr<runtime::LiveScheduler> live_;
+  std::mt19937_64 kube_rng_{0x9e3779b97f4a7c15ull};
+  std::vector<NodeId> names_;
   std::vector<Job> jobs_;
   absl::flat_hash_map<PodUid, std::pair<size_t, size_t>> member_of_;  // -> (job, member)
   std::vector<size_t> pending_;
@@ -444,6 +496,13 @@ absl::Status ValidateJobSimOptions(const JobSimOptions& o) {
     return bad(absl::StrCat("gang topology: \"", o.gang_topology,
                             "\" is not any, rack or nvlink-domain"));
   }
+  if (o.path != "framework" && o.path != "extender") {
+    return bad(absl::StrCat("path: \"", o.path, "\" is not framework or extender"));
+  }
+  if (o.path == "extender" && !o.gang_topology.empty()) {
+    return bad("gang topology is not supported on the extender path yet");
+  }
+  if (o.extender_weight < 1) return bad("extender weight: must be >= 1");
   if (o.gang_topology == "nvlink-domain" && o.nodes_per_nvlink_domain == 0) {
     return bad("gang topology nvlink-domain needs NVLink domains (nodes per NVLink domain > 0)");
   }

@@ -62,6 +62,12 @@ struct JobSimOptions {
   std::string order = "fifo";       // fifo | greedy | smallest-first | backfill
   std::string gang_topology;        // "" (none) | any | nvlink-domain | rack
   uint64_t seed = 1;                // tie-breaking among equal nodes
+  // "framework": Framework::SchedulePod with the Gang plugin's Permit;
+  // "extender":  every pod the way kube-scheduler drives the extender (filter, prioritize, its
+  //              own combination with `extender_weight`, bind), gangs through LiveScheduler's
+  //              plans (no gang topology there yet).
+  std::string path = "framework";
+  int64_t extender_weight = 100;
   size_t curve_points = 400;        // utilization curve samples kept
 };
 

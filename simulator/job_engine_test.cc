@@ -179,18 +179,24 @@ TEST(JobSimTest, AdversarialGangsNeverPartialNeverDeadlocked) {
     o.gpus_per_pod = (seed % 3 == 0) ? 8 : (seed % 3 == 1 ? 1 : 2);
     o.seed = seed;
     if (seed % 5 == 0) o.gang_topology = "rack";
-    for (const char* order : {"fifo", "greedy", "smallest-first", "backfill"}) {
-      o.mode = "gang";
-      o.order = order;
-      JobSimResult r = Simulate(jobs, o);
-      SCOPED_TRACE(absl::StrCat("seed ", seed, " order ", order, " pod GPUs ", o.gpus_per_pod,
-                                " topology ", o.gang_topology));
-      EXPECT_EQ(r.partial_gangs, 0);
-      EXPECT_FALSE(r.deadlocked);
-      EXPECT_EQ(r.finished + r.never_fits, n);
-      EXPECT_DOUBLE_EQ(r.held_idle_gpu_hours, 0.0);
-      if (o.gang_topology.empty()) EXPECT_EQ(r.never_fits, 0);
+    for (const char* path : {"framework", "extender"}) {
+      // The extender path (kube-scheduler's calls, gangs by plans) has no gang topology yet.
+      if (std::string(path) == "extender" && !o.gang_topology.empty()) continue;
+      o.path = path;
+      for (const char* order : {"fifo", "greedy", "smallest-first", "backfill"}) {
+        o.mode = "gang";
+        o.order = order;
+        JobSimResult r = Simulate(jobs, o);
+        SCOPED_TRACE(absl::StrCat("seed ", seed, " path ", path, " order ", order, " pod GPUs ",
+                                  o.gpus_per_pod, " topology ", o.gang_topology));
+        EXPECT_EQ(r.partial_gangs, 0);
+        EXPECT_FALSE(r.deadlocked);
+        EXPECT_EQ(r.finished + r.never_fits, n);
+        EXPECT_DOUBLE_EQ(r.held_idle_gpu_hours, 0.0);
+        if (o.gang_topology.empty()) EXPECT_EQ(r.never_fits, 0);
+      }
     }
+    o.path = "framework";
     o.mode = "naive";
     o.order = "greedy";
     o.gang_topology.clear();
@@ -203,6 +209,32 @@ TEST(JobSimTest, AdversarialGangsNeverPartialNeverDeadlocked) {
   // The comparison is only meaningful if the adversary actually hurts per-pod scheduling.
   EXPECT_GT(naive_deadlocks, kSeeds / 4) << "naive deadlocks: " << naive_deadlocks;
   EXPECT_GT(naive_partial, 0);
+}
+
+// The Philly-like sample through kube-scheduler's calls gives the framework path's figures: the
+// gang plans place members where the Gang plugin's Permit did.
+TEST(JobSimTest, ExtenderPathKeepsTheFrameworkPathsFigures) {
+  std::vector<JobRecord> jobs;
+  std::mt19937_64 g(3);
+  const int sizes[] = {1, 1, 2, 4, 8, 16, 32};
+  for (int i = 0; i < 120; ++i) {
+    jobs.push_back(Job("j" + std::to_string(i), sizes[g() % std::size(sizes)],
+                       static_cast<double>(i) * 0.25, 1 + static_cast<double>(g() % 12)));
+  }
+  JobSimOptions o;
+  o.nodes = 8;
+  for (const char* order : {"fifo", "greedy", "smallest-first", "backfill"}) {
+    SCOPED_TRACE(order);
+    o.order = order;
+    o.path = "framework";
+    const JobSimResult a = Simulate(jobs, o);
+    o.path = "extender";
+    const JobSimResult b = Simulate(jobs, o);
+    EXPECT_EQ(b.partial_gangs, 0);
+    EXPECT_FALSE(b.deadlocked);
+    EXPECT_EQ(b.finished, a.finished);
+    EXPECT_NEAR(b.avg_jct_hours, a.avg_jct_hours, 0.05 * a.avg_jct_hours);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,70 @@
+#include "simulator/kube_scheduler.h"
+
+#include <cmath>
+#include <limits>
+
+#include "absl/numeric/int128.h"
+#include "scheduler/runtime/framework.h"
+
+namespace gpusched::simulator {
+
+using framework::PodInfo;
+
+uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
+  const absl::uint128 limit = (absl::uint128(1) << 64) - ((absl::uint128(1) << 64) % n);
+  for (;;) {
+    const uint64_t x = rng();
+    if (x < limit) return static_cast<uint64_t>((absl::uint128(x) * n) >> 64);
+  }
+}
+
+// kube-scheduler 1.20's in-tree NodeResourcesLeastAllocated (cpu and memory, weight 1 each):
+// the mean over the two of (capacity - requested) * 100 / capacity, the pod included.
+int64_t LeastAllocatedScore(const framework::NodeInfo& n, const PodInfo& pod) {
+  auto one = [](int64_t cap, int64_t req) -> int64_t {
+    if (cap <= 0 || req > cap) return 0;
+    return (cap - req) * 100 / cap;
+  };
+  const int64_t cpu = one(n.spec().cpu.value(), (n.cpu_requested() + pod.requests.cpu).value());
+  const int64_t mem = one(n.spec().memory.value(),
+                          (n.memory_requested() + pod.requests.memory).value());
+  return (cpu + mem) / 2;
+}
+
+// kube-scheduler 1.20's NodeResourcesBalancedAllocation: (1 - |cpu fraction - memory fraction|)
+// * 100, 0 when either fraction reaches 1.
+int64_t BalancedAllocationScore(const framework::NodeInfo& n, const PodInfo& pod) {
+  auto frac = [](int64_t cap, int64_t req) { return cap > 0 ? double(req) / double(cap) : 1.0; };
+  const double cpu = frac(n.spec().cpu.value(), (n.cpu_requested() + pod.requests.cpu).value());
+  const double mem =
+      frac(n.spec().memory.value(), (n.memory_requested() + pod.requests.memory).value());
+  if (cpu >= 1 || mem >= 1) return 0;
+  return static_cast<int64_t>((1 - std::abs(cpu - mem)) * 100);
+}
+
+// What kube-scheduler does with our priorities: adds priority * weight * (100 / 10) to its own
+// in-tree scores and takes the best node, ties broken uniformly at random (selectHost).
+NodeId KubeSchedulerPick(const framework::ClusterSnapshot& model, const PodInfo& pod,
+                         const std::vector<std::pair<NodeId, int64_t>>& priorities,
+                         int64_t weight, std::mt19937_64& rng) {
+  NodeId chosen;
+  int64_t best = std::numeric_limits<int64_t>::min();
+  uint64_t ties = 0;
+  for (const auto& [name, priority] : priorities) {
+    const framework::NodeInfo* n = model.FindNode(name);
+    if (n == nullptr) continue;
+    const int64_t total = priority * weight * (framework::kMaxNodeScore /
+                                               runtime::Framework::kMaxExtenderPriority) +
+                          LeastAllocatedScore(*n, pod) + BalancedAllocationScore(*n, pod);
+    if (total > best) {
+      best = total;
+      chosen = name;
+      ties = 1;
+    } else if (total == best && UniformBelow(rng, ++ties) == 0) {
+      chosen = name;
+    }
+  }
+  return chosen;
+}
+
+}  // namespace gpusched::simulator

@@ -1,0 +1,32 @@
+#pragma once
+
+// What kube-scheduler does with an extender's answers, for the simulator's extender path:
+// its in-tree scores (1.20's NodeResourcesLeastAllocated and NodeResourcesBalancedAllocation over
+// cpu and memory, weight 1 each) plus the extender's 0-10 priority times its weight times 10, the
+// highest total wins, ties at random (selectHost). deploy/README.md has the arithmetic.
+
+#include <cstdint>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "common/ids.h"
+#include "scheduler/api/handle.h"
+
+namespace gpusched::simulator {
+
+// A uniform integer in [0, n) from the raw 64-bit stream (no std::*_distribution, whose output
+// differs between standard libraries): multiply-shift with rejection. The simulator's shuffles
+// use it too, so runs replay exactly everywhere.
+uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n);
+
+int64_t LeastAllocatedScore(const framework::NodeInfo& n, const framework::PodInfo& pod);
+int64_t BalancedAllocationScore(const framework::NodeInfo& n, const framework::PodInfo& pod);
+
+// The node kube-scheduler binds: `priorities` as /prioritize answered them, `weight` the
+// extender's configured weight; `rng` breaks ties (kube-scheduler's own randomness).
+NodeId KubeSchedulerPick(const framework::ClusterSnapshot& model, const framework::PodInfo& pod,
+                         const std::vector<std::pair<NodeId, int64_t>>& priorities,
+                         int64_t weight, std::mt19937_64& rng);
+
+}  // namespace gpusched::simulator
