@@ -26,6 +26,8 @@ constexpr char kUsage[] =
     "                    [--inflation 1.3] [--tie-break first|random] [--out DIR] [--json]\n"
     "                    [--path framework|extender] [--extender-weight 100]  (extender: every\n"
     "                    pod through filter/prioritize/bind as kube-scheduler calls them)\n"
+    "                    [--typical-pods trace|observed]  (FGD's typical pods counted from the\n"
+    "                    trace, or learnt from the pods seen so far, as the live extender does)\n"
     "                    [--topology MODEL=PRESET,...]  (e.g. G2=dgx1-v100: GPU wiring for\n"
     "                    nodes of that model; reports multi-GPU pods' min bandwidth)\n";
 
@@ -59,6 +61,7 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
   int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   bool json = false;
   std::string threads_text, inflation_text, path = "framework", weight_text;
+  std::string typical_pods = "trace";
   FlagReader flags(args);
   while (flags.Next()) {
     if (flags.Value("--cluster", cluster) || flags.Value("--trace", trace_file) ||
@@ -67,6 +70,7 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
         flags.Value("--tie-break", tie_break) || flags.Value("--out", out_dir) ||
         flags.Value("--threads", threads_text) || flags.Value("--inflation", inflation_text) ||
         flags.Value("--path", path) || flags.Value("--extender-weight", weight_text) ||
+        flags.Value("--typical-pods", typical_pods) ||
         flags.Switch("--json", json)) {
       continue;
     }
@@ -78,6 +82,10 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
   }
   if (path != "framework" && path != "extender") {
     err << "sim: --path: expected framework or extender, got \"" << path << "\"\n";
+    return 2;
+  }
+  if (typical_pods != "trace" && typical_pods != "observed") {
+    err << "sim: --typical-pods: expected trace or observed, got \"" << typical_pods << "\"\n";
     return 2;
   }
   int64_t extender_weight = 100;
@@ -167,6 +175,7 @@ int RunSim(const std::vector<std::string>& args, std::ostream& out, std::ostream
   options.inflation = inflation;
   options.tie_break = tie_break;
   options.path = path;
+  options.typical_pods = typical_pods;
   options.extender_weight = extender_weight;
   if (!topology_text.empty()) {
     for (const std::string& pair : std::vector<std::string>(absl::StrSplit(topology_text, ','))) {

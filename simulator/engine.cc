@@ -12,6 +12,7 @@
 #include <queue>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -74,12 +75,39 @@ std::vector<TypicalPod> TypicalPodsOf(const std::vector<trace::OpenbPod>& pods, 
   return plugins::gpu_share::TypicalPodsFromCounts(std::move(shapes), threshold);
 }
 
-// The profile with FGD's typical pods filled in from the workload, where the profile gave none.
-runtime::Profile WithTypicalPods(runtime::Profile profile, const std::vector<TypicalPod>& typical) {
+// What live FGD assumes before it has seen a pod: a few common shapes, equally likely, worth 16
+// pods, so observations take over quickly.
+std::vector<TypicalPod> GenericPrior() {
+  std::vector<TypicalPod> out;
+  for (auto [cpu, count, milli] : {std::tuple<int64_t, int32_t, int64_t>{4000, 1, 1000},
+                                   {4000, 1, 500}, {8000, 2, 1000}, {2000, 0, 0}}) {
+    TypicalPod t;
+    t.cpu = MilliCpu(cpu);
+    t.gpu_count = count;
+    t.gpu_milli = GpuMilli(milli);
+    t.weight = 1;
+    out.push_back(t);
+  }
+  return out;
+}
+
+// The profile with FGD's typical pods filled in, where the profile gave none: from the workload
+// ("trace"), or a prior to be refined by what the scheduler observes ("observed").
+runtime::Profile WithTypicalPods(runtime::Profile profile, const std::vector<TypicalPod>& typical,
+                                 const std::string& source) {
   for (runtime::PluginConfig& pc : profile.plugins) {
     if (pc.name != plugins::gpu_share::Fgd::kName || !pc.args.empty()) continue;
-    pc.args = framework::PluginArgs(
-        {{"typicalPods", plugins::gpu_share::EncodeTypicalPods(typical)}}, "args");
+    if (source == "observed") {
+      pc.args = framework::PluginArgs(
+          {{"typicalPods", plugins::gpu_share::EncodeTypicalPods(GenericPrior())},
+           {"observedHalfLife", framework::ArgValue(int64_t{2000})},
+           {"observedRefresh", framework::ArgValue(int64_t{128})},
+           {"priorWeight", framework::ArgValue(16.0)}},
+          "args");
+    } else {
+      pc.args = framework::PluginArgs(
+          {{"typicalPods", plugins::gpu_share::EncodeTypicalPods(typical)}}, "args");
+    }
   }
   return profile;
 }
@@ -224,6 +252,10 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
     return absl::InvalidArgumentError(
         absl::StrCat("path: must be framework or extender, got \"", options.path, "\""));
   }
+  if (options.typical_pods != "trace" && options.typical_pods != "observed") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "typical_pods: must be trace or observed, got \"", options.typical_pods, "\""));
+  }
   if (options.extender_weight < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("extender_weight: must be at least 1, got ", options.extender_weight));
@@ -280,7 +312,7 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
   metrics::InMemoryMetrics metrics;
   SimBinder binder;
   auto fw = runtime::Framework::Create(
-      SimRegistry(), WithTypicalPods(profile, typical),
+      SimRegistry(), WithTypicalPods(profile, typical, options.typical_pods),
       runtime::FrameworkDeps{clock, rng, extender ? nullptr : &cache, metrics, binder},
       runtime::FrameworkOptions{.parallelism = std::max(1, options.parallelism),
                                 .tie_break = options.tie_break == "first"

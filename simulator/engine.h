@@ -43,6 +43,10 @@ struct SimOptions {
   std::string mode = "inflation";   // inflation | replay
   double inflation = 1.3;           // inflation mode: total GPU request target / capacity
   double typical_threshold = 0.95;  // FGD typical pods: cumulative popularity cut
+  // Where FGD's typical pods come from: "trace" (counted from the whole trace, as the paper's
+  // simulator does: the future is known) or "observed" (learnt from the pods seen so far,
+  // starting from a weak generic prior: what the live extender can do).
+  std::string typical_pods = "trace";
   // Ties between equally scored nodes: "first" (nodes are added in an order shuffled by the
   // seed, and ties go to the first, as in the FGD paper's simulator) or "random" (uniform, as
   // kube-scheduler does).

@@ -239,6 +239,21 @@ TEST(RunOnce, ExtenderPathMakesTheFrameworkPathsDecisions) {
   }
 }
 
+// Live FGD (typical pods learnt from the pods seen) runs the same on both paths, and differs
+// from the trace-counted model it replaces.
+TEST(RunOnce, ObservedTypicalPodsAreTheSameOnBothPaths) {
+  const Workload w = SampleWorkload();
+  SimOptions opt;
+  opt.typical_pods = "observed";
+  const RunResult a = MustRun(w, Builtin("fgd"), 42, opt);
+  opt.path = "extender";
+  const RunResult b = MustRun(w, Builtin("fgd"), 42, opt);
+  EXPECT_EQ(a.decision_log_digest, b.decision_log_digest);
+  EXPECT_NE(a.decision_log_digest, MustRun(w, Builtin("fgd"), 42, SimOptions{}).decision_log_digest);
+  opt.typical_pods = "future";
+  EXPECT_FALSE(RunOnce(w, Builtin("fgd"), 42, opt).ok());
+}
+
 // With weight 1 kube-scheduler's own LeastAllocated spreading overturns the policy: the
 // decisions differ (the reason deploy/ sets a large weight).
 TEST(RunOnce, ExtenderPathWithWeightOneLosesThePolicysChoice) {

@@ -6,25 +6,33 @@
 namespace gpusched::plugins::gpu_share {
 
 std::vector<TypicalPod> TypicalPodsFromCounts(std::vector<ShapeCount> counts, double threshold) {
+  std::vector<TypicalPod> shapes;
+  shapes.reserve(counts.size());
+  for (ShapeCount& c : counts) {
+    shapes.push_back(std::move(c.shape));
+    shapes.back().weight = static_cast<double>(c.count);
+  }
+  return TypicalPodsFromWeights(std::move(shapes), threshold);
+}
+
+std::vector<TypicalPod> TypicalPodsFromWeights(std::vector<TypicalPod> shapes, double threshold) {
   auto key = [](const TypicalPod& p) {
     return std::make_tuple(p.cpu.value(), p.gpu_count, p.gpu_milli.value(), p.models);
   };
-  std::sort(counts.begin(), counts.end(), [&](const ShapeCount& a, const ShapeCount& b) {
-    if (a.count != b.count) return a.count > b.count;
-    return key(a.shape) < key(b.shape);
+  std::sort(shapes.begin(), shapes.end(), [&](const TypicalPod& a, const TypicalPod& b) {
+    if (a.weight != b.weight) return a.weight > b.weight;
+    return key(a) < key(b);
   });
-  int64_t total = 0;
-  for (const ShapeCount& c : counts) total += c.count;
+  double total = 0;
+  for (const TypicalPod& p : shapes) total += std::max(0.0, p.weight);
   std::vector<TypicalPod> out;
   if (total <= 0) return out;
-  int64_t cumulative = 0;
-  for (const ShapeCount& c : counts) {
-    if (c.count <= 0) continue;
-    TypicalPod p = c.shape;
-    p.weight = static_cast<double>(c.count);
+  double cumulative = 0;
+  for (TypicalPod& p : shapes) {
+    if (p.weight <= 0) continue;
+    cumulative += p.weight;
     out.push_back(std::move(p));
-    cumulative += c.count;
-    if (static_cast<double>(cumulative) >= threshold * static_cast<double>(total)) break;
+    if (cumulative >= threshold * total) break;
   }
   double kept = 0;
   for (const TypicalPod& p : out) kept += p.weight;

@@ -52,6 +52,8 @@ struct ShapeCount {
 // shape for determinism), cut where the cumulative popularity first reaches `threshold`
 // (0 < threshold <= 1; 0.95 in the paper), weights renormalized over the kept shapes.
 std::vector<TypicalPod> TypicalPodsFromCounts(std::vector<ShapeCount> counts, double threshold);
+// The same from real-valued weights (decayed counts); TypicalPod::weight holds each shape's.
+std::vector<TypicalPod> TypicalPodsFromWeights(std::vector<TypicalPod> shapes, double threshold);
 
 class FragmentationModel {
  public:

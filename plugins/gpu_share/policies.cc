@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <tuple>
 
 #include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
@@ -330,7 +332,8 @@ Status BestFit::NormalizeScore(const CycleState&, const PodInfo&,
 // --- FGD ---------------------------------------------------------------------------------------
 
 absl::StatusOr<std::vector<TypicalPod>> DecodeTypicalPods(const framework::PluginArgs& args) {
-  RETURN_IF_ERROR(args.RejectUnknown({"typicalPods"}));
+  RETURN_IF_ERROR(
+      args.RejectUnknown({"typicalPods", "observedHalfLife", "observedRefresh", "priorWeight"}));
   const framework::ArgValue* list = nullptr;
   for (const auto& [k, v] : args.fields()) {
     if (k == "typicalPods") list = &v;
@@ -386,7 +389,102 @@ framework::ArgValue EncodeTypicalPods(const std::vector<TypicalPod>& pods) {
 absl::StatusOr<std::unique_ptr<framework::Plugin>> Fgd::New(const framework::PluginArgs& a,
                                                             framework::Handle&) {
   ASSIGN_OR_RETURN(std::vector<TypicalPod> pods, DecodeTypicalPods(a));
-  return std::make_unique<Fgd>(std::move(pods));
+  ASSIGN_OR_RETURN(FgdObserve observe, DecodeFgdObserve(a));
+  return std::make_unique<Fgd>(std::move(pods), observe);
+}
+
+absl::StatusOr<FgdObserve> DecodeFgdObserve(const framework::PluginArgs& args) {
+  FgdObserve o;
+  RETURN_IF_ERROR(args.Get("observedHalfLife", o.half_life));
+  RETURN_IF_ERROR(args.Get("observedRefresh", o.refresh_every));
+  RETURN_IF_ERROR(args.Get("priorWeight", o.prior_weight));
+  if (o.half_life < 0 || o.half_life > 100000000) {
+    return args.FieldError("observedHalfLife", "must be in 0..100000000 pods (0: off)");
+  }
+  if (o.refresh_every < 1 || o.refresh_every > 1000000) {
+    return args.FieldError("observedRefresh", "must be in 1..1000000 pods");
+  }
+  if (!(o.prior_weight > 0) || o.prior_weight > 1e12) {
+    return args.FieldError("priorWeight", "must be > 0 (pods the prior counts as)");
+  }
+  return o;
+}
+
+Fgd::Fgd(std::vector<TypicalPod> typical, FgdObserve observe)
+    : prior_(std::move(typical)), observe_(observe) {
+  MutexLock l(&mu_);
+  RebuildLocked(prior_);
+}
+
+void Fgd::RebuildLocked(std::vector<TypicalPod> typical) {
+  model_ = std::make_unique<FragmentationModel>(std::move(typical));
+  cache_ = std::make_unique<FragCache>(*model_);
+  // Every memo depends on the model (and node keys on the cache's interning).
+  memo_.clear();
+  node_keys_.clear();
+}
+
+std::vector<TypicalPod> Fgd::typical_pods() const {
+  MutexLock l(&mu_);
+  return model_->pods();
+}
+
+void Fgd::ObserveLocked(const PodInfo& pod) {
+  if (!recent_set_.insert(pod.uid).second) return;  // seen already (a retry)
+  recent_.push_back(pod.uid);
+  constexpr size_t kRecent = 1 << 14;
+  if (recent_.size() > kRecent) {
+    recent_set_.erase(recent_.front());
+    recent_.pop_front();
+  }
+  const framework::GpuRequest& g = pod.requests.gpu;
+  TypicalPod shape;
+  shape.cpu = pod.requests.cpu;
+  shape.gpu_count = g.count;
+  shape.gpu_milli = g.empty() ? GpuMilli(0) : g.milli_per_gpu;
+  shape.models = g.models;
+  const std::string key = absl::StrCat(shape.cpu.value(), "/", shape.gpu_count, "/",
+                                       shape.gpu_milli.value(), "/", g.ModelList());
+  scale_ *= std::exp2(1.0 / static_cast<double>(observe_.half_life));
+  auto [it, inserted] = observed_.try_emplace(key, shape);
+  it->second.weight += scale_;
+  if (scale_ > 1e200) {  // renormalize before the scale overflows
+    for (auto& [k, t] : observed_) t.weight /= scale_;
+    scale_ = 1.0;
+  }
+  // Bounded: forget the rarest shapes when too many distinct ones were seen.
+  constexpr size_t kMaxShapes = 4096;
+  if (observed_.size() > kMaxShapes) {
+    std::vector<std::pair<double, std::string>> by_weight;
+    for (const auto& [k, t] : observed_) by_weight.emplace_back(t.weight, k);
+    std::sort(by_weight.begin(), by_weight.end());
+    for (size_t i = 0; i < by_weight.size() / 2; ++i) observed_.erase(by_weight[i].second);
+  }
+  if (++since_refresh_ < observe_.refresh_every) return;
+  since_refresh_ = 0;
+  // Effective counts: each observation weighs 2^(-age / half_life), i.e. weight / scale_.
+  std::vector<TypicalPod> shapes;
+  double prior_total = 0;
+  for (const TypicalPod& p : prior_) prior_total += p.weight;
+  for (const TypicalPod& p : prior_) {
+    shapes.push_back(p);
+    shapes.back().weight = prior_total > 0 ? observe_.prior_weight * p.weight / prior_total : 0;
+  }
+  for (const auto& [k, t] : observed_) {
+    TypicalPod p = t;
+    p.weight = t.weight / scale_;
+    shapes.push_back(std::move(p));
+  }
+  // The same shape may be in the prior and observed: merge.
+  std::map<std::tuple<int64_t, int32_t, int64_t, std::vector<std::string>>, TypicalPod> merged;
+  for (TypicalPod& p : shapes) {
+    auto [m, fresh] = merged.try_emplace(
+        std::make_tuple(p.cpu.value(), p.gpu_count, p.gpu_milli.value(), p.models), p);
+    if (!fresh) m->second.weight += p.weight;
+  }
+  std::vector<TypicalPod> all;
+  for (auto& [k, p] : merged) all.push_back(std::move(p));
+  RebuildLocked(TypicalPodsFromWeights(std::move(all), observe_.threshold));
 }
 
 namespace {
@@ -423,11 +521,11 @@ Fgd::Choice Fgd::EvaluateLocked(const PodInfo& pod, const NodeInfo& node) {
   const absl::Span<int32_t> free =
       n > kMaxKeyedGpus ? absl::MakeSpan(big) : absl::MakeSpan(buf, n);
   const std::string_view model = NodeModel(node);
-  const double before = cache_.Frag(model, node.cpu_free(), free);
+  const double before = cache_->Frag(model, node.cpu_free(), free);
   const MilliCpu cpu_after = node.cpu_free() - pod.requests.cpu;
   Choice c;
   if (req.empty()) {
-    c.score = SigmoidScore(before, cache_.Frag(model, cpu_after, free));
+    c.score = SigmoidScore(before, cache_->Frag(model, cpu_after, free));
     return c;
   }
   if (req.whole()) {
@@ -442,7 +540,7 @@ Fgd::Choice Fgd::EvaluateLocked(const PodInfo& pod, const NodeInfo& node) {
       }
       ++k;
     }
-    c.score = SigmoidScore(before, cache_.Frag(model, cpu_after, free));
+    c.score = SigmoidScore(before, cache_->Frag(model, cpu_after, free));
     return c;
   }
   // A share: try each distinct amount of free milli that fits; keep the least fragmentation.
@@ -459,7 +557,7 @@ Fgd::Choice Fgd::EvaluateLocked(const PodInfo& pod, const NodeInfo& node) {
     if (std::find(tried.begin(), tried.end(), v) != tried.end()) continue;
     tried.push_back(v);
     free[k] = v - milli;
-    const double after = cache_.Frag(model, cpu_after, free);
+    const double after = cache_->Frag(model, cpu_after, free);
     free[k] = v;
     if (c.device_free < 0 || after < best_after || (after == best_after && v < c.device_free)) {
       best_after = after;
@@ -487,6 +585,10 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
   std::vector<const NodeInfo*> misses;
   uint32_t shape = 0;
   bool known_shape = false;
+  if (observe_.half_life > 0) {
+    MutexLock l(&mu_);
+    ObserveLocked(pod);
+  }
   {
     // Pass 1, shared: every node whose state and shape were seen before.
     ReaderMutexLock l(&mu_);
@@ -523,7 +625,7 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
         nk.generation = n->generation();
         nk.key = count > kMaxKeyedGpus
                      ? NodeStateKey{}
-                     : cache_.Key(NodeModel(*n), n->cpu_free(), absl::MakeConstSpan(buf, count));
+                     : cache_->Key(NodeModel(*n), n->cpu_free(), absl::MakeConstSpan(buf, count));
       }
       int64_t score;
       if (!nk.key.valid) {

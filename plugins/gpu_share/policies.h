@@ -28,11 +28,13 @@
 //
 // Randomness comes only from the Handle's random source, in PreScore and Reserve.
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
 #include "plugins/gpu_share/fragmentation.h"
@@ -129,7 +131,27 @@ class BestFit final : public framework::PreScorePlugin, public framework::ScoreP
 };
 
 // typicalPods: [{cpuMilli, gpuCount, gpuMilli, models: [..], weight}] (required, non-empty).
+// Also accepts FGD's observation keys (FgdObserve), which DecodeFgdObserve reads.
 absl::StatusOr<std::vector<TypicalPod>> DecodeTypicalPods(const framework::PluginArgs& args);
+
+// Live FGD: the typical pods learnt from the pods the scheduler sees, since a live scheduler has
+// no trace to count them from.
+//   - name: FGD
+//     args:
+//       typicalPods: [...]       # the prior (what to assume before anything is seen)
+//       observedHalfLife: 2000   # pods; each pod seen counts, decayed by half every 2000 pods
+//       observedRefresh: 128     # rebuild the fragmentation model every 128 pods seen
+//       priorWeight: 64          # the prior counts as this many pods
+// The model is the prior (weights scaled to priorWeight) plus the decayed counts of observed pod
+// shapes, cut at the 95 % popularity threshold as the paper does. Observed at PreScore (each pod
+// once: a retried pod is not counted again).
+struct FgdObserve {
+  int64_t half_life = 0;  // 0: off (the typical pods are fixed)
+  int64_t refresh_every = 128;
+  double prior_weight = 64;
+  double threshold = 0.95;
+};
+absl::StatusOr<FgdObserve> DecodeFgdObserve(const framework::PluginArgs& args);
 // The inverse, for programs that build profiles (the simulator).
 framework::ArgValue EncodeTypicalPods(const std::vector<TypicalPod>& pods);
 
@@ -142,7 +164,7 @@ class Fgd final : public framework::PreScorePlugin,
                   public framework::DeviceChooser {
  public:
   static constexpr std::string_view kName = "FGD";
-  explicit Fgd(std::vector<TypicalPod> typical) : model_(std::move(typical)), cache_(model_) {}
+  explicit Fgd(std::vector<TypicalPod> typical, FgdObserve observe = {});
   static absl::StatusOr<std::unique_ptr<framework::Plugin>> New(const framework::PluginArgs& a,
                                                                 framework::Handle& h);
   std::string_view Name() const override { return kName; }
@@ -159,6 +181,8 @@ class Fgd final : public framework::PreScorePlugin,
   };
   Choice Evaluate(const framework::PodInfo& pod, const framework::NodeInfo& node)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The typical pods the model uses now (the prior until observations refresh it).
+  std::vector<TypicalPod> typical_pods() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   std::optional<std::vector<framework::GpuShare>> ChooseDevices(
@@ -167,12 +191,24 @@ class Fgd final : public framework::PreScorePlugin,
   Choice EvaluateLocked(const framework::PodInfo& pod, const framework::NodeInfo& node)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t ShapeIdLocked(const std::string& shape) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts `pod` once and rebuilds the model every refresh_every pods.
+  void ObserveLocked(const framework::PodInfo& pod) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RebuildLocked(std::vector<TypicalPod> typical) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
-  const FragmentationModel model_;
+  const std::vector<TypicalPod> prior_;
+  const FgdObserve observe_;
 
   mutable Mutex mu_;
-  FragCache cache_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<FragmentationModel> model_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<FragCache> cache_ ABSL_GUARDED_BY(mu_);
+  // Observed shapes: weight in units of scale_ (the newest pod adds scale_, which grows by
+  // 2^(1/half_life) per pod: decay without touching every entry).
+  absl::flat_hash_map<std::string, TypicalPod> observed_ ABSL_GUARDED_BY(mu_);
+  double scale_ ABSL_GUARDED_BY(mu_) = 1.0;
+  int64_t since_refresh_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<PodUid> recent_ ABSL_GUARDED_BY(mu_);  // pods counted lately (a retry is not new)
+  absl::flat_hash_set<PodUid> recent_set_ ABSL_GUARDED_BY(mu_);
   // Each node's state key, valid while the node's generation is unchanged (generations are
   // unique over the process, so a node removed and added again never matches a stale entry).
   struct NodeKey {

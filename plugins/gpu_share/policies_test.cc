@@ -268,6 +268,61 @@ TEST(FgdPlugin, EvaluateScoresStayWithin0And100AndPreScoreAgrees) {
   }
 }
 
+// Live FGD: the typical pods come from the pods it sees, decayed, on top of a weak prior.
+TEST(FgdPlugin, ObservedPodsBecomeTheTypicalPodsAndARetryCountsOnce) {
+  FgdObserve observe;
+  observe.half_life = 50;
+  observe.refresh_every = 10;
+  observe.prior_weight = 5;
+  Fgd fgd({Typical(4000, 1, 1000, 1.0)}, observe);
+  NodeInfo node = MakeNode(NodeBuilder("n").Cpu(64000).Gpus(4).Build());
+  auto see = [&](const PodInfo& pod) {
+    CycleState state;
+    ASSERT_TRUE(fgd.PreScore(state, pod, {&node}).ok());
+  };
+  // Before any refresh: the prior alone.
+  ASSERT_EQ(fgd.typical_pods().size(), 1u);
+  // 40 shares of 250m: after the refreshes they dominate.
+  for (int i = 0; i < 40; ++i) {
+    PodInfo p = SharePod(250);
+    p.uid = PodUid(absl::StrCat("share-", i));
+    see(p);
+  }
+  std::vector<TypicalPod> t = fgd.typical_pods();
+  ASSERT_FALSE(t.empty());
+  EXPECT_EQ(t[0].gpu_milli, GpuMilli(250));
+  EXPECT_GT(t[0].weight, 0.8);
+  // Then the workload changes to whole GPUs: with a half-life of 50 pods it follows.
+  for (int i = 0; i < 200; ++i) {
+    PodInfo p = WholePod(2);
+    p.uid = PodUid(absl::StrCat("whole-", i));
+    see(p);
+  }
+  t = fgd.typical_pods();
+  ASSERT_FALSE(t.empty());
+  EXPECT_EQ(t[0].gpu_count, 2);
+  // The same pod scored again (kube-scheduler retrying it) is not a new observation.
+  PodInfo retry = SharePod(100);
+  retry.uid = PodUid("retry");
+  for (int i = 0; i < 30; ++i) see(retry);
+  for (const TypicalPod& p : fgd.typical_pods()) EXPECT_NE(p.gpu_milli, GpuMilli(100));
+}
+
+TEST(FgdPlugin, ObservationArgsAreValidated) {
+  auto with = [](const char* key, framework::ArgValue v) {
+    return PluginArgs({{"typicalPods", EncodeTypicalPods({Typical(0, 1, 1000, 1.0)})},
+                       {key, std::move(v)}});
+  };
+  EXPECT_FALSE(DecodeFgdObserve(with("observedHalfLife", framework::ArgValue(int64_t{-1}))).ok());
+  EXPECT_FALSE(DecodeFgdObserve(with("observedRefresh", framework::ArgValue(int64_t{0}))).ok());
+  EXPECT_FALSE(DecodeFgdObserve(with("priorWeight", framework::ArgValue(0.0))).ok());
+  absl::StatusOr<FgdObserve> ok =
+      DecodeFgdObserve(with("observedHalfLife", framework::ArgValue(int64_t{500})));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->half_life, 500);
+  EXPECT_TRUE(DecodeTypicalPods(with("observedHalfLife", framework::ArgValue(int64_t{500}))).ok());
+}
+
 TEST(FgdPlugin, ScoreWithoutPreScoreIsAnErrorNotACrash) {
   Fgd fgd({Typical(0, 1, 1000, 1.0)});
   NodeInfo node = MakeNode(NodeBuilder("n").Gpus(2).Build());
