@@ -326,13 +326,17 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
         **fw, store, clock, runtime::LiveOptions{.sweep_every = absl::InfiniteDuration()});
   }
   // One pod through the chosen path.
+  std::vector<NodeId> names;
   auto schedule = [&](const PodInfo& pod) -> runtime::ScheduleResult {
     if (!extender) return (*fw)->SchedulePod(pod);
     runtime::ScheduleResult r;
     cache::SnapshotRef snap = store.Current();
-    std::vector<NodeId> names;
-    names.reserve(snap->Nodes().size());
-    for (const framework::NodeInfo* n : snap->Nodes()) names.push_back(n->name());
+    // kube-scheduler's candidate list: every node, in the model's order (nodes never change
+    // during a run, so it is built once).
+    if (names.size() != snap->Nodes().size()) {
+      names.clear();
+      for (const framework::NodeInfo* n : snap->Nodes()) names.push_back(n->name());
+    }
     runtime::Framework::FilterVerdicts v = live->Filter(pod, names);
     if (!v.error.ok() || v.feasible.empty()) {
       r.status = v.error.ok() ? framework::Status::Unschedulable("no node fits") : v.error;

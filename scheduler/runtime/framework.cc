@@ -791,6 +791,17 @@ std::string ReasonOf(const Status& s) {
 }
 }  // namespace
 
+std::vector<const NodeInfo*> Framework::Resolve(const framework::ClusterSnapshot& snapshot,
+                                                const std::vector<NodeId>& names) {
+  std::vector<const NodeInfo*> out(names.size());
+  parallelizer_->For(names.size(), options_.chunk_size, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) out[i] = snapshot.FindNode(names[i]);
+  });
+  return out;
+}
+
+std::string Framework::NodeReason::reason() const { return ReasonOf(status); }
+
 Framework::FilterVerdicts Framework::Filter(const framework::ClusterSnapshot& snapshot,
                                             const PodInfo& pod,
                                             const std::vector<NodeId>& candidates) {
@@ -806,17 +817,20 @@ Framework::FilterVerdicts Framework::Filter(const framework::ClusterSnapshot& sn
   absl::flat_hash_set<const NodeInfo*> allowed_set;
   const bool restricted = pre.ok() && allowed.size() != snapshot.Nodes().size();
   if (restricted) allowed_set.insert(allowed.begin(), allowed.end());
+  const std::vector<const NodeInfo*> resolved = Resolve(snapshot, candidates);
   std::vector<const NodeInfo*> nodes;
   nodes.reserve(candidates.size());
-  for (const NodeId& name : candidates) {
-    const NodeInfo* info = snapshot.FindNode(name);
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const NodeId& name = candidates[i];
+    const NodeInfo* info = resolved[i];
     if (info == nullptr) {
-      out.failed.push_back({name, "node is not in the scheduler's model yet"});
+      out.failed.push_back({name, Status::Unschedulable("node is not in the scheduler's model yet")});
     } else if (!pre.ok()) {
       auto& list = pre.code() == Code::kUnschedulableAndUnresolvable ? out.unresolvable : out.failed;
-      list.push_back({name, ReasonOf(pre)});
+      list.push_back({name, pre});
     } else if (restricted && !allowed_set.contains(info)) {
-      out.unresolvable.push_back({name, "node is not among those PreFilter allowed for this pod"});
+      out.unresolvable.push_back({name, Status::UnschedulableAndUnresolvable(
+                                            "node is not among those PreFilter allowed for this pod")});
     } else {
       nodes.push_back(info);
     }
@@ -830,10 +844,10 @@ Framework::FilterVerdicts Framework::Filter(const framework::ClusterSnapshot& sn
   // Feasible nodes in candidate order (RunFilter keeps the order it was given).
   out.feasible.reserve(f.feasible.size());
   for (const NodeInfo* n : f.feasible) out.feasible.push_back(n->name());
-  for (const NodeVerdict& v : f.rejected) {
+  for (NodeVerdict& v : f.rejected) {
     auto& list = v.status.code() == Code::kUnschedulableAndUnresolvable ? out.unresolvable
                                                                           : out.failed;
-    list.push_back({v.node->name(), ReasonOf(v.status)});
+    list.push_back({v.node->name(), std::move(v.status)});
   }
   return out;
 }
@@ -849,13 +863,14 @@ absl::StatusOr<Framework::Priorities> Framework::Prioritize(
   if (Status pre = RunPreFilter(state, pod, allowed); !pre.ok() && !pre.IsRejection()) {
     return absl::InternalError(absl::StrCat("PreFilter: ", pre.Message()));
   }
+  const std::vector<const NodeInfo*> resolved = Resolve(snapshot, nodes);
   std::vector<const NodeInfo*> feasible;
   std::vector<size_t> position;  // feasible[k] is nodes[position[k]]
   feasible.reserve(nodes.size());
   position.reserve(nodes.size());
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (const NodeInfo* info = snapshot.FindNode(nodes[i])) {
-      feasible.push_back(info);
+    if (resolved[i] != nullptr) {
+      feasible.push_back(resolved[i]);
       position.push_back(i);
     }
   }

@@ -166,7 +166,10 @@ class Framework {
   // Names the snapshot does not know are "not now" (the model may not have caught up).
   struct NodeReason {
     NodeId node;
-    std::string reason;  // for a person: "Insufficient nvidia.com/gpu", "node(s) had taint..."
+    framework::Status status;  // the verdict (its reasons are what a person reads)
+    // For a person: "Insufficient nvidia.com/gpu", "node(s) had taint ..."; made on demand, so a
+    // verdict costs no string when nobody reads it.
+    std::string reason() const;
   };
   struct FilterVerdicts {
     std::vector<NodeId> feasible;             // in candidate order
@@ -226,6 +229,9 @@ class Framework {
   ScheduleResult Abort(CycleState& state, const PodInfo& pod, ScheduleResult r,
                        framework::Status why);
   ScheduleResult RunBindingCycle(CycleState& state, const PodInfo& pod, ScheduleResult r);
+  // The snapshot's node for each name (null if unknown), looked up on the worker pool.
+  std::vector<const NodeInfo*> Resolve(const framework::ClusterSnapshot& snapshot,
+                                       const std::vector<NodeId>& names);
   // Reserve plugins on `node`, then the devices they chose (empty for a pod without GPUs). On
   // failure Unreserve has run.
   framework::Status RunReserve(CycleState& state, const PodInfo& pod, const NodeInfo& node,

@@ -425,7 +425,7 @@ Framework::FilterVerdicts LiveScheduler::FilterMember(const PodInfo& pod,
       out.error = plan;
       return out;
     }
-    for (const NodeId& name : candidates) out.failed.push_back({name, std::string(plan.Message())});
+    for (const NodeId& name : candidates) out.failed.push_back({name, plan});
     return out;
   }
   if (g.slots.empty()) return fw_.Filter(*snap, pod, candidates);  // no plan needed
@@ -437,21 +437,22 @@ Framework::FilterVerdicts LiveScheduler::FilterMember(const PodInfo& pod,
       out.error = pre;
       return out;
     }
-    for (const NodeId& name : candidates) out.failed.push_back({name, std::string(pre.Message())});
+    for (const NodeId& name : candidates) out.failed.push_back({name, pre});
     return out;
   }
   for (const NodeId& name : candidates) {
     const NodeInfo* node = snap->FindNode(name);
     Slot* slot = FreeSlotOn(g, name);
     if (node == nullptr || slot == nullptr) {
-      out.failed.push_back({name, absl::StrCat("node is not in the plan of gang ",
-                                               g.ref.id.str())});
+      out.failed.push_back({name, Status::Unschedulable(absl::StrCat(
+                                      "node is not in the plan of gang ", g.ref.id.str()))});
       continue;
     }
     // The member takes its slot's place: judge the node without the placeholder.
     NodeInfo trial = *node;
     if (!trial.RemovePod(slot->placeholder.requests, slot->gpus).ok()) {
-      out.failed.push_back({name, "the gang's slot here is inconsistent with the model"});
+      out.failed.push_back(
+          {name, Status::Unschedulable("the gang's slot here is inconsistent with the model")});
       continue;
     }
     Framework::FilterOutcome f = fw_.RunFilter(state, pod, {&trial});
@@ -462,8 +463,9 @@ Framework::FilterVerdicts LiveScheduler::FilterMember(const PodInfo& pod,
     if (!f.feasible.empty()) {
       out.feasible.push_back(name);
     } else {
-      out.failed.push_back({name, absl::StrCat("does not fit the slot its gang planned here: ",
-                                               f.rejected.front().status.Message())});
+      out.failed.push_back({name, Status::Unschedulable(absl::StrCat(
+                                      "does not fit the slot its gang planned here: ",
+                                      f.rejected.front().status.Message()))});
     }
   }
   return out;

@@ -45,8 +45,8 @@ TEST_F(LiveSchedulerTest, FilterSplitsNotNowFromNeverHere) {
   ASSERT_TRUE(v.error.ok()) << v.error.ToString();
   EXPECT_THAT(v.feasible, ElementsAre(NodeId("free")));
   std::map<std::string, std::string> failed, never;
-  for (const auto& r : v.failed) failed[r.node.str()] = r.reason;
-  for (const auto& r : v.unresolvable) never[r.node.str()] = r.reason;
+  for (const auto& r : v.failed) failed[r.node.str()] = r.reason();
+  for (const auto& r : v.unresolvable) never[r.node.str()] = r.reason();
   // "full" has one A100 in all: two can never fit there; T4s are never A100s.
   EXPECT_TRUE(never.contains("full")) << failed["full"];
   EXPECT_TRUE(never.contains("t4"));
@@ -298,7 +298,7 @@ TEST_F(LiveGangTest, APlanHoldsCapacityAndIsReleasedAtTheDeadline) {
   // A late member is told the gang backs off.
   runtime::Framework::FilterVerdicts late = live().Filter(g[2], nodes);
   ASSERT_FALSE(late.failed.empty());
-  EXPECT_THAT(late.failed[0].reason, HasSubstr("backing off"));
+  EXPECT_THAT(late.failed[0].reason(), HasSubstr("backing off"));
 }
 
 TEST_F(LiveGangTest, AGangThatCannotFitHoldsNothingAndSaysWhy) {
@@ -308,8 +308,8 @@ TEST_F(LiveGangTest, AGangThatCannotFitHoldsNothingAndSaysWhy) {
   runtime::Framework::FilterVerdicts v = live().Filter(g[0], nodes);
   EXPECT_TRUE(v.feasible.empty());
   ASSERT_EQ(v.failed.size(), 2u);
-  EXPECT_THAT(v.failed[0].reason, HasSubstr("needs 5 more member(s)"));
-  EXPECT_THAT(v.failed[0].reason, HasSubstr("only 4 fit now"));
+  EXPECT_THAT(v.failed[0].reason(), HasSubstr("needs 5 more member(s)"));
+  EXPECT_THAT(v.failed[0].reason(), HasSubstr("only 4 fit now"));
   EXPECT_EQ(w_.store.generation(), gen);
   EXPECT_EQ(live().Filter(PodBuilder("other").Gpus(2).Build(), nodes).feasible.size(), 2u);
 }
