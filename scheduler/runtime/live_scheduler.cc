@@ -42,6 +42,26 @@ void LiveScheduler::ArmSweep(const std::shared_ptr<Alive>& alive, Clock& clock,
   });
 }
 
+void LiveScheduler::Count(std::string_view metric, std::string_view help,
+                          std::string_view result) {
+  metrics::Labels labels;
+  if (!result.empty()) labels.emplace_back("result", std::string(result));
+  fw_.handle().metrics().GetCounter(metric, help, labels).Increment();
+}
+
+void LiveScheduler::Log(log::Level level, std::string_view message, log::Fields fields) {
+  if (options_.logger != nullptr) options_.logger->Log(level, message, fields);
+}
+
+void LiveScheduler::CountBind(const PodInfo& pod, const NodeId& node, const Status& status) {
+  const std::string_view result = status.ok() ? "ok" : status.IsRejection() ? "refused" : "error";
+  Count("gpusched_binds_total", "Bind requests by outcome.", result);
+  if (!status.ok() && !status.IsRejection()) {
+    Log(log::Level::kWarn, "binding failed; reservation released",
+        {{"pod", pod.FullName()}, {"node", node.str()}, {"error", status.Message()}});
+  }
+}
+
 Framework::FilterVerdicts LiveScheduler::Filter(const PodInfo& pod,
                                                 const std::vector<NodeId>& candidates) {
   if (IsGangMember(pod)) {
@@ -77,11 +97,15 @@ absl::StatusOr<Framework::Priorities> LiveScheduler::Prioritize(const PodInfo& p
 }
 
 LiveScheduler::BindResult LiveScheduler::Bind(const PodInfo& pod, const NodeId& node) {
+  BindResult r;
   if (IsGangMember(pod)) {
     MutexLock l(&gangs_mu_);
-    return BindMember(pod, node);
+    r = BindMember(pod, node);
+  } else {
+    r = BindPod(pod, node);
   }
-  return BindPod(pod, node);
+  CountBind(pod, node, r.status);
+  return r;
 }
 
 LiveScheduler::BindResult LiveScheduler::BindPod(const PodInfo& pod, const NodeId& node) {
@@ -269,7 +293,14 @@ size_t LiveScheduler::ExpireAssumed() {
   size_t n = 0;
   for (const PodUid& uid : expired) {
     // Forget fails if the pod was confirmed or deleted meanwhile: then there is nothing to do.
-    if (store_.Apply(ModelOp::Forget(uid)).ok()) ++n;
+    if (!store_.Apply(ModelOp::Forget(uid)).ok()) continue;
+    ++n;
+    Count("gpusched_assumed_pods_expired_total",
+          "Bound pods the API server never confirmed within the TTL; their reservation was "
+          "forgotten.",
+          "");
+    Log(log::Level::kWarn, "binding never confirmed by the API server; reservation forgotten",
+        {{"pod_uid", uid.str()}, {"ttl", absl::FormatDuration(options_.assumed_ttl)}});
   }
   return n;
 }
@@ -317,6 +348,8 @@ void LiveScheduler::ReleasePlan(GangState& g, std::string reason) {
   });
   g.slots.clear();
   g.deadline = absl::InfiniteFuture();
+  Count("gpusched_gang_plans_total", "Gang plans by outcome.", "released");
+  Log(log::Level::kInfo, "gang plan released", {{"gang", g.ref.id.str()}, {"reason", reason}});
   g.last_release = std::move(reason);
   g.backoff_until = clock_.Now() + options_.gang_backoff;
 }
@@ -372,6 +405,7 @@ Status LiveScheduler::TryPlan(GangState& g, const PodInfo& pod, int needed) {
         absl::StrCat("gang ", g.ref.id.str(), ": the cluster changed while planning; retry"));
   }
   ++g.attempts;
+  Count("gpusched_gang_plans_total", "Gang plans by outcome.", "planned");
   g.slots = std::move(slots);
   g.deadline = clock_.Now() + g.ref.timeout.value_or(options_.gang_timeout);
   return Status::Success();
@@ -398,6 +432,7 @@ Status LiveScheduler::EnsurePlan(const PodInfo& pod) {
   if (live >= g.ref.min_member) return Status::Success();  // quorum met: extras go as they come
   const int needed = g.ref.min_member - live;
   Status s = TryPlan(g, pod, needed);
+  if (!s.ok()) Count("gpusched_gang_plans_total", "Gang plans by outcome.", "unschedulable");
   if (s.ok() || !s.IsRejection()) return s;
   // Earlier gangs come first: free what later gangs hold without a bound member, and retry.
   bool released = false;

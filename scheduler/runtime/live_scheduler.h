@@ -40,6 +40,11 @@
 //    again: gangs never hold parts of each other's capacity. Use a profile without the Gang
 //    plugin here (its Permit stage does not exist under kube-scheduler).
 //
+// Metrics (through the framework's MetricsScope), each also logged when it happens:
+//   gpusched_assumed_pods_expired_total            bound pods the informer never confirmed
+//   gpusched_binds_total{result}                   ok | refused (no longer fits) | error
+//   gpusched_gang_plans_total{result}              planned | unschedulable | released
+//
 // Thread-safety: every public method may be called from any thread at any time. Lock order:
 // alive_->mu (timer callbacks) -> gangs_mu_ -> mu_ -> the store's locks. Calls for gang members
 // are serialized by gangs_mu_ (they are few; other pods never take it). Verbs never hold mu_ while running
@@ -60,6 +65,7 @@
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "scheduler/cache/snapshot_store.h"
 #include "scheduler/runtime/framework.h"
 
@@ -95,6 +101,9 @@ struct LiveOptions {
   // its own timeout; and how long a gang whose plan expired waits before planning again.
   absl::Duration gang_timeout = absl::Seconds(60);
   absl::Duration gang_backoff = absl::Seconds(10);
+  // Where state changes are logged (a binding lost, a plan released, a failed bind); null:
+  // silent. Never per node or per Filter/Prioritize request.
+  log::Logger* logger = nullptr;
 };
 
 class LiveScheduler {
@@ -196,6 +205,10 @@ class LiveScheduler {
   BindResult BindMember(const PodInfo& pod, const NodeId& node)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
   BindResult BindPod(const PodInfo& pod, const NodeId& node);
+  // Counts (and logs, when a logger is set) one event.
+  void Count(std::string_view metric, std::string_view help, std::string_view result);
+  void Log(log::Level level, std::string_view message, log::Fields fields);
+  void CountBind(const PodInfo& pod, const NodeId& node, const framework::Status& status);
 
   // Constant after construction.
   Framework& fw_;

@@ -5,7 +5,12 @@
 
 #include <string>
 
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "spdlog/sinks/ostream_sink.h"
+#include "spdlog/spdlog.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -138,6 +143,25 @@ TEST_F(LiveSchedulerTest, InformerConfirmsAnAssumedPodAndUnconfirmedOnesExpire) 
   EXPECT_NE(snap->FindPod(seen.uid), nullptr);
   EXPECT_EQ(snap->FindPod(lost.uid), nullptr);  // its Binding never showed up: forgotten
   EXPECT_EQ(snap->FindNode(NodeId("n"))->fully_free_gpus(), 1);
+}
+
+TEST(LiveSchedulerLogs, ALostBindingIsLoggedOnceAndCountedAndBindsAreCounted) {
+  std::ostringstream out;
+  log::Logger logger(log::Options{.level = log::Level::kInfo, .json = true},
+                     std::make_shared<spdlog::logger>(
+                         "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  LiveWorld w;
+  ASSERT_TRUE(w.Start("binpack", {}, runtime::LiveOptions{.logger = &logger}).ok());
+  ASSERT_TRUE(w.live->OnNodeAdd(NodeBuilder("n").Gpus(1).Build()).ok());
+  ASSERT_TRUE(w.live->Bind(PodBuilder("lost").Gpus(1).Build(), NodeId("n")).status.ok());
+  EXPECT_FALSE(w.live->Bind(PodBuilder("late").Gpus(1).Build(), NodeId("n")).status.ok());
+  EXPECT_EQ(out.str(), "");  // a refusal is an answer, not an event worth a log line
+  w.clock.Advance(absl::Seconds(31));
+  EXPECT_THAT(out.str(), HasSubstr("\"msg\":\"binding never confirmed by the API server"));
+  EXPECT_THAT(out.str(), HasSubstr("\"pod_uid\":\"lost\""));
+  EXPECT_EQ(w.metrics.CounterValue("gpusched_assumed_pods_expired_total", {}), 1.0);
+  EXPECT_EQ(w.metrics.CounterValue("gpusched_binds_total", {{"result", "ok"}}), 1.0);
+  EXPECT_EQ(w.metrics.CounterValue("gpusched_binds_total", {{"result", "refused"}}), 1.0);
 }
 
 TEST_F(LiveSchedulerTest, PodUpdatesMoveDevicesAndDeletionFreesThem) {
