@@ -229,11 +229,6 @@ GpuMemMiB DeviceMemoryFor(std::string_view model) {
   return GpuMemMiB(32768);
 }
 
-const framework::Registry& SimRegistry() {
-  static const framework::Registry* registry =
-      new framework::Registry(plugins::NewInTreeRegistry());
-  return *registry;
-}
 
 absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profile& profile,
                                   uint64_t seed, const SimOptions& options) {
@@ -311,8 +306,9 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
   SimClock clock;
   metrics::InMemoryMetrics metrics;
   SimBinder binder;
+  const framework::Registry registry = plugins::NewInTreeRegistry();  // per run: no shared state
   auto fw = runtime::Framework::Create(
-      SimRegistry(), WithTypicalPods(profile, typical, options.typical_pods),
+      registry, WithTypicalPods(profile, typical, options.typical_pods),
       runtime::FrameworkDeps{clock, rng, extender ? nullptr : &cache, metrics, binder},
       runtime::FrameworkOptions{.parallelism = std::max(1, options.parallelism),
                                 .tie_break = options.tie_break == "first"

@@ -70,8 +70,6 @@ struct SimOptions {
   std::string* decision_log = nullptr;
 };
 
-// The registry the simulator uses (the in-tree plugins).
-const framework::Registry& SimRegistry();
 
 absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profile& profile,
                                   uint64_t seed, const SimOptions& options);

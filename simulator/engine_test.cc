@@ -546,7 +546,7 @@ TEST(RunOnce, FgdProfileBuildsBecauseTheEngineFillsTypicalPods) {
     }
   } binder;
   auto bare = runtime::Framework::Create(
-      SimRegistry(), Builtin("fgd"), runtime::FrameworkDeps{clock, rng, &cache, metrics, binder});
+      plugins::NewInTreeRegistry(), Builtin("fgd"), runtime::FrameworkDeps{clock, rng, &cache, metrics, binder});
   ASSERT_FALSE(bare.ok());
   EXPECT_THAT(bare.status().message(), HasSubstr("typicalPods"));
 

@@ -133,8 +133,6 @@ class JobSim {
   }
 
   absl::Status BuildFramework() {
-    static const framework::Registry* registry =
-        new framework::Registry(plugins::NewInTreeRegistry());
     // The built-in profiles: `gang` (Gang + binpacking NodeResourcesFit) and, for naive, the same
     // without Gang (`binpack`). Backoff 0: the simulator decides when a gang is tried again (at
     // the next arrival or completion); preemption off: the traces carry no priorities.
@@ -153,7 +151,7 @@ class JobSim {
                     [](const runtime::PluginConfig& p) { return p.name == plugins::gang::kName; });
     }
     ASSIGN_OR_RETURN(fw_, runtime::Framework::Create(
-                              *registry, profile,
+                              registry_, profile,
                               runtime::FrameworkDeps{clock_, rng_, extender() ? nullptr : &cache_,
                                                      metrics_, binder_},
                               runtime::FrameworkOptions{
@@ -442,6 +440,7 @@ class JobSim {
   }
 
   const JobSimOptions o_;
+  const framework::Registry registry_ = plugins::NewInTreeRegistry();
   std::mt19937_64 rng_;
   SimClock clock_;
   cache::ClusterCache cache_;

@@ -33,10 +33,8 @@ struct FrameworkWorld {
   absl::StatusOr<std::unique_ptr<runtime::Framework>> Build(
       const runtime::Profile& profile, runtime::FrameworkOptions options = {},
       framework::Evictor* evictor = nullptr) {
-    static const framework::Registry* registry =
-        new framework::Registry(plugins::NewInTreeRegistry());
     return runtime::Framework::Create(
-        *registry, profile, runtime::FrameworkDeps{clock, rng, &cache, metrics, binder, evictor},
+        registry, profile, runtime::FrameworkDeps{clock, rng, &cache, metrics, binder, evictor},
         options);
   }
   // The same for a built-in profile (plugins::kBuiltinProfiles) by name.
@@ -49,6 +47,7 @@ struct FrameworkWorld {
     return Build(profile, options, evictor);
   }
 
+  const framework::Registry registry = plugins::NewInTreeRegistry();
   SimClock clock;
   std::mt19937_64 rng;
   cache::ClusterCache cache;
