@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <set>
 #include <map>
 #include <optional>
 #include <string>
@@ -275,7 +276,7 @@ absl::StatusOr<PodGroupInfo> DecodePodGroupOrThrow(std::string_view json) {
   const std::string api_version = api.value_or("");
   using Api = PodGroupInfo::Api;
   bool known = false;
-  for (Api a : {Api::kSchedulerPlugins, Api::kUpstream, Api::kVolcano}) {
+  for (Api a : {Api::kSchedulerPlugins, Api::kUpstream, Api::kUpstreamBeta, Api::kVolcano}) {
     if (api_version == plugins::gang::ApiVersion(a)) {
       out.api = a;
       known = true;
@@ -284,7 +285,7 @@ absl::StatusOr<PodGroupInfo> DecodePodGroupOrThrow(std::string_view json) {
   if (!known) {
     constexpr std::string_view kKnown =
         "one of scheduling.x-k8s.io/v1alpha1, scheduling.k8s.io/v1alpha2, "
-        "scheduling.volcano.sh/v1beta1";
+        "scheduling.k8s.io/v1beta1, scheduling.volcano.sh/v1beta1";
     if (!api.has_value()) {
       return r.Error("apiVersion", absl::StrCat("required (", std::string(kKnown), ")"));
     }
@@ -299,11 +300,73 @@ absl::StatusOr<PodGroupInfo> DecodePodGroupOrThrow(std::string_view json) {
       RETURN_IF_ERROR(ReadSchedulerPluginsSpec(*spec, r, out));
       break;
     case Api::kUpstream:
+    case Api::kUpstreamBeta:
       RETURN_IF_ERROR(ReadUpstreamSpec(*spec, r, out));
       break;
     case Api::kVolcano:
       RETURN_IF_ERROR(ReadVolcanoSpec(*spec, r, out));
       break;
+    case Api::kWorkload:
+      return r.Error("kind", "a Workload is decoded by DecodeWorkload");
+  }
+  return out;
+}
+
+// A v1alpha1 Workload: spec.podGroups[] {name, policy: {gang: {minCount}} | {basic: {}}}, one
+// PodGroupInfo per pod group, named "<workload>/<pod group>".
+absl::StatusOr<std::vector<PodGroupInfo>> DecodeWorkloadOrThrow(std::string_view json) {
+  Reader r("Workload");
+  ASSIGN_OR_RETURN(const Json doc, r.Parse(json));
+  ASSIGN_OR_RETURN(ObjectMeta meta, ReadMeta(doc, r));
+  ASSIGN_OR_RETURN(std::optional<std::string> kind, r.String(doc, "kind", "kind"));
+  if (kind.value_or("") != "Workload") {
+    return r.Error("kind", "must be \"Workload\"", kind ? Json(*kind) : Json());
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> api, r.String(doc, "apiVersion", "apiVersion"));
+  const std::string_view want = plugins::gang::ApiVersion(PodGroupInfo::Api::kWorkload);
+  if (api.value_or("") != want) {
+    return r.Error("apiVersion", absl::StrCat("must be \"", std::string(want), "\""),
+                   api ? Json(*api) : Json());
+  }
+  ASSIGN_OR_RETURN(const Json* spec, r.Object(doc, "spec", "spec"));
+  const Json* groups = spec == nullptr ? nullptr : Reader::Member(*spec, "podGroups");
+  if (groups == nullptr) return r.Error("spec.podGroups", "required (a list of pod groups)");
+  if (!groups->is_array() || groups->empty()) {
+    return r.Error("spec.podGroups", "must be a non-empty list", *groups);
+  }
+  std::vector<PodGroupInfo> out;
+  std::set<std::string> names;
+  for (size_t i = 0; i < groups->size(); ++i) {
+    const Json& g = (*groups)[i];
+    const std::string path = absl::StrCat("spec.podGroups[", i, "]");
+    if (!g.is_object()) return r.Error(path, "must be an object", g);
+    ASSIGN_OR_RETURN(std::optional<std::string> name, r.String(g, "name", path + ".name"));
+    if (!name || name->empty() || name->find('/') != std::string::npos) {
+      return r.Error(path + ".name", "required: a name without '/'");
+    }
+    if (!names.insert(*name).second) {
+      return r.Error(path + ".name", absl::StrCat("duplicate pod group \"", *name, "\""));
+    }
+    ASSIGN_OR_RETURN(const Json* policy, r.Object(g, "policy", path + ".policy"));
+    if (policy == nullptr) return r.Error(path + ".policy", "required (one of basic, gang)");
+    ASSIGN_OR_RETURN(const Json* gang, r.Object(*policy, "gang", path + ".policy.gang"));
+    ASSIGN_OR_RETURN(const Json* basic, r.Object(*policy, "basic", path + ".policy.basic"));
+    if ((gang == nullptr) == (basic == nullptr)) {
+      return r.Error(path + ".policy", "exactly one of basic, gang must be set", *policy);
+    }
+    PodGroupInfo info;
+    info.api = PodGroupInfo::Api::kWorkload;
+    info.namespace_name = meta.namespace_name;
+    info.name = absl::StrCat(meta.name, "/", *name);
+    info.timeout = plugins::gang::kUpstreamGangTimeout;
+    if (basic != nullptr) {
+      info.gang = false;
+      info.min_member = 0;
+    } else {
+      ASSIGN_OR_RETURN(info.min_member,
+                       r.PositiveInt32(*gang, "minCount", path + ".policy.gang.minCount"));
+    }
+    out.push_back(std::move(info));
   }
   return out;
 }
@@ -350,6 +413,18 @@ absl::StatusOr<framework::PodInfo> DecodePodMetaOrThrow(std::string_view json) {
                      r.String(*group, "podGroupName", "spec.schedulingGroup.podGroupName"));
     pod.scheduling_group = name.value_or("");
   }
+  ASSIGN_OR_RETURN(const Json* workload, r.Object(*spec, "workloadRef", "spec.workloadRef"));
+  if (workload != nullptr) {
+    ASSIGN_OR_RETURN(std::optional<std::string> name,
+                     r.String(*workload, "name", "spec.workloadRef.name"));
+    ASSIGN_OR_RETURN(std::optional<std::string> group_name,
+                     r.String(*workload, "podGroup", "spec.workloadRef.podGroup"));
+    ASSIGN_OR_RETURN(std::optional<std::string> replica,
+                     r.String(*workload, "podGroupReplicaKey", "spec.workloadRef.podGroupReplicaKey"));
+    if (!name || name->empty()) return r.Error("spec.workloadRef.name", "required");
+    if (!group_name || group_name->empty()) return r.Error("spec.workloadRef.podGroup", "required");
+    pod.workload_ref = framework::PodInfo::WorkloadRef{*name, *group_name, replica.value_or("")};
+  }
   return pod;
 }
 
@@ -362,6 +437,14 @@ absl::StatusOr<plugins::gang::PodGroupInfo> DecodePodGroup(std::string_view json
     return DecodePodGroupOrThrow(json);
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("PodGroup: unexpected decoder failure: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::vector<plugins::gang::PodGroupInfo>> DecodeWorkload(std::string_view json) {
+  try {
+    return DecodeWorkloadOrThrow(json);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("Workload: unexpected decoder failure: ", e.what()));
   }
 }
 

@@ -17,6 +17,7 @@
 // Thread-safe (stateless).
 
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "plugins/gang/declaration.h"
@@ -30,16 +31,23 @@ namespace gpusched::extender::k8s {
 //   - scheduling.k8s.io/v1alpha2 (upstream, KEP-4671): spec.schedulingPolicy with exactly one of
 //     `gang: {minCount: N}` (N >= 1) or `basic: {}` (then PodGroupInfo::gang is false); the
 //     timeout is fixed upstream (kUpstreamGangTimeout) and not part of the object;
+//   - scheduling.k8s.io/v1beta1 (upstream, Kubernetes 1.37): as v1alpha2;
 //   - scheduling.volcano.sh/v1beta1 (Volcano): spec.minMember (required, >= 1),
 //     spec.minResources (optional); Volcano has no timeout field.
 // minResources reads cpu, memory and nvidia.com/gpu (a whole number of GPUs); other resource
 // names are ignored. metadata.namespace defaults to "default"; metadata.name is required.
 absl::StatusOr<plugins::gang::PodGroupInfo> DecodePodGroup(std::string_view json);
 
+// A scheduling.k8s.io/v1alpha1 Workload (Kubernetes 1.35): spec.podGroups[] with a name and
+// policy {gang: {minCount}} or {basic: {}}; one PodGroupInfo (Api::kWorkload) per pod group,
+// named "<workload>/<pod group>", which pods reach with spec.workloadRef.
+absl::StatusOr<std::vector<plugins::gang::PodGroupInfo>> DecodeWorkload(std::string_view json);
+
 // A v1 Pod's identity and gang-related fields: metadata.uid (default: "<namespace>/<name>", as for
 // trace pods), metadata.name (required), metadata.namespace (default "default"), metadata.labels,
 // metadata.annotations, metadata.creationTimestamp (RFC 3339; default the Unix epoch),
-// spec.priority (int32, default 0) and spec.schedulingGroup.podGroupName. Resources, selectors and
+// spec.priority (int32, default 0), spec.schedulingGroup.podGroupName and spec.workloadRef {name,
+// podGroup (both required when it is set), podGroupReplicaKey}. Resources, selectors and
 // tolerations are left at their defaults. apiVersion and kind, when present, must be v1 / Pod
 // (list items from the API server omit them). PodInfo::gang is left unset: ResolveGang fills it.
 absl::StatusOr<framework::PodInfo> DecodePodMeta(std::string_view json);

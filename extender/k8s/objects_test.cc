@@ -57,6 +57,26 @@ constexpr char kUpstreamGroup[] = R"({
   "status": {}
 })";
 
+constexpr char kUpstreamBetaGroup[] = R"({
+  "apiVersion": "scheduling.k8s.io/v1beta1",
+  "kind": "PodGroup",
+  "metadata": {"name": "training-worker-1", "namespace": "ml"},
+  "spec": {"schedulingPolicy": {"gang": {"minCount": 4}}}
+})";
+
+constexpr char kWorkload[] = R"({
+  "apiVersion": "scheduling.k8s.io/v1alpha1",
+  "kind": "Workload",
+  "metadata": {"name": "training-job-workload", "namespace": "ml"},
+  "spec": {
+    "controllerRef": {"apiGroup": "batch", "kind": "Job", "name": "training-job"},
+    "podGroups": [
+      {"name": "workers", "policy": {"gang": {"minCount": 4}}},
+      {"name": "driver", "policy": {"basic": {}}}
+    ]
+  }
+})";
+
 constexpr char kUpstreamBasicGroup[] = R"({
   "apiVersion": "scheduling.k8s.io/v1alpha2",
   "kind": "PodGroup",
@@ -139,6 +159,85 @@ TEST(DecodePodGroup, Upstream) {
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_FALSE(g->gang);
   EXPECT_EQ(g->min_member, 0);
+}
+
+TEST(DecodePodGroup, UpstreamBeta) {
+  absl::StatusOr<PodGroupInfo> g = DecodePodGroup(kUpstreamBetaGroup);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->api, Api::kUpstreamBeta);
+  EXPECT_EQ(g->min_member, 4);
+  EXPECT_EQ(g->timeout, absl::Minutes(5));
+}
+
+TEST(DecodeWorkload, OnePodGroupInfoPerPodGroup) {
+  absl::StatusOr<std::vector<PodGroupInfo>> w = DecodeWorkload(kWorkload);
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_EQ(w->size(), 2u);
+  EXPECT_EQ((*w)[0].api, Api::kWorkload);
+  EXPECT_EQ((*w)[0].namespace_name, "ml");
+  EXPECT_EQ((*w)[0].name, "training-job-workload/workers");
+  EXPECT_EQ((*w)[0].min_member, 4);
+  EXPECT_TRUE((*w)[0].gang);
+  EXPECT_EQ((*w)[1].name, "training-job-workload/driver");
+  EXPECT_FALSE((*w)[1].gang);
+}
+
+TEST(DecodeWorkload, MalformedInputsNameThePath) {
+  struct Case {
+    std::string name, spec, error;
+  };
+  const std::vector<Case> cases = {
+      {"no pod groups", R"({})", "spec.podGroups: required"},
+      {"empty list", R"({"podGroups": []})", "spec.podGroups: must be a non-empty list"},
+      {"no name", R"({"podGroups": [{"policy": {"basic": {}}}]})", "spec.podGroups[0].name"},
+      {"duplicate", R"({"podGroups": [{"name": "a", "policy": {"basic": {}}},
+                                      {"name": "a", "policy": {"basic": {}}}]})",
+       "spec.podGroups[1].name: duplicate pod group \"a\""},
+      {"both policies", R"({"podGroups": [{"name": "a", "policy": {"basic": {}, "gang": {"minCount": 2}}}]})",
+       "spec.podGroups[0].policy: exactly one of basic, gang"},
+      {"zero min", R"({"podGroups": [{"name": "a", "policy": {"gang": {"minCount": 0}}}]})",
+       "spec.podGroups[0].policy.gang.minCount: must be an integer in 1..2147483647"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string doc = absl::StrCat(
+        R"({"apiVersion": "scheduling.k8s.io/v1alpha1", "kind": "Workload",
+            "metadata": {"name": "w", "namespace": "ml"}, "spec": )", c.spec, "}");
+    absl::StatusOr<std::vector<PodGroupInfo>> w = DecodeWorkload(doc);
+    ASSERT_FALSE(w.ok());
+    EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(w.status().message(), HasSubstr("Workload ml/w: "));
+    EXPECT_THAT(w.status().message(), HasSubstr(c.error));
+  }
+  EXPECT_FALSE(DecodeWorkload(kUpstreamGroup).ok());  // a PodGroup is not a Workload
+}
+
+TEST(DecodePodMeta, ReadsTheWorkloadReference) {
+  absl::StatusOr<PodInfo> pod = DecodePodMeta(PodJson(
+      "w-0", "",
+      R"(, "workloadRef": {"name": "training-job-workload", "podGroup": "workers",
+                           "podGroupReplicaKey": "1"})"));
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  ASSERT_TRUE(pod->workload_ref.has_value());
+  EXPECT_EQ(pod->workload_ref->name, "training-job-workload");
+  EXPECT_EQ(pod->workload_ref->pod_group, "workers");
+  EXPECT_EQ(pod->workload_ref->replica_key, "1");
+
+  PodGroupSet groups;
+  absl::StatusOr<std::vector<PodGroupInfo>> workload = DecodeWorkload(kWorkload);
+  ASSERT_TRUE(workload.ok()) << workload.status();
+  for (PodGroupInfo& g : *workload) groups.Upsert(std::move(g));
+  absl::StatusOr<std::optional<framework::GangRef>> ref = plugins::gang::ResolveGang(*pod, groups);
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  ASSERT_TRUE(ref->has_value());
+  EXPECT_EQ((*ref)->id, GangId("ml/training-job-workload/workers/1"));
+  EXPECT_EQ((*ref)->min_member, 4);
+  EXPECT_EQ((*ref)->source, "scheduling.k8s.io/v1alpha1 Workload");
+
+  absl::StatusOr<PodInfo> bad =
+      DecodePodMeta(PodJson("w-1", "", R"(, "workloadRef": {"name": "training-job-workload"})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("spec.workloadRef.podGroup: required"));
 }
 
 TEST(DecodePodGroup, Volcano) {
@@ -326,7 +425,7 @@ TEST(DecodePodGroup, MalformedInputsNameThePath) {
        R"({"apiVersion": "scheduling.sigs.k8s.io/v1alpha1", "kind": "PodGroup",
            "metadata": {"name": "pg"}})",
        "apiVersion: must be one of scheduling.x-k8s.io/v1alpha1, scheduling.k8s.io/v1alpha2, "
-       "scheduling.volcano.sh/v1beta1, got \"scheduling.sigs.k8s.io/v1alpha1\""},
+       "scheduling.k8s.io/v1beta1, scheduling.volcano.sh/v1beta1, got \"scheduling.sigs.k8s.io/v1alpha1\""},
       {"no spec", R"({"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
                       "metadata": {"name": "pg", "namespace": "ml"}})",
        "PodGroup ml/pg: spec.minMember: required"},
@@ -434,6 +533,8 @@ TEST(DecodePodMeta, MalformedInputsNameThePath) {
 void ExpectNoCrash(const std::string& doc) {
   absl::StatusOr<PodGroupInfo> g = DecodePodGroup(doc);
   EXPECT_NE(g.status().code(), absl::StatusCode::kInternal) << g.status();
+  absl::StatusOr<std::vector<PodGroupInfo>> w = DecodeWorkload(doc);
+  EXPECT_NE(w.status().code(), absl::StatusCode::kInternal) << w.status();
   absl::StatusOr<PodInfo> p = DecodePodMeta(doc);
   EXPECT_NE(p.status().code(), absl::StatusCode::kInternal) << p.status();
   if (p.ok()) {
@@ -444,7 +545,7 @@ void ExpectNoCrash(const std::string& doc) {
 
 TEST(Objects, TruncatedAndCorruptedDocumentsNeverCrash) {
   const std::vector<std::string> docs = {
-      kSchedulerPluginsGroup, kUpstreamGroup, kVolcanoGroup,
+      kSchedulerPluginsGroup, kUpstreamGroup, kVolcanoGroup, kWorkload,
       PodJson("w-0", R"(, "labels": {"scheduling.x-k8s.io/pod-group": "llama-ft"},
                         "annotations": {"gang.scheduling.koordinator.sh/name": "g",
                                         "gang.scheduling.koordinator.sh/min-available": "2"})",

@@ -27,7 +27,9 @@ constexpr std::string_view kKoordinatorSource = "koordinator annotations";
 constexpr std::string_view kKueueSource = "kueue pod group";
 constexpr std::string_view kGpuschedSource = "gpusched.io annotations";
 
-enum class Form { kSchedulerPlugins, kUpstream, kVolcano, kKoordinator, kKueue, kGpusched };
+enum class Form {
+  kSchedulerPlugins, kUpstream, kVolcano, kKoordinator, kKueue, kGpusched, kWorkload
+};
 
 // One form found on the pod: its group name and where it was written, for messages.
 struct Declaration {
@@ -168,7 +170,37 @@ absl::StatusOr<std::optional<GangRef>> FromPodGroup(const PodInfo& pod, const De
   ref.source = absl::StrCat(std::string(ApiVersion(api)), " PodGroup");
   ref.min_resources = group->min_resources;
   // Upstream's timeout is fixed (KEP-4671): the object has no field for it.
-  if (api == PodGroupInfo::Api::kUpstream) ref.timeout = kUpstreamGangTimeout;
+  if (api == PodGroupInfo::Api::kUpstream || api == PodGroupInfo::Api::kUpstreamBeta) {
+    ref.timeout = kUpstreamGangTimeout;
+  }
+  return std::optional<GangRef>(std::move(ref));
+}
+
+// spec.workloadRef: the pod group inside a v1alpha1 Workload; a replica key makes each replica
+// of the pod group a gang of its own.
+absl::StatusOr<std::optional<GangRef>> FromWorkload(const PodInfo& pod, const Declaration& d,
+                                                    const PodGroupLister& groups) {
+  const PodInfo::WorkloadRef& w = *pod.workload_ref;
+  if (w.pod_group.empty() || w.pod_group.find('/') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pod ", PodName(pod), ": ", d.where,
+        ": podGroup must name a pod group of the Workload (not empty, without '/')"));
+  }
+  const std::string key = absl::StrCat(w.name, "/", w.pod_group);
+  const PodGroupInfo* group = groups.Find(PodGroupInfo::Api::kWorkload, pod.namespace_name, key);
+  if (group == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "Workload ", pod.namespace_name, "/", w.name, " (scheduling.k8s.io/v1alpha1) with pod "
+        "group ", Quote(w.pod_group), " not found (named by ", d.where, " of pod ", PodName(pod),
+        ")"));
+  }
+  if (!group->gang) return std::optional<GangRef>();  // basic policy
+  GangRef ref;
+  ref.id = GangId(absl::StrCat(pod.namespace_name, "/", key,
+                               w.replica_key.empty() ? "" : absl::StrCat("/", w.replica_key)));
+  ref.min_member = group->min_member;
+  ref.timeout = kUpstreamGangTimeout;
+  ref.source = "scheduling.k8s.io/v1alpha1 Workload";
   return std::optional<GangRef>(std::move(ref));
 }
 
@@ -225,6 +257,16 @@ std::vector<Declaration> FindDeclarations(const PodInfo& pod) {
     found.push_back(
         {Form::kUpstream, pod.scheduling_group,
          absl::StrCat("spec.schedulingGroup.podGroupName=", Quote(pod.scheduling_group))});
+  }
+  if (pod.workload_ref.has_value()) {
+    const PodInfo::WorkloadRef& w = *pod.workload_ref;
+    found.push_back({Form::kWorkload, w.name,
+                     absl::StrCat("spec.workloadRef={name: ", Quote(w.name), ", podGroup: ",
+                                  Quote(w.pod_group),
+                                  w.replica_key.empty()
+                                      ? ""
+                                      : absl::StrCat(", podGroupReplicaKey: ", Quote(w.replica_key)),
+                                  "}")});
   }
   if (const std::string* v = Find(pod.annotations, kVolcanoGroupNameAnnotation)) {
     found.push_back({Form::kVolcano, *v, Where("annotation", kVolcanoGroupNameAnnotation, *v)});
@@ -301,6 +343,10 @@ std::string_view ApiVersion(PodGroupInfo::Api api) {
       return "scheduling.k8s.io/v1alpha2";
     case PodGroupInfo::Api::kVolcano:
       return "scheduling.volcano.sh/v1beta1";
+    case PodGroupInfo::Api::kUpstreamBeta:
+      return "scheduling.k8s.io/v1beta1";
+    case PodGroupInfo::Api::kWorkload:
+      return "scheduling.k8s.io/v1alpha1";
   }
   return "unknown";
 }
@@ -334,7 +380,14 @@ absl::StatusOr<std::optional<GangRef>> ResolveGang(const PodInfo& pod,
     case Form::kSchedulerPlugins:
       return FromPodGroup(pod, d, PodGroupInfo::Api::kSchedulerPlugins, groups);
     case Form::kUpstream:
+      // The same object may be served as v1beta1 (1.37) or v1alpha2 (1.36): whichever the
+      // lister holds, the beta one first.
+      if (groups.Find(PodGroupInfo::Api::kUpstreamBeta, pod.namespace_name, d.name) != nullptr) {
+        return FromPodGroup(pod, d, PodGroupInfo::Api::kUpstreamBeta, groups);
+      }
       return FromPodGroup(pod, d, PodGroupInfo::Api::kUpstream, groups);
+    case Form::kWorkload:
+      return FromWorkload(pod, d, groups);
     case Form::kVolcano:
       return FromPodGroup(pod, d, PodGroupInfo::Api::kVolcano, groups);
     case Form::kKoordinator: {

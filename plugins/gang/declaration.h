@@ -18,7 +18,12 @@
 // |                   | (or the legacy label                   | v1alpha1: minMember, schedule-|
 // |                   | pod-group.scheduling.sigs.k8s.io)      | TimeoutSeconds, else default  |
 // | upstream KEP-4671 | spec.schedulingGroup.podGroupName      | PodGroup scheduling.k8s.io/   |
-// |                   |                                        | v1alpha2: gang.minCount; 5 min|
+// | (1.36, 1.37)      |                                        | v1alpha2 or v1beta1: schedul- |
+// |                   |                                        | ingPolicy.gang.minCount; 5 min|
+// | upstream (1.35)   | spec.workloadRef {name, podGroup,      | Workload scheduling.k8s.io/   |
+// |                   | podGroupReplicaKey}                    | v1alpha1: podGroups[].policy. |
+// |                   |                                        | gang.minCount; one gang per   |
+// |                   |                                        | replica key; 5 min            |
 // | Volcano           | annotation scheduling.k8s.io/group-name| PodGroup scheduling.volcano.sh|
 // |                   |                                        | /v1beta1: minMember; default  |
 // | Koordinator       | annotations gang.scheduling.koordinator| the annotations; waiting-time |
@@ -101,8 +106,12 @@ inline constexpr absl::Duration kUpstreamGangTimeout = absl::Minutes(5);
 struct PodGroupInfo {
   enum class Api {
     kSchedulerPlugins,  // scheduling.x-k8s.io/v1alpha1 PodGroup
-    kUpstream,          // scheduling.k8s.io/v1alpha2 PodGroup (KEP-4671)
+    kUpstream,          // scheduling.k8s.io/v1alpha2 PodGroup (KEP-4671, Kubernetes 1.36)
     kVolcano,           // scheduling.volcano.sh/v1beta1 PodGroup
+    kUpstreamBeta,      // scheduling.k8s.io/v1beta1 PodGroup (Kubernetes 1.37; same spec)
+    // One pod group of a scheduling.k8s.io/v1alpha1 Workload (Kubernetes 1.35), named
+    // "<workload>/<pod group>"; pods point at it with spec.workloadRef.
+    kWorkload,
   };
   Api api = Api::kSchedulerPlugins;
   std::string namespace_name = "default";

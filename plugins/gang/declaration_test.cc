@@ -456,5 +456,48 @@ TEST(PodGroupSet, ApiVersionNamesEachApi) {
   EXPECT_EQ(ApiVersion(Api::kVolcano), "scheduling.volcano.sh/v1beta1");
 }
 
+TEST(ResolveGang, UpstreamFormsOfKubernetes135To137) {
+  PodGroupSet groups;
+  groups.Upsert(Group(Api::kUpstreamBeta, "beta", 3));
+  PodGroupInfo workers = Group(Api::kWorkload, "job/workers", 4);
+  groups.Upsert(workers);
+  PodGroupInfo driver = Group(Api::kWorkload, "job/driver", 0);
+  driver.gang = false;
+  groups.Upsert(driver);
+
+  // 1.37: spec.schedulingGroup.podGroupName names a v1beta1 PodGroup.
+  absl::StatusOr<std::optional<GangRef>> r = ResolveGang(Pod({}, {}, "beta"), groups);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ((*r)->min_member, 3);
+  EXPECT_EQ((*r)->timeout, kUpstreamGangTimeout);
+  EXPECT_EQ((*r)->source, "scheduling.k8s.io/v1beta1 PodGroup");
+
+  // 1.35: spec.workloadRef names a pod group of a Workload; replica keys split it.
+  PodInfo pod = Pod({}, {});
+  pod.workload_ref = PodInfo::WorkloadRef{"job", "workers", ""};
+  r = ResolveGang(pod, groups);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ((*r)->id, GangId("ml/job/workers"));
+  EXPECT_EQ((*r)->min_member, 4);
+  pod.workload_ref->replica_key = "7";
+  EXPECT_EQ((*ResolveGang(pod, groups))->id, GangId("ml/job/workers/7"));
+  pod.workload_ref = PodInfo::WorkloadRef{"job", "driver", ""};
+  r = ResolveGang(pod, groups);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->has_value());  // the basic policy: no gang
+  pod.workload_ref = PodInfo::WorkloadRef{"job", "missing", ""};
+  EXPECT_EQ(ResolveGang(pod, groups).status().code(), absl::StatusCode::kNotFound);
+
+  // Both upstream forms on one pod are two declarations.
+  PodInfo both = Pod({}, {}, "beta");
+  both.workload_ref = PodInfo::WorkloadRef{"job", "workers", ""};
+  r = ResolveGang(both, groups);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("spec.workloadRef"));
+  EXPECT_THAT(r.status().message(), HasSubstr("spec.schedulingGroup.podGroupName"));
+}
+
 }  // namespace
 }  // namespace gpusched::plugins::gang

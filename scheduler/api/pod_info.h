@@ -119,8 +119,18 @@ struct PodInfo {
   std::map<std::string, std::string> annotations;
   std::map<std::string, std::string> node_selector;  // every pair must match a node label
   std::vector<Toleration> tolerations;
-  // spec.schedulingGroup.podGroupName (upstream gang scheduling, KEP-4671); empty if unset.
+  // spec.schedulingGroup.podGroupName (upstream gang scheduling, KEP-4671, 1.36+); empty if unset.
   std::string scheduling_group;
+  // spec.workloadRef (Kubernetes 1.35, scheduling.k8s.io/v1alpha1 Workload): the Workload in the
+  // pod's namespace, the pod group inside it, and an optional replica key that splits one pod
+  // group into independent gangs.
+  struct WorkloadRef {
+    std::string name;
+    std::string pod_group;
+    std::string replica_key;
+    friend bool operator==(const WorkloadRef&, const WorkloadRef&) = default;
+  };
+  std::optional<WorkloadRef> workload_ref;
   std::optional<GangRef> gang;
 
   // "namespace/name", for messages.
