@@ -85,6 +85,11 @@ class Framework::WaitingPodsImpl final : public framework::WaitingPods {
   };
 
   explicit WaitingPodsImpl(Framework& fw) : fw_(fw) {}
+  // A Framework destroyed (or rebuilt for a new profile) while pods wait: their timers must not
+  // fire into it afterwards.
+  ~WaitingPodsImpl() override {
+    for (const auto& [uid, e] : entries_) fw_.deps_.clock.Cancel(e.timer);
+  }
 
   void Add(const PodInfo& pod, std::unique_ptr<CycleState> state, ScheduleResult result,
            std::vector<std::string> pending, absl::Duration timeout) {
@@ -135,6 +140,15 @@ class Framework::WaitingPodsImpl final : public framework::WaitingPods {
     if (!fw_.in_cycle_ && !fw_.draining_) fw_.DrainWaitingDecisions();
   }
 
+  // Removes and returns any waiting pod (its timer cancelled), or nullopt when none waits.
+  std::optional<Entry> TakeAny() {
+    if (entries_.empty()) return std::nullopt;
+    Entry e = std::move(entries_.begin()->second);
+    entries_.erase(entries_.begin());
+    fw_.deps_.clock.Cancel(e.timer);
+    return e;
+  }
+
   std::optional<std::pair<Decision, Entry>> PopDecision() {
     while (!decisions_.empty()) {
       Decision d = std::move(decisions_.front());
@@ -175,7 +189,15 @@ Framework::Framework(std::string profile_name, FrameworkDeps deps, FrameworkOpti
   parallelizer_ = std::make_unique<Parallelizer>(parallelism);
 }
 
-Framework::~Framework() = default;
+Framework::~Framework() {
+  // Pods still waiting on Permit hold reservations in the owner's model: release them, so a
+  // profile reload leaves nothing behind. Decisions their release causes are not drained.
+  draining_ = true;
+  while (std::optional<WaitingPodsImpl::Entry> e = waiting_->TakeAny()) {
+    (void)Abort(*e->state, e->pod, std::move(e->result),
+                Status::Unschedulable("the scheduling framework was shut down"));
+  }
+}
 
 framework::WaitingPods& Framework::waiting_pods() { return *waiting_; }
 

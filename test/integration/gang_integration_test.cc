@@ -145,6 +145,25 @@ TEST_F(GangTest, OneMemberShortNothingBindsAndTheTimeoutReleasesEverything) {
   EXPECT_TRUE(Schedule(Member("a", 0, 4)).status.IsWait()) << "tried again after the backoff";
 }
 
+// A profile reload destroys the Framework while members wait on Permit: their reservations are
+// released and their timers cancelled, so the clock never calls into the destroyed framework
+// (ASan would catch it).
+TEST_F(GangTest, DestroyingTheFrameworkWithWaitingMembersCancelsTheirTimers) {
+  Build();
+  AddNodes(2);
+  EXPECT_TRUE(Schedule(Member("g", 0, 2)).status.IsWait());
+  EXPECT_EQ(clock_.pending_timers(), 1u);
+  EXPECT_EQ(HeldGpus(), 8);
+  fw_.reset();
+  EXPECT_EQ(clock_.pending_timers(), 0u);
+  EXPECT_EQ(HeldGpus(), 0);  // the waiting member's reservation is released
+  EXPECT_EQ(cache_.pod_count(), 0u);
+  clock_.Advance(absl::Minutes(10));
+  Build();  // the rebuilt framework schedules as before
+  AddNodes(1, 8, "", "m");
+  EXPECT_TRUE(Schedule(testing::PodBuilder("solo").Gpus(1).Build()).status.ok());
+}
+
 TEST_F(GangTest, ABindFailureOfTheLastMemberReleasesTheAllowedOnes) {
   AddNodes(4);
   Build();
