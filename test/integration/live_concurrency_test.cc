@@ -86,7 +86,17 @@ TEST(LiveConcurrency, FourReadersOneBinderOneInformerKeepTheModelConsistent) {
                                    .Label("rack", absl::StrCat(i % 20)).Build()).ok());
   }
   std::vector<PodInfo> pods;
-  for (int i = 0; i < kPods; ++i) pods.push_back(MakePod(i));
+  for (int i = 0; i < kPods; ++i) {
+    pods.push_back(MakePod(i));
+    // Every 200 pods a gang of 4 arrives too: its plans and slot swaps run against the others.
+    if (i % 200 == 0) {
+      for (int m = 0; m < 4; ++m) {
+        pods.push_back(PodBuilder(absl::StrCat("gang-", i, "-", m)).Gpus(1)
+                           .Gang(absl::StrCat("ml/gang-", i), 4).Build());
+      }
+    }
+  }
+  const int total_pods = static_cast<int>(pods.size());
 
   std::atomic<bool> done{false};
   std::atomic<int> next_read{0};
@@ -110,7 +120,7 @@ TEST(LiveConcurrency, FourReadersOneBinderOneInformerKeepTheModelConsistent) {
     threads.emplace_back([&, t] {
       int ops = 0;
       while (!done.load()) {
-        const PodInfo& pod = pods[next_read.fetch_add(1) % kPods];
+        const PodInfo& pod = pods[next_read.fetch_add(1) % total_pods];
         runtime::Framework::FilterVerdicts v = live.Filter(pod, names);
         if (!v.error.ok()) report("filter error: " + v.error.ToString());
         if (v.feasible.size() + v.failed.size() + v.unresolvable.size() != names.size()) {
@@ -199,7 +209,13 @@ TEST(LiveConcurrency, FourReadersOneBinderOneInformerKeepTheModelConsistent) {
   EXPECT_EQ(w.binder.bound().size(), binds.size());
   cache::SnapshotRef final_snap = live.Snapshot();
   EXPECT_EQ(CheckSnapshot(*final_snap), "");
-  EXPECT_LE(final_snap->pod_count(), 2000u);
+  // At most the 2,000 running pods, plus placeholders of gang plans (readers filter members of
+  // gangs the informer has partly deleted, which plans their lost quorum again).
+  size_t real = 0;
+  final_snap->ForEachPod([&](const framework::PlacedPod& p) {
+    real += !runtime::LiveScheduler::IsPlaceholder(p.pod.uid);
+  });
+  EXPECT_LE(real, 2000u);
   // Readers held snapshots throughout; replicas are reused, rarely cloned.
   std::cout << "replicas " << w.store.replica_count() << ", clones " << w.store.clone_count()
             << ", binds " << binds.size() << "\n";
