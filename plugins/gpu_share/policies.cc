@@ -419,6 +419,7 @@ Fgd::Fgd(std::vector<TypicalPod> typical, FgdObserve observe)
 void Fgd::RebuildLocked(std::vector<TypicalPod> typical) {
   model_ = std::make_unique<FragmentationModel>(std::move(typical));
   cache_ = std::make_unique<FragCache>(*model_);
+  ++epoch_;
   // Every memo depends on the model (and node keys on the cache's interning).
   memo_.clear();
   node_keys_.clear();
@@ -430,6 +431,7 @@ std::vector<TypicalPod> Fgd::typical_pods() const {
 }
 
 void Fgd::ObserveLocked(const PodInfo& pod) {
+  if (pod.placeholder) return;  // capacity a gang plan holds, not demand
   if (!recent_set_.insert(pod.uid).second) return;  // seen already (a retry)
   recent_.push_back(pod.uid);
   constexpr size_t kRecent = 1 << 14;
@@ -589,9 +591,11 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
     MutexLock l(&mu_);
     ObserveLocked(pod);
   }
+  uint64_t epoch = 0;
   {
     // Pass 1, shared: every node whose state and shape were seen before.
     ReaderMutexLock l(&mu_);
+    epoch = epoch_;
     if (auto it = shape_ids_.find(shape_name); it != shape_ids_.end()) {
       shape = it->second;
       known_shape = true;
@@ -614,6 +618,12 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
   if (!misses.empty()) {
     // Pass 2, exclusive: compute and remember the rest.
     MutexLock l(&mu_);
+    if (epoch_ != epoch) {
+      // Another request rebuilt the model in between: score every node with the new one, so
+      // one request never ranks nodes by two models.
+      out->scores.clear();
+      misses.assign(feasible.begin(), feasible.end());
+    }
     if (memo_.size() > kMaxMemo) memo_.clear();
     if (node_keys_.size() > kMaxMemo) node_keys_.clear();
     shape = ShapeIdLocked(shape_name);

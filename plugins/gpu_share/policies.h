@@ -202,6 +202,7 @@ class Fgd final : public framework::PreScorePlugin,
   mutable Mutex mu_;
   std::unique_ptr<FragmentationModel> model_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<FragCache> cache_ ABSL_GUARDED_BY(mu_);
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;  // counts model rebuilds
   // Observed shapes: weight in units of scale_ (the newest pod adds scale_, which grows by
   // 2^(1/half_life) per pod: decay without touching every entry).
   absl::flat_hash_map<std::string, TypicalPod> observed_ ABSL_GUARDED_BY(mu_);

@@ -131,6 +131,9 @@ struct PodInfo {
     friend bool operator==(const WorkloadRef&, const WorkloadRef&) = default;
   };
   std::optional<WorkloadRef> workload_ref;
+  // Capacity a gang's plan holds for a member not bound yet (LiveScheduler), never a real pod:
+  // plugins must not count it as demand (FGD's observed typical pods skip it).
+  bool placeholder = false;
   std::optional<GangRef> gang;
 
   // "namespace/name", for messages.

@@ -164,21 +164,24 @@ void SnapshotStore::Publish() {
   }
   ABSL_RAW_CHECK(target->cache->generation() == master_.generation(),
                  "snapshot replica generation differs from the master's");
+  std::vector<std::unique_ptr<Replica>> surplus;  // freed after the lock: readers never wait on it
   {
     MutexLock l(&publish_mu_);
     current_ = target;
     current_generation_ = target->cache->generation();
-    // Free idle replicas beyond the few kept for reuse (never the current or a held one).
+    // Idle replicas beyond the few kept for reuse go (never the current or a held one).
     size_t kept = 0;
     for (auto it = replicas_.begin(); it != replicas_.end();) {
       Replica* r = it->get();
       if (r == current_ || r->readers > 0 || ++kept <= kMaxIdleReplicas) {
         ++it;
       } else {
+        surplus.push_back(std::move(*it));
         it = replicas_.erase(it);
       }
     }
   }
+  surplus.clear();
   uint64_t oldest = head;
   for (const auto& r : replicas_) oldest = std::min(oldest, r->applied);
   while (log_base_ < oldest) {

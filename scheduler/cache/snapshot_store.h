@@ -28,6 +28,8 @@
 //   - Apply() and Update() may be called from any thread; writers are serialized by write_mu_.
 //     Update()'s function runs under write_mu_ and must not call back into the store.
 //   - A SnapshotRef may be used on any thread; the cache it points to never changes while held.
+//     Every SnapshotRef must be released before the store is destroyed (its deleter reaches
+//     back into the store).
 //   - Lock order: write_mu_ before publish_mu_; publish_mu_ is never held while replaying.
 
 #include <cstdint>

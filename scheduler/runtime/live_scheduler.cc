@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 
 namespace gpusched::runtime {
 
@@ -25,6 +26,17 @@ LiveScheduler::~LiveScheduler() {
   MutexLock l(&alive_->mu);
   alive_->self = nullptr;
   clock_.Cancel(alive_->timer);
+  // The store outlives us (a profile reload builds a new scheduler over it): give back the
+  // capacity our gang plans hold.
+  MutexLock g(&gangs_mu_);
+  (void)store_.Update([&](ModelTxn& txn) -> absl::Status {
+    for (const auto& [id, gang] : gangs_) {
+      for (const Slot& sl : gang.slots) {
+        if (sl.member.empty()) (void)txn.Apply(ModelOp::Forget(sl.placeholder.uid));
+      }
+    }
+    return absl::OkStatus();
+  });
 }
 
 void LiveScheduler::ArmSweep(const std::shared_ptr<Alive>& alive, Clock& clock,
@@ -272,8 +284,45 @@ absl::Status LiveScheduler::OnPodDeleted(const PodUid& uid) {
     MutexLock l(&mu_);
     unconfirmed_.erase(uid);
   }
-  absl::Status s = store_.Apply(ModelOp::RemovePod(uid));
+  absl::Status s = RemoveFromModel(uid, /*assumed_only=*/false);
   return absl::IsNotFound(s) ? absl::OkStatus() : s;
+}
+
+absl::Status LiveScheduler::RemoveFromModel(const PodUid& uid, bool assumed_only) {
+  const ModelOp op = assumed_only ? ModelOp::Forget(uid) : ModelOp::RemovePod(uid);
+  std::optional<GangId> gang;
+  {
+    cache::SnapshotRef snap = store_.Current();
+    const cache::PodRecord* rec = snap->FindPod(uid);
+    if (rec != nullptr && IsGangMember(rec->pod)) gang = rec->pod.gang->id;
+  }
+  if (!gang) return store_.Apply(op);
+  MutexLock l(&gangs_mu_);
+  auto it = gangs_.find(*gang);
+  Slot* slot = nullptr;
+  if (it != gangs_.end()) {
+    for (Slot& sl : it->second.slots) {
+      if (sl.member == uid) slot = &sl;
+    }
+  }
+  bool lost = false;
+  absl::Status s = store_.Update([&](ModelTxn& txn) -> absl::Status {
+    RETURN_IF_ERROR(txn.Apply(op));
+    if (slot != nullptr) {
+      lost = !txn.Apply(ModelOp::Assume(slot->placeholder, slot->node, slot->gpus)).ok();
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok() || slot == nullptr) return s;
+  if (!lost) {
+    slot->member = PodUid();  // the plan holds the slot again for the next member
+  } else {
+    GangState& g = it->second;
+    g.slots.erase(g.slots.begin() + (slot - g.slots.data()));
+    ReleasePlan(g, absl::StrCat("gang ", g.ref.id.str(), " released: member ", uid.str(),
+                                " left and its slot could not be held again"));
+  }
+  return s;
 }
 
 size_t LiveScheduler::ExpireAssumed() {
@@ -293,7 +342,7 @@ size_t LiveScheduler::ExpireAssumed() {
   size_t n = 0;
   for (const PodUid& uid : expired) {
     // Forget fails if the pod was confirmed or deleted meanwhile: then there is nothing to do.
-    if (!store_.Apply(ModelOp::Forget(uid)).ok()) continue;
+    if (!RemoveFromModel(uid, /*assumed_only=*/true).ok()) continue;
     ++n;
     Count("gpusched_assumed_pods_expired_total",
           "Bound pods the API server never confirmed within the TTL; their reservation was "
@@ -354,16 +403,19 @@ void LiveScheduler::ReleasePlan(GangState& g, std::string reason) {
   g.backoff_until = clock_.Now() + options_.gang_backoff;
 }
 
-Status LiveScheduler::TryPlan(GangState& g, const PodInfo& pod, int needed) {
-  cache::SnapshotRef snap = store_.Current();
+Status LiveScheduler::PlanSlots(const GangState& g, const PodInfo& pod, int needed,
+                                const cache::ClusterCache& snap,
+                                const std::vector<const Slot*>& ignore, std::vector<Slot>& slots) {
   // Plan on a private copy, one member slot after another, with the profile's own phases.
-  std::unique_ptr<cache::ClusterCache> scratch = snap->Clone();
-  std::vector<Slot> slots;
+  std::unique_ptr<cache::ClusterCache> scratch = snap.Clone();
+  for (const Slot* sl : ignore) (void)scratch->Forget(sl->placeholder.uid);
+  slots.clear();
   for (int i = 0; i < needed; ++i) {
     PodInfo ph = pod;
     ph.uid = PodUid(absl::StrCat(kPlaceholderPrefix, g.ref.id.str(), "#", g.attempts + 1, "/", i));
     ph.name = absl::StrCat(pod.name, " (slot ", i, " of gang ", g.ref.id.str(), ")");
     ph.gang.reset();
+    ph.placeholder = true;
     CycleState st;
     st.set_snapshot(scratch.get());
     std::vector<const NodeInfo*> candidates;
@@ -388,15 +440,31 @@ Status LiveScheduler::TryPlan(GangState& g, const PodInfo& pod, int needed) {
     }
     slots.push_back(Slot{std::move(ph), best->name(), std::move(gpus), PodUid()});
   }
-  // Hold the plan in the model, all slots or none (the model may have moved since the snapshot).
+  return Status::Success();
+}
+
+Status LiveScheduler::HoldPlan(GangState& g, std::vector<Slot> slots,
+                               const std::vector<GangState*>& yielders) {
+  // One transaction: the yielders' unused placeholders go, ours come; on any failure (the model
+  // moved since the snapshot) everything applied is undone.
   absl::Status held = store_.Update([&](ModelTxn& txn) -> absl::Status {
+    std::vector<const Slot*> forgotten;
+    for (GangState* y : yielders) {
+      for (const Slot& sl : y->slots) {
+        if (sl.member.empty() && txn.Apply(ModelOp::Forget(sl.placeholder.uid)).ok()) {
+          forgotten.push_back(&sl);
+        }
+      }
+    }
     for (size_t i = 0; i < slots.size(); ++i) {
       absl::Status a =
           txn.Apply(ModelOp::Assume(slots[i].placeholder, slots[i].node, slots[i].gpus));
-      if (!a.ok()) {
-        for (size_t j = 0; j < i; ++j) (void)txn.Apply(ModelOp::Forget(slots[j].placeholder.uid));
-        return a;
+      if (a.ok()) continue;
+      for (size_t j = 0; j < i; ++j) (void)txn.Apply(ModelOp::Forget(slots[j].placeholder.uid));
+      for (const Slot* sl : forgotten) {
+        (void)txn.Apply(ModelOp::Assume(sl->placeholder, sl->node, sl->gpus));  // as before
       }
+      return a;
     }
     return absl::OkStatus();
   });
@@ -404,10 +472,22 @@ Status LiveScheduler::TryPlan(GangState& g, const PodInfo& pod, int needed) {
     return Status::Unschedulable(
         absl::StrCat("gang ", g.ref.id.str(), ": the cluster changed while planning; retry"));
   }
+  const absl::Time now = clock_.Now();
+  for (GangState* y : yielders) {
+    const std::string reason = absl::StrCat("gang ", y->ref.id.str(),
+                                            " released: yielded to earlier gang ", g.ref.id.str());
+    y->slots.clear();
+    y->deadline = absl::InfiniteFuture();
+    y->backoff_until = now;  // it may plan again as soon as capacity allows
+    Count("gpusched_gang_plans_total", "Gang plans by outcome.", "released");
+    Log(log::Level::kInfo, "gang plan released", {{"gang", y->ref.id.str()}, {"reason", reason}});
+    y->last_release = reason;
+  }
   ++g.attempts;
   Count("gpusched_gang_plans_total", "Gang plans by outcome.", "planned");
   g.slots = std::move(slots);
-  g.deadline = clock_.Now() + g.ref.timeout.value_or(options_.gang_timeout);
+  g.deadline = now + g.ref.timeout.value_or(options_.gang_timeout);
+  g.failed_generation = UINT64_MAX;
   return Status::Success();
 }
 
@@ -428,25 +508,42 @@ Status LiveScheduler::EnsurePlan(const PodInfo& pod) {
     return Status::Unschedulable(absl::StrCat("gang ", g.ref.id.str(), " is backing off until ",
                                               When(g.backoff_until), " after: ", g.last_release));
   }
-  const int live = LiveMembers(*store_.Current(), g.ref.id);
+  cache::SnapshotRef snap = store_.Current();
+  const int live = LiveMembers(*snap, g.ref.id);
   if (live >= g.ref.min_member) return Status::Success();  // quorum met: extras go as they come
+  if (g.failed_generation == snap->generation()) return g.failed_status;  // nothing changed
   const int needed = g.ref.min_member - live;
-  Status s = TryPlan(g, pod, needed);
-  if (!s.ok()) Count("gpusched_gang_plans_total", "Gang plans by outcome.", "unschedulable");
-  if (s.ok() || !s.IsRejection()) return s;
-  // Earlier gangs come first: free what later gangs hold without a bound member, and retry.
-  bool released = false;
-  for (auto& [id, other] : gangs_) {
-    if (&other == &g || other.slots.empty() || !Before(g, other)) continue;
-    bool any_bound = false;
-    for (const Slot& sl : other.slots) any_bound = any_bound || !sl.member.empty();
-    if (any_bound) continue;
-    ReleasePlan(other, absl::StrCat("gang ", id.str(), " released: yielded to earlier gang ",
-                                    g.ref.id.str()));
-    other.backoff_until = now;  // it may plan again as soon as capacity allows
-    released = true;
+  std::vector<Slot> slots;
+  Status s = PlanSlots(g, pod, needed, *snap, {}, slots);
+  std::vector<GangState*> yielders;
+  if (s.IsRejection()) {
+    // Earlier gangs come first: would the plans of later gangs with no member bound make room?
+    // Plan as if they were gone, and release them only if that works.
+    std::vector<const Slot*> ignore;
+    for (auto& [id, other] : gangs_) {
+      if (&other == &g || other.slots.empty() || !Before(g, other)) continue;
+      bool any_bound = LiveMembers(*snap, id) > 0;
+      for (const Slot& sl : other.slots) any_bound = any_bound || !sl.member.empty();
+      if (any_bound) continue;
+      yielders.push_back(&other);
+      for (const Slot& sl : other.slots) ignore.push_back(&sl);
+    }
+    if (!yielders.empty()) {
+      Status without = PlanSlots(g, pod, needed, *snap, ignore, slots);
+      if (without.ok()) {
+        s = without;
+      } else {
+        yielders.clear();
+      }
+    }
   }
-  return released ? TryPlan(g, pod, needed) : s;
+  if (s.ok()) s = HoldPlan(g, std::move(slots), yielders);
+  if (!s.ok()) {
+    Count("gpusched_gang_plans_total", "Gang plans by outcome.", "unschedulable");
+    g.failed_generation = snap->generation();
+    g.failed_status = s;
+  }
+  return s;
 }
 
 Framework::FilterVerdicts LiveScheduler::FilterMember(const PodInfo& pod,
@@ -556,12 +653,34 @@ LiveScheduler::BindResult LiveScheduler::BindMember(const PodInfo& pod, const No
   out.status = fw_.BindReserved(state, pod, node);
   if (!out.status.ok()) {
     fw_.Unreserve(state, pod, node);
+    // Give the slot back to a placeholder: on its own devices, or, if another pod took them
+    // while the Binding was in flight, on the devices the member frees (same shape only).
+    bool confirmed_meanwhile = false, restored = false;
     (void)store_.Update([&](ModelTxn& txn) -> absl::Status {
-      (void)txn.Apply(ModelOp::Forget(pod.uid));
-      return txn.Apply(ModelOp::Assume(slot->placeholder, slot->node, slot->gpus));
+      if (!txn.Apply(ModelOp::Forget(pod.uid)).ok()) {
+        confirmed_meanwhile = true;  // the informer saw it bound: it is bound after all
+        return absl::OkStatus();
+      }
+      if (txn.Apply(ModelOp::Assume(slot->placeholder, slot->node, slot->gpus)).ok()) {
+        restored = true;
+      } else if (slot->placeholder.requests == pod.requests &&
+                 txn.Apply(ModelOp::Assume(slot->placeholder, node, out.gpus)).ok()) {
+        slot->node = node;
+        slot->gpus = out.gpus;
+        restored = true;
+      }
+      return absl::OkStatus();
     });
-    slot->member = PodUid();
     out.gpus.clear();
+    if (confirmed_meanwhile) return out;  // the slot stays the member's
+    if (restored) {
+      slot->member = PodUid();
+    } else {
+      // The plan no longer holds the quorum: release it rather than pretend.
+      g.slots.erase(g.slots.begin() + (slot - g.slots.data()));
+      ReleasePlan(g, absl::StrCat("gang ", g.ref.id.str(),
+                                  " released: a failed member binding lost its slot"));
+    }
     return out;
   }
   {
@@ -594,8 +713,9 @@ size_t LiveScheduler::ExpireGangPlans() {
                                   g.slots.size(), " planned members bound by the deadline"));
       ++n;
     }
-    // Forget gangs with nothing held and no backoff left (bounded memory).
-    if (g.slots.empty() && g.backoff_until <= now && g.last_release.empty()) {
+    // Forget gangs with nothing held and no backoff left (bounded memory; a member that comes
+    // back starts afresh).
+    if (g.slots.empty() && g.backoff_until <= now) {
       gangs_.erase(it++);
     } else {
       ++it;

@@ -191,13 +191,31 @@ class LiveScheduler {
     absl::Time backoff_until = absl::InfinitePast();
     std::string last_release;
     uint64_t attempts = 0;
+    // The model generation at which the last plan failed, and why: until the model changes,
+    // planning again would fail the same way (and costs a copy of the cluster).
+    uint64_t failed_generation = UINT64_MAX;
+    framework::Status failed_status;
   };
   static bool IsGangMember(const PodInfo& pod) { return pod.gang && pod.gang->min_member > 1; }
   static bool Before(const GangState& a, const GangState& b);
   // Makes sure the member's gang has a plan if it needs one; the status says why not.
   framework::Status EnsurePlan(const PodInfo& pod) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
-  framework::Status TryPlan(GangState& g, const PodInfo& pod, int needed)
+  // Plans `needed` member slots on a private copy of `snap` from which the placeholders in
+  // `ignore` are removed; writes nothing.
+  framework::Status PlanSlots(const GangState& g, const PodInfo& pod, int needed,
+                              const cache::ClusterCache& snap,
+                              const std::vector<const Slot*>& ignore, std::vector<Slot>& slots)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
+  // Holds `slots` for `g` in the model, releasing the unused placeholders of `yielders` in the
+  // same transaction; all or nothing.
+  framework::Status HoldPlan(GangState& g, std::vector<Slot> slots,
+                             const std::vector<GangState*>& yielders)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
+  // Removes `uid` from the model (only if assumed, when `assumed_only`); a gang member that held
+  // a slot of its gang's plan gives the slot back to a placeholder (or, if that no longer fits,
+  // the plan is released: it cannot hold the quorum any more).
+  absl::Status RemoveFromModel(const PodUid& uid, bool assumed_only)
+      ABSL_LOCKS_EXCLUDED(gangs_mu_, mu_);
   void ReleasePlan(GangState& g, std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
   Slot* FreeSlotOn(GangState& g, const NodeId& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
   Framework::FilterVerdicts FilterMember(const PodInfo& pod, const std::vector<NodeId>& candidates)

@@ -338,6 +338,39 @@ TEST_F(LiveGangTest, AGangThatCannotFitHoldsNothingAndSaysWhy) {
   EXPECT_EQ(live().Filter(PodBuilder("other").Gpus(2).Build(), nodes).feasible.size(), 2u);
 }
 
+TEST_F(LiveGangTest, AMemberThatLeavesGivesItsSlotBackToThePlan) {
+  const std::vector<NodeId> nodes = AddNodes(3, 1);
+  const std::vector<PodInfo> g = Gang("g", 3, 100);
+  ASSERT_TRUE(Cycle(live(), g[0], nodes));
+  ASSERT_EQ(live().InspectGang(GangId("ml/g"))->used, 1);
+  // The member is deleted before the quorum is bound: its slot is held again, not leaked.
+  ASSERT_TRUE(live().OnPodDeleted(g[0].uid).ok());
+  EXPECT_EQ(live().InspectGang(GangId("ml/g"))->used, 0);
+  EXPECT_TRUE(live().Filter(PodBuilder("other").Gpus(1).Build(), nodes).feasible.empty());
+  for (const PodInfo& p : g) EXPECT_TRUE(Cycle(live(), p, nodes)) << p.name;
+  EXPECT_EQ(Bound(g), 3);
+}
+
+TEST_F(LiveGangTest, ALaterGangYieldsOnlyWhenThatLetsTheEarlierOneFit) {
+  const std::vector<NodeId> nodes = AddNodes(4, 1);
+  const std::vector<PodInfo> later = Gang("later", 2, 200);
+  ASSERT_FALSE(live().Filter(later[0], nodes).feasible.empty());  // plans 2 of the 4 GPUs
+  // An earlier gang of 5 cannot fit even with the later plan gone: the later plan stays.
+  const std::vector<PodInfo> big = Gang("big", 5, 100);
+  EXPECT_TRUE(live().Filter(big[0], nodes).feasible.empty());
+  EXPECT_EQ(live().InspectGang(GangId("ml/later"))->slots, 2);
+  // Asking again with nothing changed answers from the last failure, without planning again.
+  EXPECT_TRUE(live().Filter(big[1], nodes).feasible.empty());
+  EXPECT_EQ(w_.metrics.CounterValue("gpusched_gang_plans_total", {{"result", "unschedulable"}}),
+            1.0);
+  // An earlier gang of 3 fits only if the later plan goes: it yields.
+  const std::vector<PodInfo> mid = Gang("mid", 3, 150);
+  EXPECT_EQ(live().Filter(mid[0], nodes).feasible.size(), 3u);
+  EXPECT_EQ(live().InspectGang(GangId("ml/later"))->slots, 0);
+  EXPECT_THAT(live().InspectGang(GangId("ml/later"))->last_release,
+              HasSubstr("yielded to earlier gang ml/mid"));
+}
+
 TEST_F(LiveGangTest, AFailedMemberBindingGivesItsSlotBack) {
   const std::vector<NodeId> nodes = AddNodes(2, 1);
   const std::vector<PodInfo> g = Gang("g", 2, 100);
