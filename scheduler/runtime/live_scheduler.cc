@@ -154,7 +154,13 @@ LiveScheduler::BindResult LiveScheduler::BindPod(const PodInfo& pod, const NodeI
     out.gpus.clear();
     return out;
   }
+  AfterBind(state, pod, node);
+  return out;
+}
+
+void LiveScheduler::AfterBind(CycleState& state, const PodInfo& pod, const NodeId& node) {
   {
+    // Unconfirmed until the informer reports it (unless it already has).
     MutexLock l(&mu_);
     const cache::PodRecord* rec = store_.Current()->FindPod(pod.uid);
     if (rec != nullptr && rec->state == framework::PodState::kAssumed) {
@@ -162,7 +168,6 @@ LiveScheduler::BindResult LiveScheduler::BindPod(const PodInfo& pod, const NodeI
     }
   }
   fw_.PostBind(state, pod, node);
-  return out;
 }
 
 std::vector<LiveScheduler::NodeVictims> LiveScheduler::Preempt(
@@ -683,14 +688,7 @@ LiveScheduler::BindResult LiveScheduler::BindMember(const PodInfo& pod, const No
     }
     return out;
   }
-  {
-    MutexLock l(&mu_);
-    const cache::PodRecord* rec = store_.Current()->FindPod(pod.uid);
-    if (rec != nullptr && rec->state == framework::PodState::kAssumed) {
-      unconfirmed_[pod.uid] = clock_.Now();
-    }
-  }
-  fw_.PostBind(state, pod, node);
+  AfterBind(state, pod, node);
   bool complete = true;
   for (const Slot& s : g.slots) complete = complete && !s.member.empty();
   if (complete) {

@@ -223,6 +223,9 @@ class LiveScheduler {
   BindResult BindMember(const PodInfo& pod, const NodeId& node)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
   BindResult BindPod(const PodInfo& pod, const NodeId& node);
+  // After a successful Binding: the pod waits for the informer's confirmation; PostBind runs.
+  void AfterBind(CycleState& state, const PodInfo& pod, const NodeId& node)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Counts (and logs, when a logger is set) one event.
   void Count(std::string_view metric, std::string_view help, std::string_view result);
   void Log(log::Level level, std::string_view message, log::Fields fields);
