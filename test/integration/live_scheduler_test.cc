@@ -274,8 +274,12 @@ TEST_F(LiveGangTest, TwoGangsOfEightInterleavedOnCapacityForOneNeverBindPartiall
       const int ba = Bound(a), bb = Bound(b);
       ASSERT_LE(ba + bb, 8);
       // Whatever is bound belongs to a gang whose whole quorum is held in the model.
-      if (ba > 0 && ba < 8) ASSERT_EQ(live().InspectGang(GangId("ml/a"))->slots, 8);
-      if (bb > 0 && bb < 8) ASSERT_EQ(live().InspectGang(GangId("ml/b"))->slots, 8);
+      if (ba > 0 && ba < 8) {
+        ASSERT_EQ(live().InspectGang(GangId("ml/a"))->slots, 8);
+      }
+      if (bb > 0 && bb < 8) {
+        ASSERT_EQ(live().InspectGang(GangId("ml/b"))->slots, 8);
+      }
     }
   }
   const int ba = Bound(a), bb = Bound(b);
