@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <queue>
 #include <random>
@@ -316,40 +317,15 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
                                                  : runtime::FrameworkOptions::TieBreak::kRandom});
   if (!fw.ok()) return fw.status();
   std::unique_ptr<runtime::LiveScheduler> live;  // destroyed before the framework
-  std::mt19937_64 kube_rng(seed ^ 0x9e3779b97f4a7c15ull);  // kube-scheduler's own ties
+  std::optional<KubeSchedulerDriver> kube_scheduler;
   if (extender) {
     live = std::make_unique<runtime::LiveScheduler>(
         **fw, store, clock, runtime::LiveOptions{.sweep_every = absl::InfiniteDuration()});
+    kube_scheduler.emplace(*live, options.extender_weight, seed ^ 0x9e3779b97f4a7c15ull);
   }
   // One pod through the chosen path.
-  std::vector<NodeId> names;
   auto schedule = [&](const PodInfo& pod) -> runtime::ScheduleResult {
-    if (!extender) return (*fw)->SchedulePod(pod);
-    runtime::ScheduleResult r;
-    cache::SnapshotRef snap = store.Current();
-    // kube-scheduler's candidate list: every node, in the model's order (nodes never change
-    // during a run, so it is built once).
-    if (names.size() != snap->Nodes().size()) {
-      names.clear();
-      for (const framework::NodeInfo* n : snap->Nodes()) names.push_back(n->name());
-    }
-    runtime::Framework::FilterVerdicts v = live->Filter(pod, names);
-    if (!v.error.ok() || v.feasible.empty()) {
-      r.status = v.error.ok() ? framework::Status::Unschedulable("no node fits") : v.error;
-      return r;
-    }
-    absl::StatusOr<runtime::Framework::Priorities> p = live->Prioritize(pod, v.feasible);
-    if (!p.ok()) {
-      r.status = framework::Status::FromError(p.status());
-      return r;
-    }
-    r.node = KubeSchedulerPick(*snap, pod, p->host_priority, options.extender_weight, kube_rng);
-    snap.reset();
-    runtime::LiveScheduler::BindResult b = live->Bind(pod, r.node);
-    r.status = b.status;
-    r.gpus = b.gpus;
-    if (b.status.ok()) (void)live->OnPodBound(pod, r.node, b.gpus);  // the informer's Add
-    return r;
+    return extender ? kube_scheduler->Schedule(pod) : (*fw)->SchedulePod(pod);
   };
 
   FragmentationModel frag_model(typical);

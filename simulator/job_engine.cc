@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 
@@ -124,7 +125,6 @@ class JobSim {
         spec.labels["nvidia.com/gpu.clique"] = absl::StrCat("nvl-", i / o_.nodes_per_nvlink_domain);
       }
       spec.gpus.assign(o_.gpus_per_node, framework::GpuDevice{"V100", GpuMemMiB(32768)});
-      names_.push_back(spec.name);
       RETURN_IF_ERROR(extender() ? store_.Apply(cache::ModelOp::AddNode(std::move(spec)))
                                  : cache_.AddNode(std::move(spec)));
     }
@@ -165,6 +165,7 @@ class JobSim {
           *fw_, store_, clock_,
           runtime::LiveOptions{.sweep_every = absl::InfiniteDuration(),
                                .gang_backoff = absl::ZeroDuration()});
+      kube_scheduler_.emplace(*live_, o_.extender_weight, 0x9e3779b97f4a7c15ull);
     }
     return absl::OkStatus();
   }
@@ -250,34 +251,16 @@ class JobSim {
 
   bool extender() const { return o_.path == "extender"; }
 
-  // One pod the way kube-scheduler drives the extender: filter over every node, prioritize, its
-  // own combination and tie-break, bind, then the informer's confirmation.
-  runtime::ScheduleResult ScheduleThroughExtender(const PodInfo& member) {
-    PodInfo pod = member;
-    if (o_.mode == "naive") pod.gang.reset();  // kube-scheduler alone knows no gangs
-    runtime::ScheduleResult r;
-    runtime::Framework::FilterVerdicts v = live_->Filter(pod, names_);
-    if (!v.error.ok() || v.feasible.empty()) {
-      r.status = v.error.ok() ? framework::Status::Unschedulable("no node fits") : v.error;
-      return r;
-    }
-    absl::StatusOr<runtime::Framework::Priorities> p = live_->Prioritize(pod, v.feasible);
-    if (!p.ok()) {
-      r.status = framework::Status::FromError(p.status());
-      return r;
-    }
-    r.node = KubeSchedulerPick(*live_->Snapshot(), pod, p->host_priority, o_.extender_weight,
-                               kube_rng_);
-    runtime::LiveScheduler::BindResult b = live_->Bind(pod, r.node);
-    r.status = b.status;
-    r.gpus = b.gpus;
-    if (b.status.ok()) (void)live_->OnPodBound(pod, r.node, b.gpus);
-    return r;
-  }
-
   runtime::ScheduleResult Schedule(const PodInfo& pod) {
     ++result_.scheduling_cycles;
-    runtime::ScheduleResult r = extender() ? ScheduleThroughExtender(pod) : fw_->SchedulePod(pod);
+    runtime::ScheduleResult r;
+    if (extender()) {
+      PodInfo alone = pod;
+      if (o_.mode == "naive") alone.gang.reset();  // kube-scheduler alone knows no gangs
+      r = kube_scheduler_->Schedule(alone);
+    } else {
+      r = fw_->SchedulePod(pod);
+    }
     // Bound in its own cycle; the outcome callback reports only pods that waited on Permit.
     if (r.status.ok()) OnBound(pod);
     return r;
@@ -447,12 +430,10 @@ class JobSim {
   metrics::InMemoryMetrics metrics_;
   NullBinder binder_;
   std::unique_ptr<runtime::Framework> fw_;
-  // The extender path: the live model, the scheduler over it (destroyed before fw_), and
-  // kube-scheduler's own random ties.
+  // The extender path: the live model and the scheduler over it (destroyed before fw_).
   cache::SnapshotStore store_;
   std::unique_ptr<runtime::LiveScheduler> live_;
-  std::mt19937_64 kube_rng_{0x9e3779b97f4a7c15ull};
-  std::vector<NodeId> names_;
+  std::optional<KubeSchedulerDriver> kube_scheduler_;  // plays kube-scheduler on that path
   std::vector<Job> jobs_;
   absl::flat_hash_map<PodUid, std::pair<size_t, size_t>> member_of_;  // -> (job, member)
   std::vector<size_t> pending_;

@@ -67,4 +67,30 @@ NodeId KubeSchedulerPick(const framework::ClusterSnapshot& model, const PodInfo&
   return chosen;
 }
 
+runtime::ScheduleResult KubeSchedulerDriver::Schedule(const PodInfo& pod) {
+  runtime::ScheduleResult r;
+  cache::SnapshotRef snap = live_.Snapshot();
+  if (names_.size() != snap->Nodes().size()) {
+    names_.clear();
+    for (const framework::NodeInfo* n : snap->Nodes()) names_.push_back(n->name());
+  }
+  runtime::Framework::FilterVerdicts v = live_.Filter(pod, names_);
+  if (!v.error.ok() || v.feasible.empty()) {
+    r.status = v.error.ok() ? framework::Status::Unschedulable("no node fits") : v.error;
+    return r;
+  }
+  absl::StatusOr<runtime::Framework::Priorities> p = live_.Prioritize(pod, v.feasible);
+  if (!p.ok()) {
+    r.status = framework::Status::FromError(p.status());
+    return r;
+  }
+  r.node = KubeSchedulerPick(*snap, pod, p->host_priority, weight_, rng_);
+  snap.reset();
+  runtime::LiveScheduler::BindResult b = live_.Bind(pod, r.node);
+  r.status = b.status;
+  r.gpus = b.gpus;
+  if (b.status.ok()) (void)live_.OnPodBound(pod, r.node, b.gpus);  // the informer's Add
+  return r;
+}
+
 }  // namespace gpusched::simulator

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "scheduler/runtime/live_scheduler.h"
 #include "scheduler/api/handle.h"
 
 namespace gpusched::simulator {
@@ -28,5 +29,22 @@ int64_t BalancedAllocationScore(const framework::NodeInfo& n, const framework::P
 NodeId KubeSchedulerPick(const framework::ClusterSnapshot& model, const framework::PodInfo& pod,
                          const std::vector<std::pair<NodeId, int64_t>>& priorities,
                          int64_t weight, std::mt19937_64& rng);
+
+// Plays kube-scheduler against a LiveScheduler, one pod at a time: filter over every node of the
+// model (the candidate list is rebuilt only when the node count changes), prioritize, its own
+// pick (KubeSchedulerPick), bind, then the informer's confirmation of the Binding.
+class KubeSchedulerDriver {
+ public:
+  // `seed` feeds kube-scheduler's own tie-breaking, apart from the profile's random source.
+  KubeSchedulerDriver(runtime::LiveScheduler& live, int64_t weight, uint64_t seed)
+      : live_(live), weight_(weight), rng_(seed) {}
+  runtime::ScheduleResult Schedule(const framework::PodInfo& pod);
+
+ private:
+  runtime::LiveScheduler& live_;
+  const int64_t weight_;
+  std::mt19937_64 rng_;
+  std::vector<NodeId> names_;
+};
 
 }  // namespace gpusched::simulator
