@@ -10,52 +10,27 @@ namespace gpusched::cache {
 constexpr size_t kMaxIdleReplicas = 8;
 
 ModelOp ModelOp::AddNode(NodeSpec spec) {
-  ModelOp op;
-  op.kind = Kind::kAddNode;
-  op.spec = std::move(spec);
-  return op;
+  return {.kind = Kind::kAddNode, .spec = std::move(spec)};
 }
 ModelOp ModelOp::UpdateNode(NodeSpec spec) {
-  ModelOp op;
-  op.kind = Kind::kUpdateNode;
-  op.spec = std::move(spec);
-  return op;
+  return {.kind = Kind::kUpdateNode, .spec = std::move(spec)};
 }
 ModelOp ModelOp::RemoveNode(NodeId node) {
-  ModelOp op;
-  op.kind = Kind::kRemoveNode;
-  op.node = std::move(node);
-  return op;
+  return {.kind = Kind::kRemoveNode, .node = std::move(node)};
 }
 ModelOp ModelOp::AddBoundPod(PodInfo pod, NodeId node, std::vector<GpuShare> gpus) {
-  ModelOp op;
-  op.kind = Kind::kAddBoundPod;
-  op.pod = std::move(pod);
-  op.node = std::move(node);
-  op.gpus = std::move(gpus);
-  return op;
+  return {.kind = Kind::kAddBoundPod, .pod = std::move(pod), .node = std::move(node),
+          .gpus = std::move(gpus)};
 }
 ModelOp ModelOp::Assume(PodInfo pod, NodeId node, std::vector<GpuShare> gpus) {
-  ModelOp op = AddBoundPod(std::move(pod), std::move(node), std::move(gpus));
-  op.kind = Kind::kAssume;
-  return op;
+  return {.kind = Kind::kAssume, .pod = std::move(pod), .node = std::move(node),
+          .gpus = std::move(gpus)};
 }
-ModelOp ModelOp::Forget(PodUid uid) {
-  ModelOp op;
-  op.kind = Kind::kForget;
-  op.uid = std::move(uid);
-  return op;
-}
+ModelOp ModelOp::Forget(PodUid uid) { return {.kind = Kind::kForget, .uid = std::move(uid)}; }
 ModelOp ModelOp::ConfirmBound(PodUid uid) {
-  ModelOp op = Forget(std::move(uid));
-  op.kind = Kind::kConfirmBound;
-  return op;
+  return {.kind = Kind::kConfirmBound, .uid = std::move(uid)};
 }
-ModelOp ModelOp::RemovePod(PodUid uid) {
-  ModelOp op = Forget(std::move(uid));
-  op.kind = Kind::kRemovePod;
-  return op;
-}
+ModelOp ModelOp::RemovePod(PodUid uid) { return {.kind = Kind::kRemovePod, .uid = std::move(uid)}; }
 
 absl::Status ModelOp::ApplyTo(ClusterCache& cache) const {
   switch (kind) {

@@ -593,7 +593,7 @@ ScheduleResult Framework::Reject(ScheduleResult r, const std::vector<NodeVerdict
   return r;
 }
 
-void Framework::RunUnreserve(CycleState& state, const PodInfo& pod, const NodeId& node) {
+void Framework::Unreserve(CycleState& state, const PodInfo& pod, const NodeId& node) {
   const absl::Time start = Now();
   for (auto it = reserve_.rbegin(); it != reserve_.rend(); ++it) {
     (*it)->Unreserve(state, pod, node);
@@ -603,7 +603,7 @@ void Framework::RunUnreserve(CycleState& state, const PodInfo& pod, const NodeId
 
 ScheduleResult Framework::Abort(CycleState& state, const PodInfo& pod, ScheduleResult r,
                                 Status why) {
-  RunUnreserve(state, pod, r.node);
+  Unreserve(state, pod, r.node);
   const cache::PodRecord* rec = deps_.cache->FindPod(pod.uid);
   if (rec != nullptr && rec->state == cache::PodState::kAssumed) {
     (void)deps_.cache->Forget(pod.uid);  // cannot fail: the pod is assumed
@@ -636,10 +636,6 @@ Status Framework::BindReserved(CycleState& state, const PodInfo& pod, const Node
   return s;
 }
 
-void Framework::Unreserve(CycleState& state, const PodInfo& pod, const NodeId& node) {
-  RunUnreserve(state, pod, node);
-}
-
 void Framework::PostBind(CycleState& state, const PodInfo& pod, const NodeId& node) {
   for (framework::PostBindPlugin* p : post_bind_) p->PostBind(state, pod, node);
 }
@@ -666,7 +662,7 @@ Status Framework::RunReserve(CycleState& state, const PodInfo& pod, const NodeIn
     if (!s.ok()) {
       s.set_plugin(p->Name());
       Record("Reserve", s, start);
-      RunUnreserve(state, pod, node.name());
+      Unreserve(state, pod, node.name());
       return s;
     }
   }
@@ -676,7 +672,7 @@ Status Framework::RunReserve(CycleState& state, const PodInfo& pod, const NodeIn
     absl::StatusOr<const framework::DeviceAssignment*> a =
         state.Read(framework::kDeviceAssignmentKey);
     if (!a.ok()) {
-      RunUnreserve(state, pod, node.name());
+      Unreserve(state, pod, node.name());
       return Status::Error(
           "the pod requests GPUs but no Reserve plugin chose devices (enable NodeResourcesFit "
           "or a GPU plugin in the profile)");
@@ -952,7 +948,7 @@ Status Framework::ReserveOn(CycleState& state, const PodInfo& pod, const NodeId&
     }
     s.set_plugin(p->Name());
     Record("Permit", s, start);
-    RunUnreserve(state, pod, node);
+    Unreserve(state, pod, node);
     return s;
   }
   Record("Permit", Status::Success(), start);

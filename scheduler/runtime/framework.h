@@ -224,7 +224,6 @@ class Framework {
 
   ScheduleResult Reject(ScheduleResult r, const std::vector<framework::NodeVerdict>& verdicts,
                         size_t evaluated);
-  void RunUnreserve(CycleState& state, const PodInfo& pod, const NodeId& node);
   // Unreserve + forget + the result to report for a failure after Reserve.
   ScheduleResult Abort(CycleState& state, const PodInfo& pod, ScheduleResult r,
                        framework::Status why);

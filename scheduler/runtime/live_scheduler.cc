@@ -386,6 +386,19 @@ bool LiveScheduler::Before(const GangState& a, const GangState& b) {
   return a.ref.id < b.ref.id;
 }
 
+int LiveScheduler::UsedSlots(const GangState& g) {
+  int used = 0;
+  for (const Slot& s : g.slots) used += !s.member.empty();
+  return used;
+}
+
+bool LiveScheduler::ReleaseIfExpired(GangState& g, absl::Time now) {
+  if (g.slots.empty() || now < g.deadline) return false;
+  ReleasePlan(g, absl::StrCat("gang ", g.ref.id.str(), " released: ", UsedSlots(g), " of ",
+                              g.slots.size(), " planned members bound by the deadline"));
+  return true;
+}
+
 LiveScheduler::Slot* LiveScheduler::FreeSlotOn(GangState& g, const NodeId& node) {
   for (Slot& s : g.slots) {
     if (s.member.empty() && s.node == node) return &s;
@@ -502,12 +515,7 @@ Status LiveScheduler::EnsurePlan(const PodInfo& pod) {
   g.ref = *pod.gang;
   g.priority = pod.priority;
   g.created = std::min(g.created, pod.created);
-  if (!g.slots.empty() && now >= g.deadline) {
-    int used = 0;
-    for (const Slot& s : g.slots) used += !s.member.empty();
-    ReleasePlan(g, absl::StrCat("gang ", g.ref.id.str(), " released: ", used, " of ",
-                                g.slots.size(), " planned members bound by the deadline"));
-  }
+  ReleaseIfExpired(g, now);
   if (!g.slots.empty()) return Status::Success();
   if (now < g.backoff_until) {
     return Status::Unschedulable(absl::StrCat("gang ", g.ref.id.str(), " is backing off until ",
@@ -527,9 +535,7 @@ Status LiveScheduler::EnsurePlan(const PodInfo& pod) {
     std::vector<const Slot*> ignore;
     for (auto& [id, other] : gangs_) {
       if (&other == &g || other.slots.empty() || !Before(g, other)) continue;
-      bool any_bound = LiveMembers(*snap, id) > 0;
-      for (const Slot& sl : other.slots) any_bound = any_bound || !sl.member.empty();
-      if (any_bound) continue;
+      if (LiveMembers(*snap, id) > 0 || UsedSlots(other) > 0) continue;
       yielders.push_back(&other);
       for (const Slot& sl : other.slots) ignore.push_back(&sl);
     }
@@ -689,9 +695,7 @@ LiveScheduler::BindResult LiveScheduler::BindMember(const PodInfo& pod, const No
     return out;
   }
   AfterBind(state, pod, node);
-  bool complete = true;
-  for (const Slot& s : g.slots) complete = complete && !s.member.empty();
-  if (complete) {
+  if (UsedSlots(g) == static_cast<int>(g.slots.size())) {
     g.slots.clear();  // every planned member is bound: the plan has done its work
     g.deadline = absl::InfiniteFuture();
   }
@@ -704,13 +708,7 @@ size_t LiveScheduler::ExpireGangPlans() {
   size_t n = 0;
   for (auto it = gangs_.begin(); it != gangs_.end();) {
     GangState& g = it->second;
-    if (!g.slots.empty() && now >= g.deadline) {
-      int used = 0;
-      for (const Slot& s : g.slots) used += !s.member.empty();
-      ReleasePlan(g, absl::StrCat("gang ", g.ref.id.str(), " released: ", used, " of ",
-                                  g.slots.size(), " planned members bound by the deadline"));
-      ++n;
-    }
+    if (ReleaseIfExpired(g, now)) ++n;
     // Forget gangs with nothing held and no backoff left (bounded memory; a member that comes
     // back starts afresh).
     if (g.slots.empty() && g.backoff_until <= now) {
@@ -729,12 +727,9 @@ std::optional<LiveScheduler::GangView> LiveScheduler::InspectGang(const GangId& 
   const GangState& g = it->second;
   GangView v;
   v.slots = static_cast<int>(g.slots.size());
+  v.used = UsedSlots(g);
   for (const Slot& s : g.slots) {
-    if (!s.member.empty()) {
-      ++v.used;
-    } else {
-      v.nodes.push_back(s.node);
-    }
+    if (s.member.empty()) v.nodes.push_back(s.node);
   }
   v.deadline = g.deadline;
   v.backoff_until = g.backoff_until;

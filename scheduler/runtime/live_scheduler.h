@@ -218,6 +218,10 @@ class LiveScheduler {
       ABSL_LOCKS_EXCLUDED(gangs_mu_, mu_);
   void ReleasePlan(GangState& g, std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
   Slot* FreeSlotOn(GangState& g, const NodeId& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
+  // Slots of the current plan taken by a bound member.
+  static int UsedSlots(const GangState& g);
+  // Releases the plan if its deadline has passed; true if it did.
+  bool ReleaseIfExpired(GangState& g, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
   Framework::FilterVerdicts FilterMember(const PodInfo& pod, const std::vector<NodeId>& candidates)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);
   BindResult BindMember(const PodInfo& pod, const NodeId& node)

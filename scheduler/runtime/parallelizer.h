@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 
 namespace gpusched::runtime {
@@ -43,10 +44,10 @@ class Parallelizer {
   std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
-  // Guarded by mu_.
-  uint64_t generation_ = 0;
-  int busy_workers_ = 0;
-  bool stopping_ = false;
+  // Guarded by mu_ (a std::mutex: the condition variables need one).
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  int busy_workers_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // The current job; written under mu_ before generation_ advances, read by workers after.
   const absl::FunctionRef<void(size_t, size_t)>* fn_ = nullptr;
   size_t n_ = 0;
