@@ -76,22 +76,6 @@ std::vector<TypicalPod> TypicalPodsOf(const std::vector<trace::OpenbPod>& pods, 
   return plugins::gpu_share::TypicalPodsFromCounts(std::move(shapes), threshold);
 }
 
-// What live FGD assumes before it has seen a pod: a few common shapes, equally likely, worth 16
-// pods, so observations take over quickly.
-std::vector<TypicalPod> GenericPrior() {
-  std::vector<TypicalPod> out;
-  for (auto [cpu, count, milli] : {std::tuple<int64_t, int32_t, int64_t>{4000, 1, 1000},
-                                   {4000, 1, 500}, {8000, 2, 1000}, {2000, 0, 0}}) {
-    TypicalPod t;
-    t.cpu = MilliCpu(cpu);
-    t.gpu_count = count;
-    t.gpu_milli = GpuMilli(milli);
-    t.weight = 1;
-    out.push_back(t);
-  }
-  return out;
-}
-
 // The profile with FGD's typical pods filled in, where the profile gave none: from the workload
 // ("trace"), or a prior to be refined by what the scheduler observes ("observed").
 runtime::Profile WithTypicalPods(runtime::Profile profile, const std::vector<TypicalPod>& typical,
@@ -99,12 +83,7 @@ runtime::Profile WithTypicalPods(runtime::Profile profile, const std::vector<Typ
   for (runtime::PluginConfig& pc : profile.plugins) {
     if (pc.name != plugins::gpu_share::Fgd::kName || !pc.args.empty()) continue;
     if (source == "observed") {
-      pc.args = framework::PluginArgs(
-          {{"typicalPods", plugins::gpu_share::EncodeTypicalPods(GenericPrior())},
-           {"observedHalfLife", framework::ArgValue(int64_t{2000})},
-           {"observedRefresh", framework::ArgValue(int64_t{128})},
-           {"priorWeight", framework::ArgValue(16.0)}},
-          "args");
+      pc.args = plugins::gpu_share::ObservedFgdArgs();
     } else {
       pc.args = framework::PluginArgs(
           {{"typicalPods", plugins::gpu_share::EncodeTypicalPods(typical)}}, "args");

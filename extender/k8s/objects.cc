@@ -1,5 +1,6 @@
 #include "extender/k8s/objects.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -18,6 +19,7 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "scheduler/api/resource_names.h"
+#include "topology/presets.h"
 
 namespace gpusched::extender::k8s {
 namespace {
@@ -46,6 +48,35 @@ std::string Untagged(const std::exception& e) {
   return what;
 }
 
+// Deeper nesting is refused before parsing. nlohmann parses iteratively, but copies, dumps and
+// compares recursively: 60 KiB of '[' (30000 levels) exhausted the stack (bench/fuzz).
+// Kubernetes objects nest a few dozen levels at most.
+constexpr int kMaxJsonDepth = 512;
+
+// The 1-based offset of the bracket that nests deeper than kMaxJsonDepth, or 0 (brackets in
+// strings do not count).
+size_t TooDeepAt(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return i + 1;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return 0;
+}
+
 // Reads fields of one object, building errors of the form "<kind> <ns>/<name>: <path>: <what>".
 class Reader {
  public:
@@ -66,6 +97,10 @@ class Reader {
 
   // Parses `text`. nlohmann reports the byte where parsing failed; keep it in the message.
   absl::StatusOr<Json> Parse(std::string_view text) const {
+    if (const size_t at = TooDeepAt(text); at != 0) {
+      return Error("", absl::StrCat("invalid JSON at byte ", at, ": nested deeper than ",
+                                    kMaxJsonDepth, " levels"));
+    }
     try {
       Json doc = Json::parse(text.data(), text.data() + text.size());
       if (!doc.is_object()) return Error("", "must be a JSON object", doc);
@@ -261,9 +296,9 @@ absl::Status ReadUpstreamSpec(const Json& spec, const Reader& r, PodGroupInfo& o
   return absl::OkStatus();
 }
 
-absl::StatusOr<PodGroupInfo> DecodePodGroupOrThrow(std::string_view json) {
+absl::StatusOr<PodGroupInfo> DecodePodGroupOrThrow(const Json& doc) {
   Reader r("PodGroup");
-  ASSIGN_OR_RETURN(const Json doc, r.Parse(json));
+  if (!doc.is_object()) return r.Error("", "must be a JSON object", doc);
   ASSIGN_OR_RETURN(ObjectMeta meta, ReadMeta(doc, r));
   PodGroupInfo out;
   out.namespace_name = std::move(meta.namespace_name);
@@ -314,9 +349,9 @@ absl::StatusOr<PodGroupInfo> DecodePodGroupOrThrow(std::string_view json) {
 
 // A v1alpha1 Workload: spec.podGroups[] {name, policy: {gang: {minCount}} | {basic: {}}}, one
 // PodGroupInfo per pod group, named "<workload>/<pod group>".
-absl::StatusOr<std::vector<PodGroupInfo>> DecodeWorkloadOrThrow(std::string_view json) {
+absl::StatusOr<std::vector<PodGroupInfo>> DecodeWorkloadOrThrow(const Json& doc) {
   Reader r("Workload");
-  ASSIGN_OR_RETURN(const Json doc, r.Parse(json));
+  if (!doc.is_object()) return r.Error("", "must be a JSON object", doc);
   ASSIGN_OR_RETURN(ObjectMeta meta, ReadMeta(doc, r));
   ASSIGN_OR_RETURN(std::optional<std::string> kind, r.String(doc, "kind", "kind"));
   if (kind.value_or("") != "Workload") {
@@ -371,9 +406,8 @@ absl::StatusOr<std::vector<PodGroupInfo>> DecodeWorkloadOrThrow(std::string_view
   return out;
 }
 
-absl::StatusOr<framework::PodInfo> DecodePodMetaOrThrow(std::string_view json) {
-  Reader r("Pod");
-  ASSIGN_OR_RETURN(const Json doc, r.Parse(json));
+absl::StatusOr<framework::PodInfo> DecodePodMetaOrThrow(const Json& doc, Reader& r) {
+  if (!doc.is_object()) return r.Error("", "must be a JSON object", doc);
   ASSIGN_OR_RETURN(ObjectMeta meta, ReadMeta(doc, r));
   framework::PodInfo pod;
   pod.namespace_name = std::move(meta.namespace_name);
@@ -428,32 +462,438 @@ absl::StatusOr<framework::PodInfo> DecodePodMetaOrThrow(std::string_view json) {
   return pod;
 }
 
+
+// ---- Assignment annotation.
+
+absl::StatusOr<Assignment> DecodeAssignmentOrThrow(std::string_view text) {
+  Reader r(absl::StrCat("annotation ", std::string(kAssignmentAnnotation)));
+  ASSIGN_OR_RETURN(const Json doc, r.Parse(text));
+  Assignment out;
+  ASSIGN_OR_RETURN(std::optional<std::string> node, r.String(doc, "node", "node"));
+  if (!node || node->empty()) return r.Error("node", "required");
+  out.node = NodeId(*node);
+  const Json* gpus = Reader::Member(doc, "gpus");
+  if (gpus == nullptr || !gpus->is_array()) {
+    return r.Error("gpus", "required: a list of {index, milli, memoryMiB}",
+                   gpus ? *gpus : Json());
+  }
+  std::set<int64_t> seen;
+  for (size_t i = 0; i < gpus->size(); ++i) {
+    const Json& g = (*gpus)[i];
+    const std::string path = absl::StrCat("gpus[", i, "]");
+    if (!g.is_object()) return r.Error(path, "must be an object", g);
+    ASSIGN_OR_RETURN(std::optional<int64_t> index,
+                     r.Integer(g, "index", path + ".index", 0, 1023));
+    ASSIGN_OR_RETURN(std::optional<int64_t> milli,
+                     r.Integer(g, "milli", path + ".milli", 0, kOneGpu.value()));
+    ASSIGN_OR_RETURN(std::optional<int64_t> mem,
+                     r.Integer(g, "memoryMiB", path + ".memoryMiB", 0, kMaxAmount));
+    if (!index) return r.Error(path + ".index", "required");
+    if (!milli) return r.Error(path + ".milli", "required");
+    if (!seen.insert(*index).second) return r.Error(path + ".index", "duplicate device", g);
+    out.gpus.push_back(framework::GpuShare{DeviceIndex(static_cast<int32_t>(*index)),
+                                           GpuMilli(*milli), GpuMemMiB(mem.value_or(0))});
+  }
+  return out;
+}
+
+// ---- Pods.
+
+using ResourceMap = std::map<std::string, std::string>;
+
+// Whether `name` is one of the GPU resource names GpuRequestFromPod reads.
+bool IsGpuResource(std::string_view name) {
+  return name == framework::kNvidiaGpu || name == framework::kHamiGpuMem ||
+         name == framework::kHamiGpuCores || name == framework::kHamiGpuMemPercentage ||
+         name == framework::kAliyunGpuMem || name.substr(0, 12) == "gpusched.io/";
+}
+
+// One container's resources: cpu/memory requests (falling back to limits, as the API server
+// defaults them) and its GPU resource strings (limits, falling back to requests).
+struct ContainerResources {
+  MilliCpu cpu{0};
+  MemoryBytes memory{0};
+  ResourceMap gpu;
+};
+
+absl::StatusOr<ContainerResources> ReadContainer(const Json& c, const std::string& path,
+                                                 const Reader& r) {
+  ContainerResources out;
+  if (!c.is_object()) return r.Error(path, "must be an object", c);
+  ASSIGN_OR_RETURN(const Json* res, r.Object(c, "resources", path + ".resources"));
+  if (res == nullptr) return out;
+  ASSIGN_OR_RETURN(const Json* requests,
+                   r.Object(*res, "requests", path + ".resources.requests"));
+  ASSIGN_OR_RETURN(const Json* limits, r.Object(*res, "limits", path + ".resources.limits"));
+  for (const char* name : {"cpu", "memory"}) {
+    const Json* v = requests ? Reader::Member(*requests, name) : nullptr;
+    std::string where = path + ".resources.requests[\"" + name + "\"]";
+    if (v == nullptr && limits != nullptr) {
+      v = Reader::Member(*limits, name);
+      where = path + ".resources.limits[\"" + name + "\"]";
+    }
+    if (v == nullptr) continue;
+    ASSIGN_OR_RETURN(std::string text, QuantityText(*v, where, r));
+    if (std::string_view(name) == "cpu") {
+      absl::StatusOr<MilliCpu> cpu = ParseMilliCpu(text);
+      if (!cpu.ok()) return r.Error(where, std::string(cpu.status().message()));
+      out.cpu = *cpu;
+    } else {
+      absl::StatusOr<MemoryBytes> mem = ParseMemoryBytes(text);
+      if (!mem.ok()) return r.Error(where, std::string(mem.status().message()));
+      out.memory = *mem;
+    }
+  }
+  for (const Json* m : {limits, requests}) {
+    if (m == nullptr) continue;
+    const std::string which = m == limits ? ".resources.limits" : ".resources.requests";
+    for (auto it = m->begin(); it != m->end(); ++it) {
+      if (!IsGpuResource(it.key()) || out.gpu.count(it.key())) continue;
+      ASSIGN_OR_RETURN(std::string text,
+                       QuantityText(*it, path + which + "[\"" + it.key() + "\"]", r));
+      out.gpu.emplace(it.key(), std::move(text));
+    }
+  }
+  return out;
+}
+
+// Adds GPU resource amounts of several containers: they must be whole numbers then.
+absl::Status AddGpuResources(ResourceMap& total, const ResourceMap& more, const Reader& r) {
+  for (const auto& [name, text] : more) {
+    auto [it, inserted] = total.emplace(name, text);
+    if (inserted) continue;
+    absl::StatusOr<Quantity> a = Quantity::Parse(it->second);
+    absl::StatusOr<Quantity> b = Quantity::Parse(text);
+    absl::StatusOr<int64_t> x = a.ok() ? a->ToScaled(0, it->second) : a.status();
+    absl::StatusOr<int64_t> y = b.ok() ? b->ToScaled(0, text) : b.status();
+    if (!x.ok() || !y.ok() || *x < 0 || *y < 0 || *x > kMaxAmount || *y > kMaxAmount) {
+      return r.Error(absl::StrCat("spec.containers[*].resources[\"", name, "\"]"),
+                     absl::StrCat("given in several containers, so each must be a whole "
+                                  "number; got \"", it->second, "\" and \"", text, "\""));
+    }
+    it->second = absl::StrCat(*x + *y);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<framework::TaintEffect> ReadEffect(const Json* v, const std::string& path,
+                                                  const Reader& r) {
+  if (v == nullptr || !v->is_string()) {
+    return r.Error(path, "must be NoSchedule, PreferNoSchedule or NoExecute", v ? *v : Json());
+  }
+  const std::string e = v->get<std::string>();
+  if (e == "NoSchedule") return framework::TaintEffect::kNoSchedule;
+  if (e == "PreferNoSchedule") return framework::TaintEffect::kPreferNoSchedule;
+  if (e == "NoExecute") return framework::TaintEffect::kNoExecute;
+  return r.Error(path, "must be NoSchedule, PreferNoSchedule or NoExecute", *v);
+}
+
+absl::Status ReadTolerations(const Json& spec, const Reader& r,
+                             std::vector<framework::Toleration>& out) {
+  const Json* list = Reader::Member(spec, "tolerations");
+  if (list == nullptr) return absl::OkStatus();
+  if (!list->is_array()) return r.Error("spec.tolerations", "must be a list", *list);
+  for (size_t i = 0; i < list->size(); ++i) {
+    const Json& t = (*list)[i];
+    const std::string path = absl::StrCat("spec.tolerations[", i, "]");
+    if (!t.is_object()) return r.Error(path, "must be an object", t);
+    framework::Toleration tol;
+    ASSIGN_OR_RETURN(std::optional<std::string> key, r.String(t, "key", path + ".key"));
+    ASSIGN_OR_RETURN(std::optional<std::string> op, r.String(t, "operator", path + ".operator"));
+    ASSIGN_OR_RETURN(std::optional<std::string> value, r.String(t, "value", path + ".value"));
+    tol.key = key.value_or("");
+    if (op && *op != "Exists" && *op != "Equal") {
+      return r.Error(path + ".operator", "must be Exists or Equal", Json(*op));
+    }
+    tol.exists = op.value_or("Equal") == "Exists";
+    tol.value = value.value_or("");
+    if (const Json* e = Reader::Member(t, "effect"); e != nullptr && *e != "") {
+      ASSIGN_OR_RETURN(tol.effect, ReadEffect(e, path + ".effect", r));
+    }
+    out.push_back(std::move(tol));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PodObject> DecodePodOrThrow(const Json& doc) {
+  Reader r("Pod");
+  PodObject out;
+  ASSIGN_OR_RETURN(out.info, DecodePodMetaOrThrow(doc, r));
+  const Json& md = *Reader::Member(doc, "metadata");
+  out.terminating = Reader::Member(md, "deletionTimestamp") != nullptr;
+  if (const Json* status = Reader::Member(doc, "status"); status != nullptr && status->is_object()) {
+    ASSIGN_OR_RETURN(std::optional<std::string> phase,
+                     r.String(*status, "phase", "status.phase"));
+    out.phase = phase.value_or("");
+  }
+  if (auto it = out.info.annotations.find(std::string(kAssignmentAnnotation));
+      it != out.info.annotations.end()) {
+    absl::StatusOr<Assignment> a = DecodeAssignmentOrThrow(it->second);
+    if (!a.ok()) return r.Error("metadata.annotations", std::string(a.status().message()));
+    out.assignment = std::move(*a);
+  }
+  ASSIGN_OR_RETURN(const Json* spec, r.Object(doc, "spec", "spec"));
+  if (spec == nullptr) return out;
+  ASSIGN_OR_RETURN(std::optional<std::string> node, r.String(*spec, "nodeName", "spec.nodeName"));
+  out.node_name = node.value_or("");
+  ASSIGN_OR_RETURN(std::optional<std::string> sched,
+                   r.String(*spec, "schedulerName", "spec.schedulerName"));
+  out.scheduler_name = sched.value_or("default-scheduler");
+  ASSIGN_OR_RETURN(out.info.node_selector,
+                   r.StringMap(*spec, "nodeSelector", "spec.nodeSelector"));
+  RETURN_IF_ERROR(ReadTolerations(*spec, r, out.info.tolerations));
+
+  ResourceMap gpu;
+  framework::PodResources& req = out.info.requests;
+  for (const char* list_name : {"containers", "initContainers"}) {
+    const Json* list = Reader::Member(*spec, list_name);
+    if (list == nullptr) continue;
+    const std::string base = absl::StrCat("spec.", list_name);
+    if (!list->is_array()) return r.Error(base, "must be a list", *list);
+    const bool init = std::string_view(list_name) == "initContainers";
+    for (size_t i = 0; i < list->size(); ++i) {
+      ASSIGN_OR_RETURN(ContainerResources c,
+                       ReadContainer((*list)[i], absl::StrCat(base, "[", i, "]"), r));
+      if (init) {  // init containers run one at a time, before the others
+        req.cpu = std::max(req.cpu, c.cpu);
+        req.memory = std::max(req.memory, c.memory);
+        for (const auto& [name, text] : c.gpu) gpu.emplace(name, text);
+      } else {
+        if (c.cpu.value() > kMaxAmount - req.cpu.value() ||
+            c.memory.value() > kMaxAmount - req.memory.value()) {
+          return r.Error(base, "the containers' requests add up to more than can be held");
+        }
+        req.cpu += c.cpu;
+        req.memory += c.memory;
+        RETURN_IF_ERROR(AddGpuResources(gpu, c.gpu, r));
+      }
+    }
+  }
+  absl::StatusOr<framework::GpuRequest> g = framework::GpuRequestFromPod(gpu, out.info.annotations);
+  if (g.ok()) {
+    req.gpu = std::move(*g);
+  } else {
+    out.request_error = r.Error("spec.containers[*].resources", std::string(g.status().message()));
+  }
+  return out;
+}
+
+// ---- Nodes.
+
+// A whole number from a label or allocatable quantity, or nullopt when absent.
+absl::StatusOr<std::optional<int64_t>> WholeNumber(const std::map<std::string, std::string>& m,
+                                                   std::string_view key, std::string_view path,
+                                                   int64_t max, const Reader& r) {
+  auto it = m.find(std::string(key));
+  if (it == m.end()) return std::optional<int64_t>();
+  absl::StatusOr<Quantity> q = Quantity::Parse(it->second);
+  absl::StatusOr<int64_t> n = q.ok() ? q->ToScaled(0, it->second) : q.status();
+  if (!n.ok() || *n < 0 || *n > max) {
+    return r.Error(absl::StrCat(std::string(path), "[\"", std::string(key), "\"]"),
+                   absl::StrCat("must be a whole number in 0..", max), Json(it->second));
+  }
+  return std::optional<int64_t>(*n);
+}
+
+// "NVIDIA-A100-SXM4-80GB" -> 81920 MiB; 0 when the name carries no "<N>GB".
+int64_t MemoryFromProductName(std::string_view product) {
+  for (size_t i = product.find("GB"); i != std::string_view::npos;
+       i = product.find("GB", i + 1)) {
+    size_t b = i;
+    while (b > 0 && product[b - 1] >= '0' && product[b - 1] <= '9') --b;
+    if (b == i || i - b > 4) continue;
+    int64_t gb = 0;
+    for (size_t k = b; k < i; ++k) gb = gb * 10 + (product[k] - '0');
+    if (gb > 0) return gb * 1024;
+  }
+  return 0;
+}
+
+constexpr int64_t kMaxGpusPerNode = 1024;
+
+absl::StatusOr<NodeObject> DecodeNodeOrThrow(const Json& doc) {
+  Reader r("Node");
+  if (!doc.is_object()) return r.Error("", "must be a JSON object", doc);
+  ASSIGN_OR_RETURN(const Json* md, r.Object(doc, "metadata", "metadata"));
+  if (md == nullptr) return r.Error("metadata.name", "required");
+  ASSIGN_OR_RETURN(std::optional<std::string> name, r.String(*md, "name", "metadata.name"));
+  if (!name || name->empty()) return r.Error("metadata.name", "required");
+  r = Reader(absl::StrCat("Node ", *name));
+  NodeObject out;
+  framework::NodeSpec& spec = out.spec;
+  spec.name = NodeId(*name);
+  ASSIGN_OR_RETURN(spec.labels, r.StringMap(*md, "labels", "metadata.labels"));
+
+  ASSIGN_OR_RETURN(const Json* s, r.Object(doc, "spec", "spec"));
+  if (s != nullptr) {
+    if (const Json* u = Reader::Member(*s, "unschedulable"); u != nullptr) {
+      if (!u->is_boolean()) return r.Error("spec.unschedulable", "must be a boolean", *u);
+      spec.unschedulable = u->get<bool>();
+    }
+    if (const Json* taints = Reader::Member(*s, "taints"); taints != nullptr) {
+      if (!taints->is_array()) return r.Error("spec.taints", "must be a list", *taints);
+      for (size_t i = 0; i < taints->size(); ++i) {
+        const Json& t = (*taints)[i];
+        const std::string path = absl::StrCat("spec.taints[", i, "]");
+        if (!t.is_object()) return r.Error(path, "must be an object", t);
+        framework::Taint taint;
+        ASSIGN_OR_RETURN(std::optional<std::string> key, r.String(t, "key", path + ".key"));
+        if (!key || key->empty()) return r.Error(path + ".key", "required");
+        ASSIGN_OR_RETURN(std::optional<std::string> value, r.String(t, "value", path + ".value"));
+        taint.key = *key;
+        taint.value = value.value_or("");
+        ASSIGN_OR_RETURN(taint.effect, ReadEffect(Reader::Member(t, "effect"), path + ".effect", r));
+        spec.taints.push_back(std::move(taint));
+      }
+    }
+  }
+
+  std::map<std::string, std::string> alloc;
+  ASSIGN_OR_RETURN(const Json* status, r.Object(doc, "status", "status"));
+  if (status != nullptr) {
+    ASSIGN_OR_RETURN(const Json* a, r.Object(*status, "allocatable", "status.allocatable"));
+    if (a != nullptr) {
+      for (auto it = a->begin(); it != a->end(); ++it) {
+        ASSIGN_OR_RETURN(std::string text,
+                         QuantityText(*it, "status.allocatable[\"" + it.key() + "\"]", r));
+        alloc.emplace(it.key(), std::move(text));
+      }
+    }
+  }
+  if (auto it = alloc.find("cpu"); it != alloc.end()) {
+    absl::StatusOr<MilliCpu> cpu = ParseMilliCpu(it->second);
+    if (!cpu.ok()) return r.Error("status.allocatable[\"cpu\"]", std::string(cpu.status().message()));
+    spec.cpu = *cpu;
+  }
+  if (auto it = alloc.find("memory"); it != alloc.end()) {
+    absl::StatusOr<MemoryBytes> mem = ParseMemoryBytes(it->second);
+    if (!mem.ok()) {
+      return r.Error("status.allocatable[\"memory\"]", std::string(mem.status().message()));
+    }
+    spec.memory = *mem;
+  }
+  ASSIGN_OR_RETURN(std::optional<int64_t> pods,
+                   WholeNumber(alloc, "pods", "status.allocatable", kInt32Max, r));
+  spec.max_pods = static_cast<int32_t>(pods.value_or(110));
+
+  // GPUs.
+  ASSIGN_OR_RETURN(std::optional<int64_t> count,
+                   WholeNumber(spec.labels, kGfdCount, "metadata.labels", kMaxGpusPerNode, r));
+  if (!count) {
+    ASSIGN_OR_RETURN(count, WholeNumber(alloc, framework::kNvidiaGpu, "status.allocatable",
+                                        kMaxGpusPerNode, r));
+  }
+  if (!count) {
+    ASSIGN_OR_RETURN(count, WholeNumber(alloc, "aliyun.com/gpu-count", "status.allocatable",
+                                        kMaxGpusPerNode, r));
+  }
+  if (count.value_or(0) == 0) return out;
+  std::string model;
+  if (auto it = spec.labels.find(std::string(kGfdProduct)); it != spec.labels.end()) {
+    model = it->second;
+  }
+  ASSIGN_OR_RETURN(std::optional<int64_t> memory,
+                   WholeNumber(spec.labels, kGfdMemory, "metadata.labels", kMaxAmount, r));
+  if (!memory || *memory == 0) {
+    ASSIGN_OR_RETURN(std::optional<int64_t> gib, WholeNumber(alloc, framework::kAliyunGpuMem,
+                                                            "status.allocatable", kMaxAmount, r));
+    if (gib && *gib > 0) memory = *gib * 1024 / *count;
+  }
+  if (!memory || *memory == 0) memory = MemoryFromProductName(model);
+  if (*memory == 0) {
+    memory = 1;
+    out.memory_unknown = true;
+  }
+  for (int64_t i = 0; i < *count; ++i) {
+    spec.gpus.push_back(framework::GpuDevice{model, GpuMemMiB(*memory), true, -1});
+  }
+  if (auto it = spec.labels.find(std::string(kTopologyPresetLabel)); it != spec.labels.end()) {
+    absl::StatusOr<topology::GpuTopology> t = topology::Preset(it->second);
+    if (!t.ok()) {
+      return r.Error(absl::StrCat("metadata.labels[\"", std::string(kTopologyPresetLabel), "\"]"),
+                     std::string(t.status().message()));
+    }
+    if (t->gpu_count() != *count) {
+      return r.Error(absl::StrCat("metadata.labels[\"", std::string(kTopologyPresetLabel), "\"]"),
+                     absl::StrCat("preset \"", it->second, "\" has ", t->gpu_count(),
+                                  " GPUs but the node has ", *count));
+    }
+    spec.topology = std::make_shared<const topology::GpuTopology>(std::move(*t));
+  }
+  return out;
+}
+
+// Runs `decode` on the parsed `json`, or reports why it does not parse. The readers check every
+// type before reading, so nlohmann should never throw past Parse; the catch is the backstop that
+// keeps the promise "never throws" if a path was missed.
+template <class F>
+auto Guarded(std::string_view kind, F&& decode) -> decltype(decode()) {
+  try {
+    return decode();
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat(std::string(kind), ": unexpected decoder failure: ", e.what()));
+  }
+}
+
+template <class F>
+auto ParseThen(std::string_view kind, std::string_view json, F&& decode)
+    -> decltype(decode(std::declval<const Json&>())) {
+  return Guarded(kind, [&]() -> decltype(decode(std::declval<const Json&>())) {
+    Reader r(kind);
+    ASSIGN_OR_RETURN(const Json doc, r.Parse(json));
+    return decode(doc);
+  });
+}
+
 }  // namespace
 
-// The readers check every type before reading, so nlohmann should never throw past Parse; the
-// catch is the backstop that keeps the promise "never throws" if a path was missed.
 absl::StatusOr<plugins::gang::PodGroupInfo> DecodePodGroup(std::string_view json) {
-  try {
-    return DecodePodGroupOrThrow(json);
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("PodGroup: unexpected decoder failure: ", e.what()));
-  }
+  return ParseThen("PodGroup", json, [](const Json& d) { return DecodePodGroupOrThrow(d); });
+}
+absl::StatusOr<plugins::gang::PodGroupInfo> DecodePodGroupJson(const Json& doc) {
+  return Guarded("PodGroup", [&] { return DecodePodGroupOrThrow(doc); });
 }
 
 absl::StatusOr<std::vector<plugins::gang::PodGroupInfo>> DecodeWorkload(std::string_view json) {
-  try {
-    return DecodeWorkloadOrThrow(json);
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("Workload: unexpected decoder failure: ", e.what()));
-  }
+  return ParseThen("Workload", json, [](const Json& d) { return DecodeWorkloadOrThrow(d); });
+}
+absl::StatusOr<std::vector<plugins::gang::PodGroupInfo>> DecodeWorkloadJson(const Json& doc) {
+  return Guarded("Workload", [&] { return DecodeWorkloadOrThrow(doc); });
 }
 
 absl::StatusOr<framework::PodInfo> DecodePodMeta(std::string_view json) {
-  try {
-    return DecodePodMetaOrThrow(json);
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("Pod: unexpected decoder failure: ", e.what()));
+  return ParseThen("Pod", json, [](const Json& d) {
+    Reader r("Pod");
+    return DecodePodMetaOrThrow(d, r);
+  });
+}
+
+absl::StatusOr<PodObject> DecodePod(std::string_view json) {
+  return ParseThen("Pod", json, [](const Json& d) { return DecodePodOrThrow(d); });
+}
+absl::StatusOr<PodObject> DecodePodJson(const Json& doc) {
+  return Guarded("Pod", [&] { return DecodePodOrThrow(doc); });
+}
+
+absl::StatusOr<NodeObject> DecodeNode(std::string_view json) {
+  return ParseThen("Node", json, [](const Json& d) { return DecodeNodeOrThrow(d); });
+}
+absl::StatusOr<NodeObject> DecodeNodeJson(const Json& doc) {
+  return Guarded("Node", [&] { return DecodeNodeOrThrow(doc); });
+}
+
+std::string EncodeAssignment(const Assignment& a) {
+  Json gpus = Json::array();
+  for (const framework::GpuShare& g : a.gpus) {
+    gpus.push_back({{"index", g.gpu.value()}, {"milli", g.milli.value()},
+                    {"memoryMiB", g.memory.value()}});
   }
+  return Json{{"node", a.node.str()}, {"gpus", std::move(gpus)}}.dump();
+}
+
+absl::StatusOr<Assignment> DecodeAssignment(std::string_view text) {
+  return Guarded("Assignment", [&] { return DecodeAssignmentOrThrow(text); });
 }
 
 }  // namespace gpusched::extender::k8s

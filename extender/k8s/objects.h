@@ -16,11 +16,16 @@
 //
 // Thread-safe (stateless).
 
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "nlohmann/json_fwd.hpp"
 #include "plugins/gang/declaration.h"
+#include "scheduler/api/node_info.h"
 #include "scheduler/api/pod_info.h"
 
 namespace gpusched::extender::k8s {
@@ -51,5 +56,76 @@ absl::StatusOr<std::vector<plugins::gang::PodGroupInfo>> DecodeWorkload(std::str
 // tolerations are left at their defaults. apiVersion and kind, when present, must be v1 / Pod
 // (list items from the API server omit them). PodInfo::gang is left unset: ResolveGang fills it.
 absl::StatusOr<framework::PodInfo> DecodePodMeta(std::string_view json);
+
+// ---- Whole pods and nodes, as the informer and kube-scheduler's requests carry them.
+
+// The device assignment the extender writes on a pod when it binds it (and reads back after a
+// restart, and the node agent reads to hand the devices to the container):
+//   gpusched.io/assignment: {"node":"gpu-7","gpus":[{"index":0,"milli":1000,"memoryMiB":81920},
+//                                                   {"index":1,"milli":1000,"memoryMiB":81920}]}
+// `index` is the device index on the node (the agent's and nvidia-smi's order), `milli` the share
+// of its compute (1000: the whole device), `memoryMiB` the device memory given to the pod. The
+// assignment is valid only for the node it names: a pod bound elsewhere ignores it.
+inline constexpr std::string_view kAssignmentAnnotation = "gpusched.io/assignment";
+struct Assignment {
+  NodeId node;
+  std::vector<framework::GpuShare> gpus;
+};
+std::string EncodeAssignment(const Assignment& a);
+// Errors name the annotation and the JSON path (InvalidArgument).
+absl::StatusOr<Assignment> DecodeAssignment(std::string_view text);
+
+// A v1 Pod as the scheduler needs it: DecodePodMeta's fields plus
+//   - requests: cpu and memory from spec.containers[].resources.requests (summed; the largest
+//     init container counts if larger, as kube-scheduler does), the GPU request from the GPU
+//     resource names in limits (requests where no limit is given), summed over containers, read
+//     by GpuRequestFromPod (scheduler/api/resource_names.h) with the pod's annotations;
+//   - spec.nodeSelector, spec.tolerations, spec.nodeName, spec.schedulerName, status.phase,
+//     metadata.deletionTimestamp, and the assignment annotation above (an invalid one is an error:
+//     it would otherwise hand out devices twice after a restart).
+// PodInfo::gang is left unset (ResolveGang).
+struct PodObject {
+  framework::PodInfo info;
+  std::string node_name;       // spec.nodeName; empty while pending
+  std::string scheduler_name;  // spec.schedulerName
+  std::string phase;           // status.phase
+  bool terminating = false;    // metadata.deletionTimestamp is set
+  std::optional<Assignment> assignment;
+  // Why the pod's GPU request cannot be served (conflicting or malformed GPU resource names or
+  // annotations, resource_names.h); then info.requests.gpu is empty. The pod itself is a valid
+  // object: the extender answers "unschedulable here, because ..." rather than a bad request.
+  absl::Status request_error;
+  // Succeeded or Failed: holds nothing any more.
+  bool finished() const { return phase == "Succeeded" || phase == "Failed"; }
+};
+absl::StatusOr<PodObject> DecodePod(std::string_view json);
+absl::StatusOr<PodObject> DecodePodJson(const nlohmann::json& doc);
+
+// A v1 Node as the scheduler models it: metadata.name, labels, spec.taints, spec.unschedulable,
+// status.allocatable cpu, memory and pods, and its GPUs. Without our agent the GPUs come from
+//   - the count: label nvidia.com/gpu.count (GPU Feature Discovery), else allocatable
+//     nvidia.com/gpu, else aliyun.com/gpu-count;
+//   - the model: label nvidia.com/gpu.product ("NVIDIA-A100-SXM4-80GB"), else "";
+//   - the memory per GPU: label nvidia.com/gpu.memory (MiB), else allocatable aliyun.com/gpu-mem
+//     (GiB over all GPUs) divided by the count, else the "<N>GB" in the product name. When
+//     nothing says, the devices get 1 MiB (`memory_unknown` is set): whole GPUs are placed, memory
+//     shares are not, and the caller should say so once.
+//   - the wiring: label gpusched.io/topology-preset (a topology/presets.h name) when its GPU
+//     count matches; otherwise none (the agent reports the measured one).
+struct NodeObject {
+  framework::NodeSpec spec;
+  bool memory_unknown = false;
+};
+absl::StatusOr<NodeObject> DecodeNode(std::string_view json);
+absl::StatusOr<NodeObject> DecodeNodeJson(const nlohmann::json& doc);
+// Label names read above.
+inline constexpr std::string_view kGfdProduct = "nvidia.com/gpu.product";
+inline constexpr std::string_view kGfdMemory = "nvidia.com/gpu.memory";
+inline constexpr std::string_view kGfdCount = "nvidia.com/gpu.count";
+inline constexpr std::string_view kTopologyPresetLabel = "gpusched.io/topology-preset";
+
+// The parsed forms of DecodePodGroup / DecodeWorkload (informer events carry parsed objects).
+absl::StatusOr<plugins::gang::PodGroupInfo> DecodePodGroupJson(const nlohmann::json& doc);
+absl::StatusOr<std::vector<plugins::gang::PodGroupInfo>> DecodeWorkloadJson(const nlohmann::json& doc);
 
 }  // namespace gpusched::extender::k8s

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "plugins/gang/declaration.h"
 
 namespace gpusched::extender::k8s {
@@ -584,6 +585,109 @@ TEST(Objects, TruncatedAndCorruptedDocumentsNeverCrash) {
     }
   }
   EXPECT_GT(runs, 6000);
+}
+
+// ---- Whole pods, nodes and the assignment annotation.
+
+TEST(DecodePod, ResourcesSelectorsAndBinding) {
+  auto pod = DecodePod(R"({"metadata":{"name":"train-0","namespace":"ml","uid":"u1",
+      "annotations":{"gpusched.io/gpu-model":"H100"}},
+    "spec":{"nodeName":"gpu-3","schedulerName":"gpusched","nodeSelector":{"pool":"a"},
+      "tolerations":[{"key":"gpu","operator":"Exists","effect":"NoSchedule"}],
+      "containers":[{"name":"a","resources":{"requests":{"cpu":"1500m","memory":"2Gi"},
+                                             "limits":{"nvidia.com/gpu":"1"}}},
+                    {"name":"b","resources":{"limits":{"cpu":"500m","memory":"1Gi","nvidia.com/gpu":1}}}],
+      "initContainers":[{"name":"i","resources":{"requests":{"cpu":"4"}}}]},
+    "status":{"phase":"Running"}})");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  EXPECT_EQ(pod->info.uid, PodUid("u1"));
+  EXPECT_EQ(pod->node_name, "gpu-3");
+  EXPECT_EQ(pod->scheduler_name, "gpusched");
+  EXPECT_EQ(pod->phase, "Running");
+  EXPECT_FALSE(pod->finished());
+  EXPECT_EQ(pod->info.requests.cpu, MilliCpu(4000));  // the init container is larger than 2000m
+  EXPECT_EQ(pod->info.requests.memory, MemoryBytes(3LL << 30));
+  EXPECT_EQ(pod->info.requests.gpu, framework::GpuRequest::Whole(2, "H100"));  // 1 + 1 GPUs
+  EXPECT_EQ(pod->info.node_selector.at("pool"), "a");
+  ASSERT_EQ(pod->info.tolerations.size(), 1u);
+  EXPECT_TRUE(pod->info.tolerations[0].exists);
+  EXPECT_TRUE(pod->request_error.ok());
+}
+
+TEST(DecodePod, ABrokenGpuRequestIsAVerdictNotABadObject) {
+  auto pod = DecodePod(R"({"metadata":{"name":"p"},"spec":{"containers":[
+      {"resources":{"limits":{"gpusched.io/gpu-milli":"250m"}}}]}})");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  EXPECT_THAT(pod->request_error.message(), HasSubstr("gpusched.io/gpu-milli"));
+  EXPECT_TRUE(pod->info.requests.gpu.empty());
+  auto bad = DecodePod(R"({"metadata":{"name":"p"},"spec":{"containers":[{"resources":{"requests":{"cpu":"lots"}}}]}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("spec.containers[0].resources.requests[\"cpu\"]"));
+}
+
+TEST(DecodePod, AssignmentRoundTripsAndIsChecked) {
+  Assignment a{NodeId("n7"), {{DeviceIndex(0), GpuMilli(1000), GpuMemMiB(81920)},
+                              {DeviceIndex(3), GpuMilli(250), GpuMemMiB(4096)}}};
+  const std::string text = EncodeAssignment(a);
+  EXPECT_EQ(text, R"({"gpus":[{"index":0,"memoryMiB":81920,"milli":1000},{"index":3,"memoryMiB":4096,"milli":250}],"node":"n7"})");
+  auto back = DecodeAssignment(text);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->node, a.node);
+  EXPECT_EQ(back->gpus, a.gpus);
+  for (std::string_view bad : {R"({"gpus":[]})", R"({"node":"n","gpus":[{"index":0,"milli":2000}]})",
+                               R"({"node":"n","gpus":[{"index":1,"milli":1},{"index":1,"milli":1}]})",
+                               "not json"}) {
+    EXPECT_FALSE(DecodeAssignment(bad).ok()) << bad;
+  }
+  nlohmann::json pod = {{"metadata", {{"name", "p"}, {"annotations", {{"gpusched.io/assignment", "{}"}}}}}};
+  auto p = DecodePodJson(pod);
+  ASSERT_FALSE(p.ok());
+  EXPECT_THAT(p.status().message(), HasSubstr("gpusched.io/assignment"));
+}
+
+TEST(DecodeNode, GpuFeatureDiscoveryLabels) {
+  auto node = DecodeNode(R"({"metadata":{"name":"g1","labels":{"nvidia.com/gpu.product":"NVIDIA-H100-80GB-HBM3",
+      "nvidia.com/gpu.memory":"81559","nvidia.com/gpu.count":"8"}},
+    "spec":{"taints":[{"key":"gpu","value":"true","effect":"NoSchedule"}]},
+    "status":{"allocatable":{"cpu":"96","memory":"1Ti","pods":"250","nvidia.com/gpu":"8"}}})");
+  ASSERT_TRUE(node.ok()) << node.status();
+  const framework::NodeSpec& s = node->spec;
+  EXPECT_EQ(s.name, NodeId("g1"));
+  EXPECT_EQ(s.cpu, MilliCpu(96000));
+  EXPECT_EQ(s.max_pods, 250);
+  ASSERT_EQ(s.gpus.size(), 8u);
+  EXPECT_EQ(s.gpus[0].model, "NVIDIA-H100-80GB-HBM3");
+  EXPECT_EQ(s.gpus[0].memory, GpuMemMiB(81559));
+  ASSERT_EQ(s.taints.size(), 1u);
+  EXPECT_FALSE(node->memory_unknown);
+}
+
+TEST(DecodeNode, MemoryFromTheProductNameOrUnknown) {
+  auto named = DecodeNode(R"({"metadata":{"name":"a","labels":{"nvidia.com/gpu.product":"NVIDIA-A100-SXM4-40GB"}},
+    "status":{"allocatable":{"nvidia.com/gpu":"4"}}})");
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(named->spec.gpus.size(), 4u);
+  EXPECT_EQ(named->spec.gpus[0].memory, GpuMemMiB(40 * 1024));
+  auto bare = DecodeNode(R"({"metadata":{"name":"b"},"status":{"allocatable":{"nvidia.com/gpu":"2"}}})");
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  EXPECT_TRUE(bare->memory_unknown);
+  auto none = DecodeNode(R"({"metadata":{"name":"c"},"status":{"allocatable":{"cpu":"4"}}})");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->spec.gpus.empty());
+}
+
+TEST(DecodeNode, TopologyPresetMustMatch) {
+  auto ok = DecodeNode(R"({"metadata":{"name":"d","labels":{"gpusched.io/topology-preset":"dgx-a100",
+      "nvidia.com/gpu.memory":"81920"}},"status":{"allocatable":{"nvidia.com/gpu":"8"}}})");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_NE(ok->spec.topology, nullptr);
+  auto wrong = DecodeNode(R"({"metadata":{"name":"d","labels":{"gpusched.io/topology-preset":"dgx-a100"}},
+      "status":{"allocatable":{"nvidia.com/gpu":"4"}}})");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.status().message(), HasSubstr("has 8 GPUs but the node has 4"));
+  auto absurd = DecodeNode(R"({"metadata":{"name":"x"},"status":{"allocatable":{"nvidia.com/gpu":"1e9"}}})");
+  ASSERT_FALSE(absurd.ok());
+  EXPECT_THAT(absurd.status().message(), HasSubstr("status.allocatable[\"nvidia.com/gpu\"]"));
 }
 
 }  // namespace

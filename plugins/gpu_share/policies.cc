@@ -386,6 +386,28 @@ framework::ArgValue EncodeTypicalPods(const std::vector<TypicalPod>& pods) {
   return framework::ArgValue(std::move(list));
 }
 
+std::vector<TypicalPod> GenericPrior() {
+  std::vector<TypicalPod> out;
+  for (auto [cpu, count, milli] : {std::tuple<int64_t, int32_t, int64_t>{4000, 1, 1000},
+                                   {4000, 1, 500}, {8000, 2, 1000}, {2000, 0, 0}}) {
+    TypicalPod t;
+    t.cpu = MilliCpu(cpu);
+    t.gpu_count = count;
+    t.gpu_milli = GpuMilli(milli);
+    t.weight = 1;
+    out.push_back(t);
+  }
+  return out;
+}
+
+framework::PluginArgs ObservedFgdArgs() {
+  return framework::PluginArgs({{"typicalPods", EncodeTypicalPods(GenericPrior())},
+                                {"observedHalfLife", framework::ArgValue(int64_t{2000})},
+                                {"observedRefresh", framework::ArgValue(int64_t{128})},
+                                {"priorWeight", framework::ArgValue(16.0)}},
+                               "args");
+}
+
 absl::StatusOr<std::unique_ptr<framework::Plugin>> Fgd::New(const framework::PluginArgs& a,
                                                             framework::Handle&) {
   ASSIGN_OR_RETURN(std::vector<TypicalPod> pods, DecodeTypicalPods(a));

@@ -154,6 +154,11 @@ struct FgdObserve {
 absl::StatusOr<FgdObserve> DecodeFgdObserve(const framework::PluginArgs& args);
 // The inverse, for programs that build profiles (the simulator).
 framework::ArgValue EncodeTypicalPods(const std::vector<TypicalPod>& pods);
+// What live FGD assumes before it has seen a pod: a few common shapes, equally likely.
+std::vector<TypicalPod> GenericPrior();
+// FGD's args for a live scheduler with no trace: the generic prior worth 16 pods, refined by the
+// pods it observes (half-life 2,000 pods, model rebuilt every 128).
+framework::PluginArgs ObservedFgdArgs();
 
 // Thread-safe: concurrent requests may run PreScore/Score/Reserve at once. This cycle's scores
 // live in the CycleState; the memos (fragmentation per node state, choice per node state and pod

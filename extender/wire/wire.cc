@@ -1,0 +1,316 @@
+#include "extender/wire/wire.h"
+
+#include <cctype>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace gpusched::extender::wire {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string Describe(const Json& v) {
+  std::string s = v.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (s.size() > 80) s = s.substr(0, 80) + "...";
+  return s;
+}
+
+absl::Status Error(std::string_view type, std::string_view path, std::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(type), ": ", std::string(path), path.empty() ? "" : ": ",
+                   std::string(what)));
+}
+absl::Status Error(std::string_view type, std::string_view path, std::string_view what,
+                   const Json& got) {
+  return Error(type, path, absl::StrCat(std::string(what), ", got ", Describe(got)));
+}
+
+// Deeper nesting is refused before parsing. nlohmann parses iteratively, but copies, dumps and
+// compares recursively: 60 KiB of '[' (30000 levels) exhausted the stack (bench/fuzz).
+// Kubernetes objects nest a few dozen levels at most.
+constexpr int kMaxJsonDepth = 512;
+
+// The 1-based offset of the bracket that nests deeper than kMaxJsonDepth, or 0 (brackets in
+// strings do not count).
+size_t TooDeepAt(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return i + 1;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return 0;
+}
+
+absl::StatusOr<Json> Parse(std::string_view type, std::string_view body) {
+  if (const size_t at = TooDeepAt(body); at != 0) {
+    return Error(type, "", absl::StrCat("invalid JSON at byte ", at, ": nested deeper than ",
+                                        kMaxJsonDepth, " levels"));
+  }
+  try {
+    Json doc = Json::parse(body.data(), body.data() + body.size());
+    if (!doc.is_object()) return Error(type, "", "must be a JSON object", doc);
+    return doc;
+  } catch (const Json::parse_error& e) {
+    std::string what = e.what();
+    if (size_t end = what.find("] "); !what.empty() && what[0] == '[' && end != std::string::npos) {
+      what = what.substr(end + 2);
+    }
+    return Error(type, "", absl::StrCat("invalid JSON at byte ", e.byte, ": ", what));
+  } catch (const std::exception& e) {
+    return Error(type, "", absl::StrCat("invalid JSON: ", e.what()));
+  }
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// obj[key] as Go's decoder finds it: the exact key, else the first key equal ignoring case;
+// nullptr when absent or null.
+const Json* Field(const Json& obj, std::string_view key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    for (auto i = obj.begin(); i != obj.end(); ++i) {
+      if (EqualsIgnoreCase(i.key(), key)) {
+        it = i;
+        break;
+      }
+    }
+  }
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+absl::StatusOr<std::string> RequiredString(std::string_view type, const Json& obj,
+                                           std::string_view key) {
+  const Json* v = Field(obj, key);
+  if (v == nullptr) return Error(type, key, "required");
+  if (!v->is_string()) return Error(type, key, "must be a string", *v);
+  return v->get<std::string>();
+}
+
+// "Pod": a JSON object with metadata.name.
+absl::StatusOr<Json> ReadPod(std::string_view type, const Json& doc) {
+  const Json* pod = Field(doc, "Pod");
+  if (pod == nullptr) return Error(type, "Pod", "required (the pod to schedule)");
+  if (!pod->is_object()) return Error(type, "Pod", "must be a v1.Pod object", *pod);
+  return *pod;
+}
+
+// A Node object's metadata.name.
+absl::StatusOr<std::string> NodeName(std::string_view type, const Json& node,
+                                     const std::string& path) {
+  if (!node.is_object()) return Error(type, path, "must be a v1.Node object", node);
+  auto md = node.find("metadata");
+  if (md == node.end() || !md->is_object()) return Error(type, path + ".metadata.name", "required");
+  auto name = md->find("name");
+  if (name == md->end() || !name->is_string() || name->get_ref<const std::string&>().empty()) {
+    return Error(type, path + ".metadata.name", "required: a non-empty string");
+  }
+  return name->get<std::string>();
+}
+
+absl::StatusOr<ExtenderArgs> DecodeExtenderArgsOrThrow(std::string_view body) {
+  constexpr std::string_view kType = "ExtenderArgs";
+  ASSIGN_OR_RETURN(Json doc, Parse(kType, body));
+  ExtenderArgs out;
+  ASSIGN_OR_RETURN(out.pod, ReadPod(kType, doc));
+  const Json* names = Field(doc, "NodeNames");
+  const Json* nodes = Field(doc, "Nodes");
+  if (names != nullptr) {
+    if (!names->is_array()) return Error(kType, "NodeNames", "must be a list of names", *names);
+    out.node_cache_capable = true;
+    out.node_names.reserve(names->size());
+    for (size_t i = 0; i < names->size(); ++i) {
+      const Json& n = (*names)[i];
+      if (!n.is_string()) return Error(kType, absl::StrCat("NodeNames[", i, "]"), "must be a string", n);
+      out.node_names.push_back(n.get<std::string>());
+    }
+    return out;
+  }
+  if (nodes == nullptr) {
+    return Error(kType, "NodeNames",
+                 "one of NodeNames (nodeCacheCapable: true) or Nodes must be set");
+  }
+  if (!nodes->is_object()) return Error(kType, "Nodes", "must be a v1.NodeList object", *nodes);
+  out.node_cache_capable = false;
+  const Json* items = Field(*nodes, "items");
+  out.node_items = items == nullptr ? Json::array() : *items;
+  if (!out.node_items.is_array()) return Error(kType, "Nodes.items", "must be a list", *items);
+  out.node_names.reserve(out.node_items.size());
+  for (size_t i = 0; i < out.node_items.size(); ++i) {
+    ASSIGN_OR_RETURN(std::string name,
+                     NodeName(kType, out.node_items[i], absl::StrCat("Nodes.items[", i, "]")));
+    out.node_names.push_back(std::move(name));
+  }
+  return out;
+}
+
+absl::StatusOr<BindingArgs> DecodeBindingArgsOrThrow(std::string_view body) {
+  constexpr std::string_view kType = "ExtenderBindingArgs";
+  ASSIGN_OR_RETURN(Json doc, Parse(kType, body));
+  BindingArgs out;
+  ASSIGN_OR_RETURN(out.pod_name, RequiredString(kType, doc, "PodName"));
+  ASSIGN_OR_RETURN(out.pod_uid, RequiredString(kType, doc, "PodUID"));
+  ASSIGN_OR_RETURN(out.node, RequiredString(kType, doc, "Node"));
+  if (out.pod_name.empty()) return Error(kType, "PodName", "must not be empty");
+  if (out.node.empty()) return Error(kType, "Node", "must not be empty");
+  const Json* ns = Field(doc, "PodNamespace");
+  if (ns != nullptr && !ns->is_string()) return Error(kType, "PodNamespace", "must be a string", *ns);
+  out.pod_namespace = ns == nullptr || ns->get_ref<const std::string&>().empty()
+                          ? "default" : ns->get<std::string>();
+  return out;
+}
+
+// One Victims / MetaVictims value: {"Pods": [...], "NumPDBViolations": n}.
+absl::StatusOr<PreemptionArgs::Victims> ReadVictims(const Json& v, const std::string& path,
+                                                    bool meta) {
+  constexpr std::string_view kType = "ExtenderPreemptionArgs";
+  PreemptionArgs::Victims out;
+  if (!v.is_object()) return Error(kType, path, "must be an object", v);
+  if (const Json* pdb = Field(v, "NumPDBViolations"); pdb != nullptr) {
+    if (!pdb->is_number_integer() || pdb->get<int64_t>() < 0) {
+      return Error(kType, path + ".NumPDBViolations", "must be a non-negative integer", *pdb);
+    }
+    out.pdb_violations = pdb->get<int64_t>();
+  }
+  const Json* pods = Field(v, "Pods");
+  if (pods == nullptr) return out;
+  if (!pods->is_array()) return Error(kType, path + ".Pods", "must be a list", *pods);
+  for (size_t i = 0; i < pods->size(); ++i) {
+    const Json& p = (*pods)[i];
+    const std::string at = absl::StrCat(path, ".Pods[", i, "]");
+    if (!p.is_object()) return Error(kType, at, "must be an object", p);
+    const Json* uid = nullptr;
+    if (meta) {
+      uid = Field(p, "UID");
+    } else if (auto md = p.find("metadata"); md != p.end() && md->is_object()) {
+      if (auto u = md->find("uid"); u != md->end()) uid = &*u;
+    }
+    const std::string where = at + (meta ? ".UID" : ".metadata.uid");
+    if (uid == nullptr || !uid->is_string() || uid->get_ref<const std::string&>().empty()) {
+      return Error(kType, where, "required: the victim's UID");
+    }
+    out.uids.push_back(uid->get<std::string>());
+  }
+  return out;
+}
+
+absl::StatusOr<PreemptionArgs> DecodePreemptionArgsOrThrow(std::string_view body) {
+  constexpr std::string_view kType = "ExtenderPreemptionArgs";
+  ASSIGN_OR_RETURN(Json doc, Parse(kType, body));
+  PreemptionArgs out;
+  ASSIGN_OR_RETURN(out.pod, ReadPod(kType, doc));
+  const Json* meta = Field(doc, "NodeNameToMetaVictims");
+  const Json* full = Field(doc, "NodeNameToVictims");
+  const Json* map = meta != nullptr ? meta : full;
+  const std::string key = meta != nullptr ? "NodeNameToMetaVictims" : "NodeNameToVictims";
+  if (map == nullptr) return out;  // nothing proposed
+  if (!map->is_object()) return Error(kType, key, "must be a map of node name to victims", *map);
+  for (auto it = map->begin(); it != map->end(); ++it) {
+    ASSIGN_OR_RETURN(PreemptionArgs::Victims v,
+                     ReadVictims(*it, absl::StrCat(key, "[\"", it.key(), "\"]"), meta != nullptr));
+    out.nodes.emplace(it.key(), std::move(v));
+  }
+  return out;
+}
+
+template <class F>
+auto Guarded(std::string_view type, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(std::string(type), ": decoder failure: ", e.what()));
+  }
+}
+
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+}  // namespace
+
+absl::StatusOr<ExtenderArgs> DecodeExtenderArgs(std::string_view body) {
+  return Guarded("ExtenderArgs", [&] { return DecodeExtenderArgsOrThrow(body); });
+}
+
+absl::StatusOr<BindingArgs> DecodeBindingArgs(std::string_view body) {
+  return Guarded("ExtenderBindingArgs", [&] { return DecodeBindingArgsOrThrow(body); });
+}
+
+absl::StatusOr<PreemptionArgs> DecodePreemptionArgs(std::string_view body) {
+  return Guarded("ExtenderPreemptionArgs", [&] { return DecodePreemptionArgsOrThrow(body); });
+}
+
+std::string EncodeFilterReply(const FilterReply& reply, const ExtenderArgs& args) {
+  Json out = Json::object();
+  if (args.node_cache_capable) {
+    out["Nodes"] = nullptr;
+    out["NodeNames"] = reply.feasible;  // [] when empty: every node filtered, with reasons
+  } else {
+    // The Node objects of the feasible names, as they came.
+    const absl::flat_hash_set<std::string_view> keep(reply.feasible.begin(),
+                                                     reply.feasible.end());
+    Json items = Json::array();
+    for (size_t i = 0; i < args.node_items.size(); ++i) {
+      if (keep.contains(args.node_names[i])) items.push_back(args.node_items[i]);
+    }
+    out["Nodes"] = Json{{"metadata", Json::object()}, {"items", std::move(items)}};
+    out["NodeNames"] = nullptr;
+  }
+  out["FailedNodes"] = reply.failed;
+  out["FailedAndUnresolvableNodes"] = reply.unresolvable;
+  out["Error"] = reply.error;
+  return Dump(out);
+}
+
+std::string EncodePrioritizeReply(const std::vector<HostScore>& scores) {
+  Json out = Json::array();
+  for (const HostScore& s : scores) out.push_back(Json{{"Host", s.host}, {"Score", s.score}});
+  return Dump(out);
+}
+
+std::string EncodeBindingReply(std::string_view error) {
+  return Dump(Json{{"Error", std::string(error)}});
+}
+
+std::string EncodePreemptionReply(const std::map<std::string, PreemptionArgs::Victims>& nodes) {
+  Json map = Json::object();
+  for (const auto& [node, v] : nodes) {
+    if (v.uids.empty()) continue;
+    Json pods = Json::array();
+    for (const std::string& uid : v.uids) pods.push_back(Json{{"UID", uid}});
+    map[node] = Json{{"Pods", std::move(pods)}, {"NumPDBViolations", v.pdb_violations}};
+  }
+  return Dump(Json{{"NodeNameToMetaVictims", std::move(map)}});
+}
+
+std::string EncodeError(std::string_view message) {
+  return Dump(Json{{"Error", std::string(message)}});
+}
+
+}  // namespace gpusched::extender::wire

@@ -1,0 +1,139 @@
+#include "extender/wire/wire.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace gpusched::extender::wire {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// kube-scheduler's own serialisation (extender/v1 types_test.go TestCompatibility).
+constexpr std::string_view kUpstreamArgs =
+    R"({"Pod":{"metadata":{"name":"podname","creationTimestamp":null},"spec":{"containers":null},"status":{}},)"
+    R"("Nodes":{"metadata":{},"items":[{"metadata":{"name":"nodename","creationTimestamp":null},"spec":{},)"
+    R"("status":{"daemonEndpoints":{"kubeletEndpoint":{"Port":0}},"nodeInfo":{"machineID":"","systemUUID":"",)"
+    R"("bootID":"","kernelVersion":"","osImage":"","containerRuntimeVersion":"","kubeletVersion":"",)"
+    R"("kubeProxyVersion":"","operatingSystem":"","architecture":""}}}]},"NodeNames":["node1"]})";
+
+TEST(ExtenderArgs, NamesWinWhenBothAreSet) {
+  auto args = DecodeExtenderArgs(kUpstreamArgs);
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_TRUE(args->node_cache_capable);
+  EXPECT_THAT(args->node_names, ElementsAre("node1"));
+  EXPECT_EQ(args->pod["metadata"]["name"], "podname");
+}
+
+TEST(ExtenderArgs, NodeListModeKeepsTheObjectsForTheReply) {
+  auto args = DecodeExtenderArgs(
+      R"({"Pod":{"metadata":{"name":"p"}},"Nodes":{"metadata":{},"items":[)"
+      R"({"metadata":{"name":"a"},"status":{"daemonEndpoints":{"kubeletEndpoint":{"Port":10250}}}},)"
+      R"({"metadata":{"name":"b"}},{"metadata":{"name":"c"}}]},"NodeNames":null})");
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_FALSE(args->node_cache_capable);
+  EXPECT_THAT(args->node_names, ElementsAre("a", "b", "c"));
+  FilterReply reply;
+  reply.feasible = {"c", "a"};
+  reply.failed = {{"b", "needs 2 GPUs"}};
+  const std::string out = EncodeFilterReply(reply, *args);
+  // Nodes carries the objects untouched (the capital-P Port included), in request order;
+  // NodeNames is null because kube-scheduler ignores it in this mode.
+  EXPECT_EQ(out,
+            R"({"Error":"","FailedAndUnresolvableNodes":{},"FailedNodes":{"b":"needs 2 GPUs"},)"
+            R"("NodeNames":null,"Nodes":{"items":[{"metadata":{"name":"a"},"status":{"daemonEndpoints":)"
+            R"({"kubeletEndpoint":{"Port":10250}}}},{"metadata":{"name":"c"}}],"metadata":{}}})");
+}
+
+TEST(ExtenderArgs, EmptyNodeListIsItemsNull) {
+  auto args = DecodeExtenderArgs(R"({"Pod":{},"Nodes":{"metadata":{},"items":null},"NodeNames":null})");
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_TRUE(args->node_names.empty());
+  auto names = DecodeExtenderArgs(R"({"Pod":{},"Nodes":null,"NodeNames":[]})");
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(EncodeFilterReply(FilterReply{}, *names),
+            R"({"Error":"","FailedAndUnresolvableNodes":{},"FailedNodes":{},"NodeNames":[],"Nodes":null})");
+}
+
+TEST(ExtenderArgs, KeysMatchIgnoringCaseAsGoDoes) {
+  auto args = DecodeExtenderArgs(R"({"pod":{"metadata":{"name":"p"}},"nodenames":["x"],"Extra":1})");
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_THAT(args->node_names, ElementsAre("x"));
+}
+
+TEST(ExtenderArgs, BadInputNamesThePath) {
+  struct Case {
+    std::string body, want;
+  } cases[] = {
+      {"", "invalid JSON at byte"},
+      {"[1]", "must be a JSON object"},
+      {R"({"NodeNames":["a"]})", "Pod: required"},
+      {R"({"Pod":"x","NodeNames":["a"]})", "Pod: must be a v1.Pod object"},
+      {R"({"Pod":{},"NodeNames":["a",7]})", "NodeNames[1]: must be a string, got 7"},
+      {R"({"Pod":{},"NodeNames":null,"Nodes":null})", "one of NodeNames"},
+      {R"({"Pod":{},"Nodes":{"items":[{"metadata":{}}]}})", "Nodes.items[0].metadata.name"},
+      {R"({"Pod":{},"Nodes":{"items":{}}})", "Nodes.items: must be a list"},
+      {R"({"Pod":{},"NodeNames":["a"]} trailing)", "invalid JSON"},
+  };
+  for (const Case& c : cases) {
+    auto args = DecodeExtenderArgs(c.body);
+    ASSERT_FALSE(args.ok()) << c.body;
+    EXPECT_EQ(args.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(args.status().message(), HasSubstr(c.want)) << c.body;
+  }
+}
+
+TEST(Prioritize, ABareArrayOfHostAndScore) {
+  EXPECT_EQ(EncodePrioritizeReply({{"n1", 10}, {"n2", 3}}),
+            R"([{"Host":"n1","Score":10},{"Host":"n2","Score":3}])");
+  EXPECT_EQ(EncodePrioritizeReply({}), "[]");
+}
+
+TEST(Binding, UpstreamBytesDecode) {
+  auto b = DecodeBindingArgs(
+      R"({"PodName":"mypodname","PodNamespace":"mypodnamespace","PodUID":"mypoduid","Node":"mynode"})");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->pod_name, "mypodname");
+  EXPECT_EQ(b->pod_namespace, "mypodnamespace");
+  EXPECT_EQ(b->pod_uid, "mypoduid");
+  EXPECT_EQ(b->node, "mynode");
+  EXPECT_EQ(EncodeBindingReply(""), R"({"Error":""})");
+  auto bad = DecodeBindingArgs(R"({"PodName":"p","PodUID":"u"})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("Node: required"));
+  auto wrong = DecodeBindingArgs(R"({"PodName":1,"PodUID":"u","Node":"n"})");
+  EXPECT_THAT(wrong.status().message(), HasSubstr("PodName: must be a string, got 1"));
+}
+
+TEST(Preemption, MetaVictimsInAndOut) {
+  auto p = DecodePreemptionArgs(
+      R"({"Pod":{"metadata":{"name":"hi"}},"NodeNameToVictims":null,"NodeNameToMetaVictims":)"
+      R"({"foo":{"Pods":[{"UID":"a"},{"UID":"b"}],"NumPDBViolations":1}}})");
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->nodes.count("foo"), 1u);
+  EXPECT_THAT(p->nodes["foo"].uids, ElementsAre("a", "b"));
+  EXPECT_EQ(p->nodes["foo"].pdb_violations, 1);
+  // kube-scheduler's own serialisation of the reply.
+  EXPECT_EQ(EncodePreemptionReply({{"foo", {{"myuid"}, 1}}, {"empty", {}}}),
+            R"({"NodeNameToMetaVictims":{"foo":{"NumPDBViolations":1,"Pods":[{"UID":"myuid"}]}}})");
+}
+
+TEST(Preemption, FullVictimsAreReducedToUids) {
+  auto p = DecodePreemptionArgs(
+      R"({"Pod":{},"NodeNameToVictims":{"n":{"Pods":[{"metadata":{"name":"v","uid":"u1"}}],)"
+      R"("NumPDBViolations":0}},"NodeNameToMetaVictims":null})");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_THAT(p->nodes["n"].uids, ElementsAre("u1"));
+  auto bad = DecodePreemptionArgs(R"({"Pod":{},"NodeNameToMetaVictims":{"n":{"Pods":[{}]}}})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr(R"(NodeNameToMetaVictims["n"].Pods[0].UID)"));
+}
+
+TEST(Errors, AreJsonWithAnErrorField) {
+  EXPECT_EQ(EncodeError("bad \"thing\""), R"({"Error":"bad \"thing\""})");
+}
+
+}  // namespace
+}  // namespace gpusched::extender::wire

@@ -1,0 +1,320 @@
+// gpusched-extender end to end, over real loopback HTTP: the extender (ExtenderApp, as
+// gpusched-extender runs it) lists and watches a Kubernetes-API-shaped server (FakeApiServer), and
+// the test plays kube-scheduler: filter, prioritize and bind for a mixed workload, exactly as
+// kube-scheduler's HTTPExtender sends them (nodeCacheCapable: true). It then checks what the API
+// server received: the Bindings and the device assignments written on the pods.
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "extender/app.h"
+#include "extender/config.h"
+#include "extender/http/http.h"
+#include "extender/k8s/objects.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "test/fakes/fake_apiserver.h"
+
+namespace gpusched::extender {
+namespace {
+
+using Json = nlohmann::json;
+using ::testing::HasSubstr;
+
+Json GpuNode(const std::string& name, int gpus, const std::string& product, int memory_mib,
+             const std::string& preset = "") {
+  Json labels = {{"nvidia.com/gpu.product", product},
+                 {"nvidia.com/gpu.memory", std::to_string(memory_mib)},
+                 {"nvidia.com/gpu.count", std::to_string(gpus)}};
+  if (!preset.empty()) labels["gpusched.io/topology-preset"] = preset;
+  return {{"metadata", {{"name", name}, {"labels", labels}}},
+          {"status", {{"allocatable", {{"cpu", "64"}, {"memory", "512Gi"}, {"pods", "110"},
+                                       {"nvidia.com/gpu", std::to_string(gpus)}}}}}};
+}
+
+Json GpuPod(const std::string& name, Json limits, Json labels = Json::object()) {
+  return {{"metadata", {{"name", name}, {"namespace", "ml"}, {"labels", labels}}},
+          {"spec", {{"schedulerName", "gpusched"},
+                    {"containers", Json::array({{{"name", "main"},
+                                                 {"resources", {{"requests", {{"cpu", "1"}}},
+                                                                {"limits", limits}}}}})}}},
+          {"status", {{"phase", "Pending"}}}};
+}
+
+class ExtenderE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(api_.Start().ok());
+    for (int i = 0; i < 3; ++i) {
+      api_.Apply(FakeApiServer::kNodes,
+                 GpuNode(absl::StrCat("a100-", i), 8, "NVIDIA-A100-SXM4-80GB", 81920, "dgx-a100"));
+    }
+    api_.Apply(FakeApiServer::kNodes, GpuNode("l4-0", 4, "NVIDIA-L4", 23034));
+    StartExtender();
+  }
+
+  void StartExtender() {
+    ExtenderConfig config;
+    config.host = "127.0.0.1";
+    config.port = 0;
+    config.profile = "binpack";
+    config.seed = 7;
+    config.log_level = "warn";
+    http::ClientOptions to_api{.base_url = api_.base_url()};
+    auto app = ExtenderApp::Start(config, &to_api);
+    ASSERT_TRUE(app.ok()) << app.status();
+    app_ = std::move(*app);
+    auto client = http::Client::Create(
+        http::ClientOptions{.base_url = absl::StrCat("http://127.0.0.1:", app_->port())});
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = std::move(*client);
+    WaitFor([&] { return Get("/readyz").status == 200; }, "the extender to become ready");
+  }
+
+  template <class F>
+  void WaitFor(F ready, std::string_view what) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (!ready()) {
+      ASSERT_LT(absl::Now(), deadline) << "timed out waiting for " << what;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+
+  http::Response Get(const std::string& path) {
+    auto r = client_->Do("GET", path);
+    return r.ok() ? *r : http::Response{.status = 0, .body = std::string(r.status().message())};
+  }
+  http::Response Post(const std::string& path, const std::string& body) {
+    auto r = client_->Do("POST", path, body);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : http::Response{.status = 0};
+  }
+
+  std::vector<std::string> NodeNames() {
+    std::vector<std::string> out;
+    for (const Json& n : api_.List(FakeApiServer::kNodes)) out.push_back(n["metadata"]["name"]);
+    return out;
+  }
+
+  // One scheduling attempt, as kube-scheduler makes it: the node bound, or "" with the reasons.
+  std::string Schedule(const std::string& name, std::string* why = nullptr) {
+    std::optional<Json> pod = api_.Get(FakeApiServer::kPods, "ml", name);
+    EXPECT_TRUE(pod.has_value()) << name;
+    if (!pod) return "";
+    const Json args = {{"Pod", *pod}, {"Nodes", nullptr}, {"NodeNames", NodeNames()}};
+    http::Response f = Post("/filter", args.dump());
+    EXPECT_EQ(f.status, 200) << f.body;
+    const Json filter = Json::parse(f.body);
+    EXPECT_EQ(filter["Error"], "");
+    std::vector<std::string> feasible = filter["NodeNames"].get<std::vector<std::string>>();
+    if (feasible.empty()) {
+      if (why != nullptr) *why = filter["FailedNodes"].dump() + filter["FailedAndUnresolvableNodes"].dump();
+      return "";
+    }
+    std::string chosen = feasible[0];
+    if (feasible.size() > 1) {  // kube-scheduler prioritizes only when two or more nodes pass
+      const Json pargs = {{"Pod", *pod}, {"Nodes", nullptr}, {"NodeNames", feasible}};
+      http::Response p = Post("/prioritize", pargs.dump());
+      EXPECT_EQ(p.status, 200) << p.body;
+      int64_t best = -1;
+      for (const Json& hp : Json::parse(p.body)) {
+        if (hp["Score"].get<int64_t>() > best) {
+          best = hp["Score"].get<int64_t>();
+          chosen = hp["Host"].get<std::string>();
+        }
+      }
+    }
+    const Json bind = {{"PodName", name}, {"PodNamespace", "ml"},
+                       {"PodUID", (*pod)["metadata"]["uid"]}, {"Node", chosen}};
+    http::Response b = Post("/bind", bind.dump());
+    EXPECT_EQ(b.status, 200) << b.body;
+    const std::string error = Json::parse(b.body)["Error"];
+    if (!error.empty()) {
+      if (why != nullptr) *why = error;
+      return "";
+    }
+    return chosen;
+  }
+
+  // Every device share handed out, from the assignments on the pods the API server holds:
+  // (node, gpu) -> milli. Fails the test if a pod's annotation disagrees with its binding.
+  std::map<std::pair<std::string, int>, int64_t> DeviceUse() {
+    std::map<std::pair<std::string, int>, int64_t> use;
+    for (const Json& p : api_.List(FakeApiServer::kPods)) {
+      const std::string node = p["spec"].value("nodeName", "");
+      const Json& ann = p["metadata"].value("annotations", Json::object());
+      if (node.empty()) continue;
+      if (!ann.contains(std::string(k8s::kAssignmentAnnotation))) {
+        ADD_FAILURE() << p["metadata"]["name"] << " bound without an assignment";
+        continue;
+      }
+      auto a = k8s::DecodeAssignment(ann[std::string(k8s::kAssignmentAnnotation)].get<std::string>());
+      EXPECT_TRUE(a.ok()) << a.status();
+      if (!a.ok()) continue;
+      EXPECT_EQ(a->node.str(), node) << p["metadata"]["name"];
+      for (const framework::GpuShare& g : a->gpus) use[{node, g.gpu.value()}] += g.milli.value();
+    }
+    for (const auto& [key, milli] : use) {
+      EXPECT_LE(milli, 1000) << "GPU " << key.second << " of " << key.first << " handed out twice";
+    }
+    return use;
+  }
+
+  FakeApiServer api_;
+  std::unique_ptr<ExtenderApp> app_;
+  std::unique_ptr<http::Client> client_;
+};
+
+TEST_F(ExtenderE2eTest, MixedWorkloadIsBoundWithDeviceAssignments) {
+  // Whole GPUs, shares of one GPU, and a gang of 4 that needs 16 GPUs.
+  api_.Apply(FakeApiServer::kPods, GpuPod("whole-0", {{"nvidia.com/gpu", "2"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPod("whole-1", {{"nvidia.com/gpu", "2"}}));
+  for (int i = 0; i < 3; ++i) {
+    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("share-", i),
+                                            {{"gpusched.io/gpu-milli", "250"},
+                                             {"gpusched.io/gpu-memory", "4Gi"}}));
+  }
+  api_.Apply(FakeApiServer::kXK8sPodGroups,
+             {{"apiVersion", "scheduling.x-k8s.io/v1alpha1"}, {"kind", "PodGroup"},
+              {"metadata", {{"name", "llm"}, {"namespace", "ml"}}}, {"spec", {{"minMember", 4}}}});
+  for (int i = 0; i < 4; ++i) {
+    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("llm-", i), {{"nvidia.com/gpu", "4"}},
+                                            {{"scheduling.x-k8s.io/pod-group", "llm"}}));
+  }
+  // The extender must have seen the PodGroup before the first member is filtered.
+  WaitFor([&] { return Get("/metrics").body.find("podgroups") != std::string::npos; },
+          "the PodGroup list");
+
+  std::map<std::string, std::string> placed;
+  for (const std::string name : {"whole-0", "whole-1", "share-0", "share-1", "share-2", "llm-0",
+                                 "llm-1", "llm-2", "llm-3"}) {
+    std::string why;
+    placed[name] = Schedule(name, &why);
+    EXPECT_FALSE(placed[name].empty()) << name << ": " << why;
+  }
+  // Shares of one GPU: bin-packed onto the same device.
+  const std::vector<Json> pods = api_.List(FakeApiServer::kPods);
+  std::set<std::pair<std::string, int>> share_devices;
+  for (const Json& p : pods) {
+    const std::string name = p["metadata"]["name"];
+    if (name.rfind("share-", 0) != 0) continue;
+    auto a = k8s::DecodeAssignment(
+        p["metadata"]["annotations"][std::string(k8s::kAssignmentAnnotation)].get<std::string>());
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_EQ(a->gpus.size(), 1u);
+    EXPECT_EQ(a->gpus[0].milli.value(), 250);
+    EXPECT_EQ(a->gpus[0].memory.value(), 4096);
+    share_devices.insert({a->node.str(), a->gpus[0].gpu.value()});
+  }
+  EXPECT_EQ(share_devices.size(), 1u);
+  // Every Binding carried the pod's UID and was accepted; the gang is whole.
+  const auto bindings = api_.Bindings();
+  EXPECT_EQ(bindings.size(), 9u);
+  for (const auto& b : bindings) {
+    EXPECT_EQ(b.code, 201) << b.name << ": " << b.body;
+    EXPECT_FALSE(b.uid.empty());
+  }
+  const auto use = DeviceUse();
+  int64_t whole = 0;
+  for (const auto& [key, milli] : use) whole += milli == 1000;
+  EXPECT_EQ(whole, 2 * 2 + 4 * 4);
+}
+
+TEST_F(ExtenderE2eTest, ReasonsForAPersonAndBadRequestsChangeNothing) {
+  api_.Apply(FakeApiServer::kPods, GpuPod("huge", {{"nvidia.com/gpu", "16"}}));
+  std::string why;
+  EXPECT_EQ(Schedule("huge", &why), "");
+  EXPECT_THAT(why, HasSubstr("a100-0"));
+  // Malformed requests: 4xx with a JSON Error naming the problem; the service keeps serving.
+  struct Case {
+    std::string path, body;
+    int status;
+    std::string want;
+  } cases[] = {
+      {"/filter", "{not json", 400, "invalid JSON"},
+      {"/filter", R"({"NodeNames":["a100-0"]})", 400, "Pod: required"},
+      {"/filter", R"({"Pod":{"metadata":{"name":"p"},"spec":{"containers":[{"resources":{"limits":{"cpu":"x"}}}]}},"NodeNames":[]})",
+       400, "spec.containers[0].resources"},
+      {"/prioritize", R"({"Pod":{},"NodeNames":[1]})", 400, "NodeNames[0]"},
+      {"/bind", R"({"PodName":"p"})", 400, "PodUID: required"},
+      {"/preempt", "[]", 400, "must be a JSON object"},
+      {"/nosuchverb", "{}", 404, "no such endpoint"},
+  };
+  for (const Case& c : cases) {
+    http::Response r = Post(c.path, c.body);
+    EXPECT_EQ(r.status, c.status) << c.path << " " << c.body;
+    EXPECT_THAT(Json::parse(r.body)["Error"].get<std::string>(), HasSubstr(c.want)) << c.body;
+  }
+  // A GPU request that cannot be honoured is a verdict for kubectl describe, not a 400.
+  api_.Apply(FakeApiServer::kPods, GpuPod("typo", {{"gpusched.io/gpu-milli", "250m"}}));
+  EXPECT_EQ(Schedule("typo", &why), "");
+  EXPECT_THAT(why, HasSubstr("gpusched.io/gpu-milli"));
+  // The model is as before: a normal pod still gets 8 GPUs on one node.
+  api_.Apply(FakeApiServer::kPods, GpuPod("full", {{"nvidia.com/gpu", "8"}}));
+  EXPECT_NE(Schedule("full"), "");
+  EXPECT_TRUE(api_.Bindings().size() == 1);
+}
+
+TEST_F(ExtenderE2eTest, RestartMidWorkloadNeverGivesAGpuTwice) {
+  // Fill two A100 nodes with 4 pods of 4 GPUs, and one GPU with shares.
+  for (int i = 0; i < 4; ++i) {
+    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("a-", i), {{"nvidia.com/gpu", "4"}}));
+    ASSERT_NE(Schedule(absl::StrCat("a-", i)), "");
+  }
+  for (int i = 0; i < 2; ++i) {
+    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("s-", i), {{"gpusched.io/gpu-milli", "500"}}));
+    ASSERT_NE(Schedule(absl::StrCat("s-", i)), "");
+  }
+  // Kill the extender and start a new one: its model comes back from the assignments.
+  app_->Stop();
+  app_.reset();
+  StartExtender();
+  // Everything that is left: 28 - 16 - 1 = 11 whole GPUs. Ask for more than that.
+  int bound = 0;
+  for (int i = 0; i < 6; ++i) {
+    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("b-", i), {{"nvidia.com/gpu", "2"}}));
+    bound += !Schedule(absl::StrCat("b-", i)).empty();
+  }
+  for (int i = 0; i < 3; ++i) {
+    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("t-", i), {{"gpusched.io/gpu-milli", "500"}}));
+    bound += !Schedule(absl::StrCat("t-", i)).empty();
+  }
+  const auto use = DeviceUse();  // fails on any GPU over 1000 milli
+  int64_t total = 0;
+  for (const auto& [key, milli] : use) total += milli;
+  EXPECT_LE(total, 28 * 1000);
+  // 2-GPU pods: the remaining whole GPUs allow 5 (8 on a100-2 gives 4, l4-0 gives 2, minus the
+  // shared GPU's node); the model after the restart must not offer more than there is.
+  EXPECT_GE(bound, 5);
+}
+
+TEST_F(ExtenderE2eTest, SurvivesTheApiServerClosingWatchesAndExpiringVersions) {
+  api_.CloseWatches();
+  api_.Compact();
+  api_.FailNextRequests(3, 500);
+  api_.Apply(FakeApiServer::kNodes, GpuNode("late", 8, "NVIDIA-H100-80GB-HBM3", 81559));
+  api_.Apply(FakeApiServer::kPods, GpuPod("h100", {{"nvidia.com/gpu", "8"}}));
+  // The pod fits only on the new node; the extender learns about it after recovering.
+  std::string node;
+  WaitFor([&] {
+    std::optional<Json> pod = api_.Get(FakeApiServer::kPods, "ml", "h100");
+    const Json args = {{"Pod", *pod}, {"Nodes", nullptr}, {"NodeNames", {"late"}}};
+    http::Response f = Post("/filter", args.dump());
+    return f.status == 200 && Json::parse(f.body)["NodeNames"].size() == 1;
+  }, "the new node after watch failures");
+  EXPECT_EQ(Get("/readyz").status, 200);
+  const std::string metrics = Get("/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("gpusched_informer_restarts_total"));
+  EXPECT_THAT(metrics, HasSubstr("gpusched_extender_request_duration_seconds_bucket"));
+}
+
+}  // namespace
+}  // namespace gpusched::extender
