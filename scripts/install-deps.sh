@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git libboost-dev
   libabsl-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus-cpp-dev prometheus libssl-dev
+  prometheus-cpp-dev prometheus libssl-dev libsimdjson-dev
   clang libclang-rt-14-dev
 )
 

@@ -44,7 +44,7 @@ echo "=== [tsan] build"
 if bash scripts/build.sh tsan; then
   echo "=== [tsan] run"
   tsan_pass=0; tsan_fail=0
-  for t in live_concurrency_test live_scheduler_test scheduler_cache_test; do
+  for t in live_concurrency_test live_scheduler_test scheduler_cache_test extender_http_test extender_e2e_test; do
     bin=$(find build-tsan -type f -name "$t" -perm -u+x | head -n 1)
     log=$(mktemp)
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$bin" >"$log" 2>&1
@@ -63,6 +63,24 @@ if bash scripts/build.sh tsan; then
   summaries+=("[tsan] $tsan_pass tests passed, $tsan_fail failed (concurrency tests under ThreadSanitizer)")
 else
   echo "=== [tsan] BUILD FAILED"; status=1; summaries+=("[tsan] build failed")
+fi
+
+# libFuzzer: every decoder of outside input (bench/fuzz/) for 10 s each under ASan + UBSan, one
+# test per fuzzer. The 10-minute runs are scripts/fuzz.sh long.
+echo "=== [fuzz] build"
+if bash scripts/fuzz.sh build; then
+  echo "=== [fuzz] run"
+  log=$(mktemp)
+  bash scripts/fuzz.sh run 10 2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" -ne 0 ] && status=1
+  fuzz_pass=$(grep -c '^FUZZ [a-z_]*: ok' "$log")
+  fuzz_fail=$(grep -c '^FUZZ [a-z_]*: FAILED' "$log")
+  [ "$fuzz_pass" -eq 0 ] && [ "$fuzz_fail" -eq 0 ] && { fuzz_fail=1; status=1; }
+  total_pass=$((total_pass + fuzz_pass)); total_fail=$((total_fail + fuzz_fail))
+  summaries+=("[fuzz] $fuzz_pass fuzzers passed, $fuzz_fail failed (10 s each, ASan + UBSan)")
+  rm -f "$log"
+else
+  echo "=== [fuzz] BUILD FAILED"; status=1; summaries+=("[fuzz] build failed")
 fi
 
 echo

@@ -67,11 +67,13 @@ TEST(ExtenderArgs, BadInputNamesThePath) {
   struct Case {
     std::string body, want;
   } cases[] = {
-      {"", "invalid JSON at byte"},
+      {"", "invalid JSON"},
+      {"{\"Pod\":{,}, \"NodeNames\":[]}", "invalid JSON"},
+      {R"({"Pod":{"metadata":{"name":"p"}},"NodeNames":["a\u0000"],"NodeNames":"x"})", "NodeNames: must be a list"},
       {"[1]", "must be a JSON object"},
       {R"({"NodeNames":["a"]})", "Pod: required"},
       {R"({"Pod":"x","NodeNames":["a"]})", "Pod: must be a v1.Pod object"},
-      {R"({"Pod":{},"NodeNames":["a",7]})", "NodeNames[1]: must be a string, got 7"},
+      {R"({"Pod":{},"NodeNames":["a",7]})", "NodeNames[1]: must be a string"},
       {R"({"Pod":{},"NodeNames":null,"Nodes":null})", "one of NodeNames"},
       {R"({"Pod":{},"Nodes":{"items":[{"metadata":{}}]}})", "Nodes.items[0].metadata.name"},
       {R"({"Pod":{},"Nodes":{"items":{}}})", "Nodes.items: must be a list"},
@@ -129,6 +131,19 @@ TEST(Preemption, FullVictimsAreReducedToUids) {
   auto bad = DecodePreemptionArgs(R"({"Pod":{},"NodeNameToMetaVictims":{"n":{"Pods":[{}]}}})");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), HasSubstr(R"(NodeNameToMetaVictims["n"].Pods[0].UID)"));
+}
+
+TEST(FilterReply, EscapesNamesAndReasons) {
+  auto args = DecodeExtenderArgs(R"({"Pod":{},"NodeNames":["a\"b"]})");
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(args->node_names[0], "a\"b");
+  FilterReply reply;
+  reply.feasible = {"a\"b"};
+  reply.failed = {{"n\\1", "line\nbreak"}};
+  const std::string out = EncodeFilterReply(reply, *args);
+  EXPECT_EQ(out, R"({"Error":"","FailedAndUnresolvableNodes":{},"FailedNodes":{"n\\1":"line\u000abreak"},)"
+                 R"("NodeNames":["a\"b"],"Nodes":null})");
+  EXPECT_EQ(nlohmann::json::parse(out)["FailedNodes"]["n\\1"], "line\nbreak");
 }
 
 TEST(Errors, AreJsonWithAnErrorField) {
