@@ -98,7 +98,8 @@ class App final : public ExtenderApp {
     registry_ = plugins::NewInTreeRegistry();
     ASSIGN_OR_RETURN(fw_, runtime::Framework::Create(
                               registry_, profile,
-                              runtime::FrameworkDeps{clock_, *rng_, nullptr, metrics_, *binder_}));
+                              runtime::FrameworkDeps{clock_, *rng_, nullptr, metrics_, *binder_},
+                              runtime::FrameworkOptions{.parallelism = c.parallelism}));
     live_ = std::make_unique<runtime::LiveScheduler>(
         *fw_, store_, clock_,
         runtime::LiveOptions{.assumed_ttl = c.assumed_pod_ttl,

@@ -90,7 +90,7 @@ absl::StatusOr<ExtenderConfig> ParseOrThrow(std::string_view text, std::string_v
   }
   if (root.IsNull()) return c;
   RETURN_IF_ERROR(CheckKeys(source, root, "",
-                            {"listen", "pathPrefix", "threads", "tls", "profile", "profileName",
+                            {"listen", "pathPrefix", "threads", "parallelism", "tls", "profile", "profileName",
                              "kubernetes", "logLevel", "logJson", "bodyLimitBytes",
                              "requestTimeout", "maxModelAge", "assumedPodTtl", "gangTimeout",
                              "seed"}));
@@ -110,6 +110,9 @@ absl::StatusOr<ExtenderConfig> ParseOrThrow(std::string_view text, std::string_v
     } else if (key == "threads") {
       ASSIGN_OR_RETURN(int64_t n, Int(source, v, key, 1, 256));
       c.threads = static_cast<int>(n);
+    } else if (key == "parallelism") {
+      ASSIGN_OR_RETURN(int64_t n, Int(source, v, key, 0, 64));
+      c.parallelism = static_cast<int>(n);
     } else if (key == "tls") {
       RETURN_IF_ERROR(CheckKeys(source, v, "tls", {"certFile", "keyFile"}));
       if (v["certFile"]) {

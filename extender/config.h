@@ -7,6 +7,8 @@
 //   listen: "0.0.0.0:8888"        # HOST:PORT; --listen overrides it
 //   pathPrefix: ""                # verbs at <pathPrefix>/filter ...; "" = /filter
 //   threads: 2                    # HTTP workers
+//   parallelism: 1                # threads per request for Filter/Score; 0 = the hardware's.
+//                                 # Requests already run side by side on the HTTP workers.
 //   tls: {certFile: F, keyFile: F}  # PEM; re-read when they change
 //   profile: fgd                  # a built-in profile or a profile YAML file (its first profile,
 //                                 # or `profileName`)
@@ -38,6 +40,7 @@ struct ExtenderConfig {
   uint16_t port = 8888;
   std::string path_prefix;
   int threads = 2;
+  int parallelism = 1;  // threads per request for Filter/Score (0: the hardware's)
   std::string cert_file, key_file;
   std::string profile = "fgd";
   std::string profile_name;

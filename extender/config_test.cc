@@ -27,6 +27,7 @@ TEST(Config, EveryKey) {
 listen: "127.0.0.1:9000"
 pathPrefix: scheduler/
 threads: 4
+parallelism: 0
 tls: {certFile: /c.pem, keyFile: /k.pem}
 profile: /etc/p.yaml
 profileName: mine
@@ -45,6 +46,7 @@ seed: 42
   EXPECT_EQ(c->port, 9000);
   EXPECT_EQ(c->path_prefix, "/scheduler");
   EXPECT_EQ(c->threads, 4);
+  EXPECT_EQ(c->parallelism, 0);
   EXPECT_EQ(c->cert_file, "/c.pem");
   EXPECT_EQ(c->kubeconfig, "/kc");
   EXPECT_EQ(c->kube_context, "dev");
