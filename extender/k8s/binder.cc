@@ -38,8 +38,31 @@ bool ApiBinder::BoundThere(const framework::PodInfo& pod, const NodeId& node) {
   return p.ok() && p->info.uid == pod.uid && p->node_name == node.str();
 }
 
+void ApiBinder::ClearAssignment(const framework::PodInfo& pod) {
+  const Json patch = {{"metadata",
+                       {{"uid", pod.uid.str()},
+                        {"annotations", {{std::string(kAssignmentAnnotation), nullptr}}}}}};
+  absl::StatusOr<http::Response> r =
+      api_.Do("PATCH", absl::StrCat("/api/v1/namespaces/", pod.namespace_name, "/pods/", pod.name),
+              patch.dump(), {{"Content-Type", "application/merge-patch+json"}});
+  if ((!r.ok() || (r->status != 200 && r->status != 404)) && logger_ != nullptr) {
+    logger_->Warn("could not remove a stale device assignment (it names another node, so it is "
+                  "ignored)", {{"pod", pod.FullName()}});
+  }
+}
+
 absl::Status ApiBinder::Bind(const framework::PodInfo& pod, const NodeId& node,
                              absl::Span<const framework::GpuShare> gpus) {
+  bool wrote = false;
+  absl::Status s = PostBinding(pod, node, gpus, wrote);
+  // The assignment names a node the pod is not bound to: take it back (best effort; readers
+  // ignore an assignment for another node anyway).
+  if (!s.ok() && wrote && !absl::IsNotFound(s)) ClearAssignment(pod);
+  return s;
+}
+
+absl::Status ApiBinder::PostBinding(const framework::PodInfo& pod, const NodeId& node,
+                                    absl::Span<const framework::GpuShare> gpus, bool& wrote) {
   const std::string pod_path =
       absl::StrCat("/api/v1/namespaces/", pod.namespace_name, "/pods/", pod.name);
   const std::string who = pod.FullName();
@@ -65,6 +88,7 @@ absl::Status ApiBinder::Bind(const framework::PodInfo& pod, const NodeId& node,
       return absl::FailedPreconditionError(
           absl::StrCat("writing the device assignment on ", who, ": ", Message(*r)));
     }
+    wrote = true;
   }
   const Json binding = {
       {"kind", "Binding"},

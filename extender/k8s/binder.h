@@ -10,7 +10,8 @@
 // this very node already (a retried bind) success, otherwise FailedPrecondition with the API
 // server's message; a timeout or a lost connection — the pod is read back, and if it is bound
 // here that is success, otherwise Unavailable. On any error LiveScheduler releases the
-// reservation. A pod with no GPUs gets no annotation.
+// reservation. A pod with no GPUs gets no annotation; after a failed Binding the annotation is
+// removed again (best effort: readers ignore an assignment that names another node anyway).
 //
 // Metrics: gpusched_api_binding_total{result} (created, already_bound, not_found, conflict,
 // error).
@@ -33,6 +34,11 @@ class ApiBinder final : public framework::Binder {
                     absl::Span<const framework::GpuShare> gpus) override;
 
  private:
+  // Steps 1 and 2; `wrote`: the assignment annotation was written.
+  absl::Status PostBinding(const framework::PodInfo& pod, const NodeId& node,
+                           absl::Span<const framework::GpuShare> gpus, bool& wrote);
+  // Removes the assignment annotation again after a failed Binding.
+  void ClearAssignment(const framework::PodInfo& pod);
   // Whether the API server shows `pod` (same UID) bound to `node`.
   bool BoundThere(const framework::PodInfo& pod, const NodeId& node);
   void Count(std::string_view result);

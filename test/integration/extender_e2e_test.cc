@@ -316,5 +316,77 @@ TEST_F(ExtenderE2eTest, SurvivesTheApiServerClosingWatchesAndExpiringVersions) {
   EXPECT_THAT(metrics, HasSubstr("gpusched_extender_request_duration_seconds_bucket"));
 }
 
+TEST_F(ExtenderE2eTest, BindFailuresReleaseTheReservation) {
+  // The pod is deleted between Filter and Bind: the API answers 404, the bind fails, and the 8
+  // GPUs it would have taken are free for the next pod at once.
+  api_.Apply(FakeApiServer::kPods, GpuPod("gone", {{"nvidia.com/gpu", "8"}}));
+  const Json pod = *api_.Get(FakeApiServer::kPods, "ml", "gone");
+  const Json args = {{"Pod", pod}, {"Nodes", nullptr}, {"NodeNames", {"a100-0"}}};
+  ASSERT_EQ(Json::parse(Post("/filter", args.dump()).body)["NodeNames"].size(), 1u);
+  ASSERT_TRUE(api_.Delete(FakeApiServer::kPods, "ml", "gone"));
+  const Json bind = {{"PodName", "gone"}, {"PodNamespace", "ml"},
+                     {"PodUID", pod["metadata"]["uid"]}, {"Node", "a100-0"}};
+  const std::string error = Json::parse(Post("/bind", bind.dump()).body)["Error"];
+  EXPECT_THAT(error, HasSubstr("no longer exists"));
+  // A pod bound elsewhere meanwhile (409 from the API server): refused, nothing held.
+  api_.Apply(FakeApiServer::kPods, GpuPod("taken", {{"nvidia.com/gpu", "8"}}));
+  Json taken = *api_.Get(FakeApiServer::kPods, "ml", "taken");
+  const Json targs = {{"Pod", taken}, {"Nodes", nullptr}, {"NodeNames", {"a100-0"}}};
+  ASSERT_EQ(Json::parse(Post("/filter", targs.dump()).body)["NodeNames"].size(), 1u);
+  taken["spec"]["nodeName"] = "l4-0";  // someone else bound it (the model sees it there later)
+  api_.Apply(FakeApiServer::kPods, taken);
+  const Json tbind = {{"PodName", "taken"}, {"PodNamespace", "ml"},
+                      {"PodUID", taken["metadata"]["uid"]}, {"Node", "a100-0"}};
+  // The API server's 409 ("already assigned"), or the model's own refusal when the informer
+  // already showed the pod bound: either way an error, and nothing held on a100-0.
+  EXPECT_NE(Json::parse(Post("/bind", tbind.dump()).body)["Error"].get<std::string>(), "");
+  // a100-0 is whole again: an 8-GPU pod binds there.
+  api_.Apply(FakeApiServer::kPods, GpuPod("next", {{"nvidia.com/gpu", "8"}}));
+  const Json next = *api_.Get(FakeApiServer::kPods, "ml", "next");
+  const Json nbind = {{"PodName", "next"}, {"PodNamespace", "ml"},
+                      {"PodUID", next["metadata"]["uid"]}, {"Node", "a100-0"}};
+  const Json nargs = {{"Pod", next}, {"Nodes", nullptr}, {"NodeNames", {"a100-0"}}};
+  ASSERT_EQ(Json::parse(Post("/filter", nargs.dump()).body)["NodeNames"].size(), 1u);
+  EXPECT_EQ(Json::parse(Post("/bind", nbind.dump()).body)["Error"], "");
+  // The assignment written before the refused Binding was taken back.
+  const Json after = *api_.Get(FakeApiServer::kPods, "ml", "taken");
+  EXPECT_FALSE(after["metadata"].value("annotations", Json::object())
+                   .contains(std::string(k8s::kAssignmentAnnotation)));
+}
+
+TEST_F(ExtenderE2eTest, PreemptNamesVictimsThatFreeUsableGpus) {
+  // a100-0 full of low-priority 2-GPU pods; a high-priority 4-GPU pod needs two of them gone.
+  for (int i = 0; i < 4; ++i) {
+    Json p = GpuPod(absl::StrCat("low-", i), {{"nvidia.com/gpu", "2"}});
+    p["spec"]["priority"] = i;  // low-0 is the least important
+    api_.Apply(FakeApiServer::kPods, p);
+    const Json pod = *api_.Get(FakeApiServer::kPods, "ml", absl::StrCat("low-", i));
+    const Json bind = {{"PodName", absl::StrCat("low-", i)}, {"PodNamespace", "ml"},
+                       {"PodUID", pod["metadata"]["uid"]}, {"Node", "a100-0"}};
+    const Json args = {{"Pod", pod}, {"Nodes", nullptr}, {"NodeNames", {"a100-0"}}};
+    ASSERT_EQ(Json::parse(Post("/filter", args.dump()).body)["NodeNames"].size(), 1u);
+    ASSERT_EQ(Json::parse(Post("/bind", bind.dump()).body)["Error"], "");
+  }
+  Json meta = Json::object();
+  Json victims = Json::array();
+  for (int i = 0; i < 4; ++i) {
+    victims.push_back({{"UID", (*api_.Get(FakeApiServer::kPods, "ml", absl::StrCat("low-", i)))["metadata"]["uid"]}});
+  }
+  Json high = GpuPod("high", {{"nvidia.com/gpu", "4"}});
+  high["spec"]["priority"] = 100;
+  high = api_.Apply(FakeApiServer::kPods, high);
+  const Json args = {{"Pod", high}, {"NodeNameToVictims", nullptr},
+                     {"NodeNameToMetaVictims", {{"a100-0", {{"Pods", victims}, {"NumPDBViolations", 0}}}}}};
+  http::Response r = Post("/preempt", args.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json reply = Json::parse(r.body)["NodeNameToMetaVictims"];
+  ASSERT_TRUE(reply.contains("a100-0")) << r.body;
+  const Json& pods = reply["a100-0"]["Pods"];
+  ASSERT_EQ(pods.size(), 2u) << r.body;  // two 2-GPU pods free the 4 GPUs needed, not all four
+  // The least important go, listed most important first as kube-scheduler reads them.
+  EXPECT_EQ(pods[0]["UID"], (*api_.Get(FakeApiServer::kPods, "ml", "low-1"))["metadata"]["uid"]);
+  EXPECT_EQ(pods[1]["UID"], (*api_.Get(FakeApiServer::kPods, "ml", "low-0"))["metadata"]["uid"]);
+}
+
 }  // namespace
 }  // namespace gpusched::extender
