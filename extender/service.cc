@@ -80,6 +80,7 @@ http::Response ExtenderService::Handle(const http::Request& request) {
     if (path == "/healthz") return http::Response{.status = 200, .content_type = "text/plain", .body = "ok\n"};
     if (path == "/readyz") return Ready();
     if (!options_.metrics_text) return JsonError(404, "metrics are not enabled");
+    UpdateModelMetrics();
     return http::Response{.status = 200,
                           .content_type = "text/plain; version=0.0.4; charset=utf-8",
                           .body = options_.metrics_text()};
@@ -122,6 +123,42 @@ http::Response ExtenderService::Handle(const http::Request& request) {
                   {{"verb", name}, {"code", absl::StrCat(response.status)}})
       .Increment();
   return response;
+}
+
+void ExtenderService::UpdateModelMetrics() {
+  struct Pool {
+    int64_t gpus = 0, milli_total = 0, milli_used = 0, milli_stranded = 0;
+  };
+  std::map<std::string, Pool> pools;
+  cache::SnapshotRef snap = live_.Snapshot();
+  for (const framework::NodeInfo* n : snap->Nodes()) {
+    for (const framework::GpuSlot& g : n->gpus()) {
+      if (!g.device.healthy) continue;
+      Pool& p = pools[g.device.model.empty() ? "unknown" : g.device.model];
+      ++p.gpus;
+      p.milli_total += kOneGpu.value();
+      p.milli_used += kOneGpu.value() - g.milli_free.value();
+      if (g.milli_free < kOneGpu) p.milli_stranded += g.milli_free.value();
+    }
+  }
+  MutexLock l(&pools_mu_);
+  for (const std::string& old : pools_seen_) pools.try_emplace(old);  // gone: report zeros
+  for (const auto& [name, p] : pools) {
+    pools_seen_.insert(name);
+    const metrics::Labels pool = {{"pool", name}};
+    metrics_.GetGauge("gpusched_gpus", "Healthy GPUs in the model, by GPU model (the pool).", pool)
+        .Set(static_cast<double>(p.gpus));
+    metrics_.GetGauge("gpusched_gpu_allocated_ratio",
+                      "Share of the pool's GPU compute (milli-GPU) given to pods.", pool)
+        .Set(p.milli_total == 0 ? 0 : static_cast<double>(p.milli_used) / p.milli_total);
+    metrics_.GetGauge("gpusched_gpu_fragmented_ratio",
+                      "Share of the pool's free GPU compute that sits on partly used GPUs (no "
+                      "whole-GPU pod can use it).", pool)
+        .Set(p.milli_total - p.milli_used == 0
+                 ? 0 : static_cast<double>(p.milli_stranded) / (p.milli_total - p.milli_used));
+  }
+  metrics_.GetGauge("gpusched_model_nodes", "Nodes in the scheduling model.", {})
+      .Set(static_cast<double>(snap->Nodes().size()));
 }
 
 http::Response ExtenderService::Ready() const {

@@ -26,14 +26,20 @@
 //   gpusched_extender_request_duration_seconds{verb}     histogram, server side
 //   gpusched_extender_requests_total{verb,code}
 //   gpusched_filter_rejections_total{plugin,kind}        kind: unschedulable | unresolvable
+//   gpusched_gpus{pool}, gpusched_gpu_allocated_ratio{pool}, gpusched_gpu_fragmented_ratio{pool},
+//   gpusched_model_nodes                                 from the model, on every scrape; the
+//                                                        pool is the GPU model
 //
 // Thread-safety: Handle may be called concurrently from the server's workers.
 
 #include <functional>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/base/thread_annotations.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/metrics/metrics_scope.h"
 #include "extender/cluster_state.h"
 #include "extender/http/http.h"
@@ -74,11 +80,14 @@ class ExtenderService {
   http::Response Bind(const std::string& body);
   http::Response Preempt(const std::string& body);
   http::Response Ready() const;
+  void UpdateModelMetrics() ABSL_LOCKS_EXCLUDED(pools_mu_);
 
   runtime::LiveScheduler& live_;
   ClusterState& state_;
   metrics::MetricsScope& metrics_;
   const ServiceOptions options_;
+  Mutex pools_mu_;
+  std::set<std::string> pools_seen_ ABSL_GUARDED_BY(pools_mu_);
 };
 
 }  // namespace gpusched::extender

@@ -226,6 +226,12 @@ TEST_F(ExtenderE2eTest, MixedWorkloadIsBoundWithDeviceAssignments) {
   int64_t whole = 0;
   for (const auto& [key, milli] : use) whole += milli == 1000;
   EXPECT_EQ(whole, 2 * 2 + 4 * 4);
+  // The model's GPU use per pool, on /metrics.
+  const std::string metrics = Get("/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr("gpusched_gpus{pool=\"NVIDIA-A100-SXM4-80GB\"} 24"));
+  EXPECT_THAT(metrics, HasSubstr("gpusched_gpus{pool=\"NVIDIA-L4\"} 4"));
+  EXPECT_THAT(metrics, HasSubstr("gpusched_model_nodes 4"));
+  EXPECT_THAT(metrics, HasSubstr("gpusched_api_binding_total{result=\"created\"} 9"));
 }
 
 TEST_F(ExtenderE2eTest, ReasonsForAPersonAndBadRequestsChangeNothing) {
