@@ -61,8 +61,9 @@ class ExtenderE2eTest : public ::testing::Test {
     StartExtender();
   }
 
-  void StartExtender() {
+  void StartExtender(absl::Duration max_model_age = absl::Seconds(120)) {
     ExtenderConfig config;
+    config.max_model_age = max_model_age;
     config.host = "127.0.0.1";
     config.port = 0;
     config.profile = "binpack";
@@ -392,6 +393,25 @@ TEST_F(ExtenderE2eTest, PreemptNamesVictimsThatFreeUsableGpus) {
   // The least important go, listed most important first as kube-scheduler reads them.
   EXPECT_EQ(pods[0]["UID"], (*api_.Get(FakeApiServer::kPods, "ml", "low-1"))["metadata"]["uid"]);
   EXPECT_EQ(pods[1]["UID"], (*api_.Get(FakeApiServer::kPods, "ml", "low-0"))["metadata"]["uid"]);
+}
+
+TEST_F(ExtenderE2eTest, NotReadyOnlyWhenTheModelIsTooOld) {
+  app_->Stop();
+  app_.reset();
+  StartExtender(absl::Seconds(3));
+  // Bookmarks (every second from this server) keep a quiet model fresh.
+  absl::SleepFor(absl::Seconds(4));
+  EXPECT_EQ(Get("/readyz").status, 200);
+  // The API server goes away: the extender keeps answering from its model, and turns not-ready
+  // once it has heard nothing for longer than the limit.
+  api_.Stop();
+  api_.Apply(FakeApiServer::kPods, GpuPod("during-outage", {{"nvidia.com/gpu", "1"}}));
+  const Json pod = *api_.Get(FakeApiServer::kPods, "ml", "during-outage");
+  const Json args = {{"Pod", pod}, {"Nodes", nullptr}, {"NodeNames", {"a100-0"}}};
+  EXPECT_EQ(Json::parse(Post("/filter", args.dump()).body)["NodeNames"].size(), 1u);
+  WaitFor([&] { return Get("/readyz").status == 503; }, "not-ready after the API server left");
+  EXPECT_THAT(Get("/readyz").body, HasSubstr("no news from the API server"));
+  EXPECT_EQ(Get("/healthz").status, 200);
 }
 
 }  // namespace
