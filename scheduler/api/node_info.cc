@@ -1,5 +1,7 @@
 #include "scheduler/api/node_info.h"
 
+#include <optional>
+
 #include <algorithm>
 #include <atomic>
 #include <tuple>
@@ -220,6 +222,31 @@ bool ShareFitsNow(const GpuSlot& slot, const GpuRequest& req) {
          slot.memory_free >= req.memory_per_gpu;
 }
 
+// Why a request that could fit here does not fit now, with the numbers a person needs:
+//   "Insufficient free GPUs: needs 4, 1 free here"
+//   "Insufficient GPU share: needs 600m of one GPU, at most 250m free on one here"
+//   "Insufficient GPU share: needs 250m and 4096 MiB of one GPU, none free enough here"
+// The prefix stays kube-scheduler's style ("Insufficient <resource>"), so FitError summaries
+// still group nodes by it.
+std::string BusyReason(const GpuRequest& req, int32_t free_whole,
+                       std::optional<GpuMilli> max_free_milli) {
+  if (req.whole()) {
+    return absl::StrCat("Insufficient free GPUs: needs ", req.count, ", ", free_whole,
+                        " free here");
+  }
+  if (max_free_milli.has_value()) {
+    return absl::StrCat("Insufficient GPU share: needs ", req.milli_per_gpu.value(),
+                        "m of one GPU, at most ", max_free_milli->value(), "m free on one here");
+  }
+  std::string what = absl::StrCat(req.milli_per_gpu.value(), "m");
+  if (req.memory_per_gpu > GpuMemMiB(0)) {
+    absl::StrAppend(&what, " and ", req.memory_per_gpu.value(), " MiB");
+  }
+  return absl::StrCat("Insufficient GPU share: needs ", what, " of one GPU",
+                      req.models.empty() ? "" : " (" + req.ModelList() + ")",
+                      ", none free enough here");
+}
+
 }  // namespace
 
 GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
@@ -235,7 +262,8 @@ GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
     const bool fits = req.whole() ? node.fully_free_gpus() >= req.count
                                   : node.max_free_milli() >= req.milli_per_gpu;
     if (fits) return {};
-    return {GpuFit::kBusy, req.whole() ? "Insufficient free GPUs" : "Insufficient GPU share"};
+    return {GpuFit::kBusy, BusyReason(req, req.whole() ? node.fully_free_gpus() : 0,
+                                      node.max_free_milli())};
   }
   int32_t of_model = 0;  // devices of the requested model, whatever their memory
   int32_t capable = 0;   // ... that also have enough device memory
@@ -259,9 +287,7 @@ GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
     }
     return {GpuFit::kNever, absl::StrCat("node(s) had fewer than ", needed, " matching GPUs")};
   }
-  if (available < needed) {
-    return {GpuFit::kBusy, req.whole() ? "Insufficient free GPUs" : "Insufficient GPU share"};
-  }
+  if (available < needed) return {GpuFit::kBusy, BusyReason(req, available, std::nullopt)};
   return {};
 }
 
