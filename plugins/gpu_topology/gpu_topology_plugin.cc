@@ -127,7 +127,13 @@ Status GpuTopologyPlugin::Filter(const CycleState& state, const PodInfo& pod,
   }
   std::optional<topology::DeviceSet> now = Best(*t, FreeMask(node, pod.requests.gpu), k);
   if (!now || now->min_bandwidth + 1e-9 < floor) {
-    return Status::Unschedulable("node(s) could not give the required GPU interconnect");
+    // Said with the numbers, for `kubectl describe pod`.
+    return Status::Unschedulable(absl::StrCat(
+        "node(s) could not give the required GPU interconnect: needs ", k,
+        " GPUs joined at ", absl::SixDigits(floor), " GB/s or more; ",
+        now ? absl::StrCat("the best free set here gives ", absl::SixDigits(now->min_bandwidth),
+                           " GB/s")
+            : std::string("not that many GPUs are free here")));
   }
   return Status::Success();
 }
