@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "extender/json_depth.h"
 #include "extender/k8s/objects.h"
 #include "nlohmann/json.hpp"
 
@@ -210,6 +211,9 @@ absl::Status Informer::List(Resource& r) {
           absl::StrCat("LIST ", r.path, ": HTTP ", resp.status, ": ", StatusMessage(resp.body)));
     }
     Json page;
+    if (TooDeepAt(resp.body) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("LIST ", r.path, ": JSON nested too deep"));
+    }
     try {
       page = Json::parse(resp.body);
     } catch (const std::exception& e) {
@@ -256,6 +260,10 @@ absl::Status Informer::Watch(Resource& r) {
         if (line.empty()) return true;
         Contact(r);
         Json ev;
+        if (TooDeepAt(line) != 0) {
+          event_error = absl::InvalidArgumentError("watch event: JSON nested too deep");
+          return false;
+        }
         try {
           ev = Json::parse(line);
         } catch (const std::exception& e) {

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/quantity.h"
 #include "common/status_macros.h"
+#include "extender/json_depth.h"
 #include "nlohmann/json.hpp"
 #include "scheduler/api/resource_names.h"
 #include "topology/presets.h"
@@ -48,34 +49,6 @@ std::string Untagged(const std::exception& e) {
   return what;
 }
 
-// Deeper nesting is refused before parsing. nlohmann parses iteratively, but copies, dumps and
-// compares recursively: 60 KiB of '[' (30000 levels) exhausted the stack (bench/fuzz).
-// Kubernetes objects nest a few dozen levels at most.
-constexpr int kMaxJsonDepth = 512;
-
-// The 1-based offset of the bracket that nests deeper than kMaxJsonDepth, or 0 (brackets in
-// strings do not count).
-size_t TooDeepAt(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) return i + 1;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return 0;
-}
 
 // Reads fields of one object, building errors of the form "<kind> <ns>/<name>: <path>: <what>".
 class Reader {

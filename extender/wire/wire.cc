@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "extender/json_depth.h"
 #include "simdjson.h"
 
 namespace gpusched::extender::wire {
@@ -32,34 +33,6 @@ absl::Status Error(std::string_view type, std::string_view path, std::string_vie
   return Error(type, path, absl::StrCat(std::string(what), ", got ", Describe(got)));
 }
 
-// Deeper nesting is refused before parsing. nlohmann parses iteratively, but copies, dumps and
-// compares recursively: 60 KiB of '[' (30000 levels) exhausted the stack (bench/fuzz).
-// Kubernetes objects nest a few dozen levels at most.
-constexpr int kMaxJsonDepth = 512;
-
-// The 1-based offset of the bracket that nests deeper than kMaxJsonDepth, or 0 (brackets in
-// strings do not count).
-size_t TooDeepAt(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) return i + 1;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return 0;
-}
 
 absl::StatusOr<Json> Parse(std::string_view type, std::string_view body) {
   if (const size_t at = TooDeepAt(body); at != 0) {
@@ -156,6 +129,9 @@ absl::Status SimdError(std::string_view type, std::string_view path, simdjson::e
 // Parses one value's raw JSON text with nlohmann (the Pod, the NodeList).
 absl::StatusOr<Json> SubDocument(std::string_view type, std::string_view path,
                                  std::string_view raw) {
+  if (TooDeepAt(raw) != 0) {
+    return Error(type, path, absl::StrCat("nested deeper than ", kMaxJsonDepth, " levels"));
+  }
   try {
     return Json::parse(raw.data(), raw.data() + raw.size());
   } catch (const std::exception& e) {
