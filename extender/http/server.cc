@@ -36,6 +36,8 @@
 #include "common/mutex.h"
 #include "extender/http/http.h"
 
+#include "common/json_string.h"
+
 namespace gpusched::extender::http {
 
 namespace {
@@ -63,32 +65,11 @@ std::chrono::nanoseconds ToChrono(absl::Duration d) {
   return absl::ToChronoNanoseconds(d);
 }
 
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 std::string ErrorJson(std::string_view message) {
-  return absl::StrCat("{\"Error\":\"", JsonEscape(message), "\"}");
+  std::string out = "{\"Error\":";
+  AppendJsonString(out, message);
+  out += "}";
+  return out;
 }
 
 Response JsonError(int status, std::string_view message) {

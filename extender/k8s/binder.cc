@@ -11,15 +11,10 @@ namespace {
 
 using Json = nlohmann::json;
 
+// The API server's message for a failed call, or its HTTP status.
 std::string Message(const http::Response& r) {
-  try {
-    Json j = Json::parse(r.body);
-    if (j.is_object() && j.contains("message") && j["message"].is_string()) {
-      return j["message"].get<std::string>();
-    }
-  } catch (const std::exception&) {
-  }
-  return absl::StrCat("HTTP ", r.status);
+  std::string m = StatusMessage(r.body);
+  return m.empty() ? absl::StrCat("HTTP ", r.status) : m;
 }
 
 }  // namespace

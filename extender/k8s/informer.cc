@@ -54,15 +54,9 @@ std::string RvOf(const Json& obj) {
 std::string_view Msg(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
 
 // The message of a Kubernetes Status body, or the body itself (cut short).
-std::string StatusMessage(const std::string& body) {
-  try {
-    Json j = Json::parse(body);
-    if (j.is_object() && j.contains("message") && j["message"].is_string()) {
-      return j["message"].get<std::string>();
-    }
-  } catch (const std::exception&) {
-  }
-  return body.substr(0, 200);
+std::string BodyMessage(const std::string& body) {
+  std::string m = StatusMessage(body);
+  return m.empty() ? body.substr(0, 200) : m;
 }
 
 }  // namespace
@@ -118,6 +112,16 @@ void Informer::Count(std::string_view name, std::string_view help, metrics::Labe
   metrics_.GetCounter(name, help, labels).Increment();
 }
 
+void Informer::CountRestart(const Resource& r, std::string_view reason) {
+  Count("gpusched_informer_restarts_total", "Watches restarted, by why.",
+        {{"resource", r.name}, {"reason", std::string(reason)}});
+}
+
+void Informer::CountRejected(const Resource& r) {
+  Count("gpusched_informer_rejected_total", "Objects that did not decode (state kept).",
+        {{"resource", r.name}});
+}
+
 void Informer::Warn(std::string_view message, log::Fields fields) {
   if (options_.logger != nullptr) options_.logger->Warn(message, fields);
 }
@@ -167,22 +171,19 @@ void Informer::Run(Resource& r) {
       r.absent = false;
       s = Watch(r);
       if (s.ok()) {
-        Count("gpusched_informer_restarts_total", "Watches restarted, by why.",
-              {{"resource", r.name}, {"reason", "ended"}});
+        CountRestart(r, "ended");
         continue;  // resume from r.rv
       }
       if (absl::IsCancelled(s)) return;
       if (absl::IsAborted(s)) {  // 410: our resourceVersion is too old
-        Count("gpusched_informer_restarts_total", "Watches restarted, by why.",
-              {{"resource", r.name}, {"reason", "expired"}});
+        CountRestart(r, "expired");
         need_list = true;
         continue;
       }
       need_list = absl::IsNotFound(s) || absl::IsInvalidArgument(s);
     }
     if (stop_) return;
-    Count("gpusched_informer_restarts_total", "Watches restarted, by why.",
-          {{"resource", r.name}, {"reason", "error"}});
+    CountRestart(r, "error");
     Warn("list/watch failed; retrying",
          {{"resource", r.name}, {"error", Msg(s)},
           {"retry_in", absl::FormatDuration(backoff)}});
@@ -200,7 +201,7 @@ absl::Status Informer::List(Resource& r) {
     std::string target = absl::StrCat(r.path, "?limit=", options_.page_size);
     if (!cont.empty()) absl::StrAppend(&target, "&continue=", cont);
     ASSIGN_OR_RETURN(http::Response resp, api_.Do("GET", target));
-    if (resp.status == 404) return absl::NotFoundError(StatusMessage(resp.body));
+    if (resp.status == 404) return absl::NotFoundError(BodyMessage(resp.body));
     if (resp.status == 410) {  // the continue token expired: start over
       cont.clear();
       items.clear();
@@ -208,7 +209,7 @@ absl::Status Informer::List(Resource& r) {
     }
     if (resp.status != 200) {
       return absl::UnavailableError(
-          absl::StrCat("LIST ", r.path, ": HTTP ", resp.status, ": ", StatusMessage(resp.body)));
+          absl::StrCat("LIST ", r.path, ": HTTP ", resp.status, ": ", BodyMessage(resp.body)));
     }
     Json page;
     if (TooDeepAt(resp.body) != 0) {
@@ -301,10 +302,10 @@ absl::Status Informer::Watch(Resource& r) {
   if (!event_error.ok()) return event_error;
   if (!s.ok()) return s;
   if (status == 0 || status == 200) return absl::OkStatus();
-  if (status == 410) return absl::AbortedError(StatusMessage(error_body));
-  if (status == 404) return absl::NotFoundError(StatusMessage(error_body));
+  if (status == 410) return absl::AbortedError(BodyMessage(error_body));
+  if (status == 404) return absl::NotFoundError(BodyMessage(error_body));
   return absl::UnavailableError(
-      absl::StrCat("WATCH ", r.path, ": HTTP ", status, ": ", StatusMessage(error_body)));
+      absl::StrCat("WATCH ", r.path, ": HTTP ", status, ": ", BodyMessage(error_body)));
 }
 
 void Informer::Upsert(Resource& r, const Json& obj) {
@@ -325,8 +326,7 @@ void Informer::Upsert(Resource& r, const Json& obj) {
 void Informer::UpsertNode(Resource& r, const Json& obj) {
   absl::StatusOr<NodeObject> node = DecodeNodeJson(obj);
   if (!node.ok()) {
-    Count("gpusched_informer_rejected_total", "Objects that did not decode (state kept).",
-          {{"resource", r.name}});
+    CountRejected(r);
     Warn("node rejected; keeping what the model had", {{"error", Msg(node.status())}});
     return;
   }
@@ -380,8 +380,7 @@ void Informer::UpsertPod(Resource& r, const Json& obj) {
   absl::StatusOr<PodObject> pod = DecodePodJson(obj);
   const std::string key = KeyOf(obj);
   if (!pod.ok()) {
-    Count("gpusched_informer_rejected_total", "Objects that did not decode (state kept).",
-          {{"resource", r.name}});
+    CountRejected(r);
     Warn("pod rejected; keeping what the model had", {{"error", Msg(pod.status())}});
     return;
   }
@@ -411,16 +410,14 @@ void Informer::UpsertGroups(Resource& r, const Json& obj) {
     absl::StatusOr<std::vector<PodGroupInfo>> w = DecodeWorkloadJson(obj);
     if (w.ok()) groups = std::move(*w);
     else {
-      Count("gpusched_informer_rejected_total", "Objects that did not decode (state kept).",
-            {{"resource", r.name}});
+      CountRejected(r);
       Warn("workload rejected", {{"error", Msg(w.status())}});
       return;
     }
   } else {
     absl::StatusOr<PodGroupInfo> g = DecodePodGroupJson(obj);
     if (!g.ok()) {
-      Count("gpusched_informer_rejected_total", "Objects that did not decode (state kept).",
-            {{"resource", r.name}});
+      CountRejected(r);
       Warn("PodGroup rejected", {{"error", Msg(g.status())}});
       return;
     }
@@ -488,7 +485,7 @@ absl::StatusOr<framework::PodInfo> Informer::FetchPod(const std::string& ns,
   if (resp.status == 404) return absl::NotFoundError("not found in the API server");
   if (resp.status != 200) {
     return absl::UnavailableError(
-        absl::StrCat("GET pod: HTTP ", resp.status, ": ", StatusMessage(resp.body)));
+        absl::StrCat("GET pod: HTTP ", resp.status, ": ", BodyMessage(resp.body)));
   }
   ASSIGN_OR_RETURN(PodObject pod, DecodePod(std::string_view(resp.body)));
   RETURN_IF_ERROR(pod.request_error);

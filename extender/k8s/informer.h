@@ -108,6 +108,8 @@ class Informer {
   // Sleeps up to `d`; false if stopped meanwhile.
   bool Sleep(absl::Duration d);
   void Count(std::string_view name, std::string_view help, metrics::Labels labels);
+  void CountRestart(const Resource& r, std::string_view reason);
+  void CountRejected(const Resource& r);
   void Warn(std::string_view message, log::Fields fields);
 
   // Node and pod handling.

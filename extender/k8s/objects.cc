@@ -865,6 +865,18 @@ std::string EncodeAssignment(const Assignment& a) {
   return Json{{"node", a.node.str()}, {"gpus", std::move(gpus)}}.dump();
 }
 
+std::string StatusMessage(std::string_view body) {
+  if (TooDeepAt(body) != 0) return "";
+  try {
+    const Json j = Json::parse(body.data(), body.data() + body.size());
+    if (j.is_object() && j.contains("message") && j["message"].is_string()) {
+      return j["message"].get<std::string>();
+    }
+  } catch (const std::exception&) {
+  }
+  return "";
+}
+
 absl::StatusOr<Assignment> DecodeAssignment(std::string_view text) {
   return Guarded("Assignment", [&] { return DecodeAssignmentOrThrow(text); });
 }

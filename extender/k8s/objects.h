@@ -124,6 +124,10 @@ inline constexpr std::string_view kGfdMemory = "nvidia.com/gpu.memory";
 inline constexpr std::string_view kGfdCount = "nvidia.com/gpu.count";
 inline constexpr std::string_view kTopologyPresetLabel = "gpusched.io/topology-preset";
 
+// The `message` of a Kubernetes Status body (what the API server answers with an error), or ""
+// when the body is not one. Never throws.
+std::string StatusMessage(std::string_view body);
+
 // The parsed forms of DecodePodGroup / DecodeWorkload (informer events carry parsed objects).
 absl::StatusOr<plugins::gang::PodGroupInfo> DecodePodGroupJson(const nlohmann::json& doc);
 absl::StatusOr<std::vector<plugins::gang::PodGroupInfo>> DecodeWorkloadJson(const nlohmann::json& doc);
