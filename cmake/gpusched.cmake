@@ -35,3 +35,30 @@ function(gpusched_cc_benchmark)
   target_include_directories(${GS_NAME} PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(${GS_NAME} PRIVATE ${GS_DEPS} benchmark::benchmark)
 endfunction()
+
+# Protocol buffers (and gRPC services) as a library: generated headers are included as
+# "agent/proto/agent.pb.h" / "agent/proto/agent.grpc.pb.h", i.e. by their path in the repository.
+#
+#   gpusched_proto_library(NAME agent_proto PROTOS agent.proto GRPC)
+function(gpusched_proto_library)
+  cmake_parse_arguments(GS "GRPC" "NAME" "PROTOS" ${ARGN})
+  add_library(gpusched_${GS_NAME} ${GS_PROTOS})
+  target_link_libraries(gpusched_${GS_NAME} PUBLIC protobuf::libprotobuf)
+  if(GS_GRPC)
+    target_link_libraries(gpusched_${GS_NAME} PUBLIC gRPC::grpc++)
+  endif()
+  # protoc names each file relative to the calling folder (agent/: "proto/agent.proto"); the
+  # output goes to the matching build folder, so "agent/proto/agent.pb.h" resolves from the build
+  # root and the generated sources' own "proto/agent.pb.h" from the folder's build directory.
+  target_include_directories(gpusched_${GS_NAME} PUBLIC ${PROJECT_BINARY_DIR} ${CMAKE_CURRENT_BINARY_DIR})
+  # Generated code is not ours to warn about.
+  target_compile_options(gpusched_${GS_NAME} PRIVATE -w)
+  protobuf_generate(TARGET gpusched_${GS_NAME} LANGUAGE cpp
+    PROTOC_OUT_DIR ${CMAKE_CURRENT_BINARY_DIR})
+  if(GS_GRPC)
+    protobuf_generate(TARGET gpusched_${GS_NAME} LANGUAGE grpc
+      GENERATE_EXTENSIONS .grpc.pb.h .grpc.pb.cc
+      PLUGIN "protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>"
+      PROTOC_OUT_DIR ${CMAKE_CURRENT_BINARY_DIR})
+  endif()
+endfunction()
