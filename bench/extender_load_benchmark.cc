@@ -25,7 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "extender/app.h"
-#include "extender/http/http.h"
+#include "common/http/http.h"
 #include "nlohmann/json.hpp"
 #include "test/fakes/fake_apiserver.h"
 
@@ -33,7 +33,7 @@ namespace {
 
 using Json = nlohmann::json;
 using gpusched::FakeApiServer;
-namespace http = gpusched::extender::http;
+namespace http = gpusched::http;
 
 int64_t RssKiB() {
   std::ifstream in("/proc/self/status");

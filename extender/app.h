@@ -14,7 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "extender/config.h"
-#include "extender/http/http.h"
+#include "common/http/http.h"
 
 namespace gpusched::extender {
 

@@ -42,7 +42,7 @@
 #include "common/mutex.h"
 #include "common/metrics/metrics_scope.h"
 #include "extender/cluster_state.h"
-#include "extender/http/http.h"
+#include "common/http/http.h"
 #include "scheduler/runtime/live_scheduler.h"
 
 namespace gpusched::extender {

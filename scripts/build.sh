@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 config="${1:-normal}"
 shift || true
 # The tests that exercise concurrent requests; the tsan configuration builds only these.
-TSAN_TESTS="live_concurrency_test live_scheduler_test scheduler_cache_test extender_http_test extender_e2e_test"
+TSAN_TESTS="live_concurrency_test live_scheduler_test scheduler_cache_test http_test extender_e2e_test"
 case "$config" in
   normal) dir=build; flags=() ;;
   asan) dir=build-asan; flags=(-DGPUSCHED_SANITIZE=ON -DGPUSCHED_WITH_CUDA=OFF

@@ -21,7 +21,7 @@
 #include "absl/status/status.h"
 #include "common/log.h"
 #include "common/metrics/metrics_scope.h"
-#include "extender/http/http.h"
+#include "common/http/http.h"
 #include "scheduler/api/handle.h"
 
 namespace gpusched::extender::k8s {

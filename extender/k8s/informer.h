@@ -56,7 +56,7 @@
 #include "common/metrics/metrics_scope.h"
 #include "common/mutex.h"
 #include "extender/cluster_state.h"
-#include "extender/http/http.h"
+#include "common/http/http.h"
 #include "extender/service.h"
 #include "nlohmann/json_fwd.hpp"
 #include "scheduler/runtime/live_scheduler.h"

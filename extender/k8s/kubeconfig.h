@@ -20,7 +20,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "extender/http/http.h"
+#include "common/http/http.h"
 
 namespace gpusched::extender::k8s {
 

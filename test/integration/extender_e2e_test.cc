@@ -16,7 +16,7 @@
 #include "absl/time/clock.h"
 #include "extender/app.h"
 #include "extender/config.h"
-#include "extender/http/http.h"
+#include "common/http/http.h"
 #include "extender/k8s/objects.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

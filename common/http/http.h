@@ -1,8 +1,8 @@
 #pragma once
 
-// HTTP/1.1 on Boost.Beast for the extender: a server (kube-scheduler calls it; Prometheus scrapes
-// it) and a client (the extender calls the Kubernetes API; tests and the load driver call the
-// extender). Plain TCP or TLS (OpenSSL) on both sides.
+// HTTP/1.1 on Boost.Beast: a server (kube-scheduler calls the extender through it; Prometheus
+// scrapes the extender and the agent) and a client (the extender calls the Kubernetes API; tests
+// and the load driver call the extender). Plain TCP or TLS (OpenSSL) on both sides.
 //
 //   ASSIGN_OR_RETURN(auto server, Server::Start(ServerOptions{.port = 0}, [](const Request& r) {
 //     return Response{.status = 200, .body = "{}"};
@@ -33,7 +33,7 @@ namespace gpusched::log {
 class Logger;
 }
 
-namespace gpusched::extender::http {
+namespace gpusched::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -135,4 +135,4 @@ class Client {
                               int* status, std::string* error_body) = 0;
 };
 
-}  // namespace gpusched::extender::http
+}  // namespace gpusched::http

@@ -1,4 +1,4 @@
-// The Boost.Beast HTTP/1.1 client of extender/http/http.h.
+// The Boost.Beast HTTP/1.1 client of common/http/http.h.
 //
 // Every connection owns a small io_context that the calling thread runs while a call uses the
 // connection (a connection is used by one call at a time), so timeouts are plain asynchronous
@@ -32,9 +32,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/mutex.h"
-#include "extender/http/http.h"
+#include "common/http/http.h"
 
-namespace gpusched::extender::http {
+namespace gpusched::http {
 
 namespace {
 
@@ -682,4 +682,4 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   }
 }
 
-}  // namespace gpusched::extender::http
+}  // namespace gpusched::http

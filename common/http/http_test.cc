@@ -1,4 +1,4 @@
-#include "extender/http/http.h"
+#include "common/http/http.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -27,7 +27,7 @@
 // Options are written with designated initializers that leave most fields at their defaults.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-namespace gpusched::extender::http {
+namespace gpusched::http {
 namespace {
 
 namespace net = boost::asio;
@@ -624,4 +624,4 @@ TEST(StreamTest, ConnectionLostIsAnError) {
 }
 
 }  // namespace
-}  // namespace gpusched::extender::http
+}  // namespace gpusched::http

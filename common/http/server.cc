@@ -1,4 +1,4 @@
-// The Boost.Beast HTTP/1.1 server of extender/http/http.h.
+// The Boost.Beast HTTP/1.1 server of common/http/http.h.
 //
 // Structure: one io_context run by `threads` workers; an acceptor that accepts each connection
 // onto its own strand; one Session per connection that reads a request, calls the handler on the
@@ -34,11 +34,11 @@
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/mutex.h"
-#include "extender/http/http.h"
+#include "common/http/http.h"
 
 #include "common/json_string.h"
 
-namespace gpusched::extender::http {
+namespace gpusched::http {
 
 namespace {
 
@@ -599,4 +599,4 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options, Han
   }
 }
 
-}  // namespace gpusched::extender::http
+}  // namespace gpusched::http
