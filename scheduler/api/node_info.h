@@ -44,6 +44,10 @@ struct GpuDevice {
   GpuMemMiB memory{0};     // device memory
   bool healthy = true;     // unhealthy devices get no new pods
   int32_t topology_group = -1;  // handle into topology/ (NVLink island / NUMA); -1 unknown
+  // The share of the device's throughput its tenants can still get, measured by the node
+  // agent's probes (1: idle or not measured; 0.4: others take 60 %). Only the GpuHeadroom score
+  // reads it.
+  double headroom = 1.0;
   friend bool operator==(const GpuDevice&, const GpuDevice&) = default;
 };
 
