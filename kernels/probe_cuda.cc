@@ -1,6 +1,8 @@
 // probe.h on top of the CUDA runtime, through the C-style bridge in internal/cuda_probe.h.
 // Built only when GPUSCHED_WITH_CUDA is ON; probe_stub.cc replaces it otherwise.
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -8,7 +10,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "kernels/internal/cuda_probe.h"
+#include "kernels/internal/first_wave.h"
+#include "kernels/internal/peer_matrix.h"
 #include "kernels/internal/validate.h"
 #include "kernels/probe.h"
 
@@ -17,6 +22,8 @@ namespace {
 
 // Timed repetitions per bandwidth measurement; the median is reported.
 constexpr int kRepetitions = 5;
+// Timed 4-byte copies per peer latency measurement; the median is reported.
+constexpr int kLatencyRepetitions = 25;
 // cudaErrorMemoryAllocation.
 constexpr int kCudaErrorMemoryAllocation = 2;
 
@@ -39,12 +46,7 @@ absl::Status CheckDevice(std::string_view field, int device) {
   if (absl::Status s = internal::ValidateDeviceIndex(field, device); !s.ok()) return s;
   absl::StatusOr<int> count = DeviceCount();
   if (!count.ok()) return count.status();
-  if (device >= *count) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s %d is out of range: %d CUDA device(s) visible%s", field, device, *count,
-                        *count == 0 ? " (cudaGetDeviceCount reported none)" : ""));
-  }
-  return absl::OkStatus();
+  return internal::ValidateDeviceInRange(field, device, *count, "CUDA");
 }
 
 }  // namespace
@@ -130,11 +132,40 @@ absl::StatusOr<P2PResult> ProbePeerToPeer(int src, int dst, int64_t bytes) {
     return CudaError(r);
   }
   if (!result.access_supported) return result;
-  if (internal::CallResult r =
-          internal::MeasurePeerBandwidth(src, dst, bytes, kRepetitions, &result.gbps);
+  if (internal::CallResult r = internal::MeasurePeerCopies(
+          src, dst, bytes, kRepetitions, kLatencyRepetitions, &result.gbps, &result.latency_us);
       !r.ok()) {
     return CudaError(r);
   }
+  return result;
+}
+
+absl::StatusOr<PeerMatrix> ProbePeerMatrix(int64_t bytes) {
+  return internal::BuildPeerMatrix(
+      bytes, [] { return DeviceCount(); },
+      [](int src, int dst, int64_t b) { return ProbePeerToPeer(src, dst, b); });
+}
+
+absl::StatusOr<ThroughputResult> ProbeThroughput(int device, absl::Duration budget) {
+  if (absl::Status s = internal::ValidateBudget(budget); !s.ok()) return s;
+  if (absl::Status s = CheckDevice("device", device); !s.ok()) return s;
+  internal::RawThroughput raw;
+  if (internal::CallResult r =
+          internal::MeasureThroughput(device, absl::ToInt64Nanoseconds(budget), &raw);
+      !r.ok()) {
+    return CudaError(r);
+  }
+  const internal::FirstWave wave = internal::SummarizeFirstWave(raw.blocks);
+  ThroughputResult result;
+  result.sm_count = raw.sm_count;
+  result.sms_reached = std::min(wave.sms_reached, raw.sm_count);
+  result.available_sm_fraction =
+      raw.sm_count > 0 ? static_cast<double>(result.sms_reached) / raw.sm_count : 0.0;
+  // Events resolve about 0.5 us; never divide by zero.
+  result.gflops = raw.flops / (std::max(raw.elapsed_ms, 1e-4) * 1e-3) / 1e9;
+  result.duration_us = std::llround(raw.elapsed_ms * 1e3);
+  result.blocks_per_sm = raw.blocks_per_sm;
+  result.held_us = std::llround(raw.held_ms * 1e3);
   return result;
 }
 

@@ -38,6 +38,66 @@ __global__ void SaxpyKernel(int64_t n, float a, const float* __restrict__ x,
   }
 }
 
+// %smid: the SM this thread runs on (ids need not be contiguous; only distinctness is used).
+__device__ __forceinline__ uint32_t SmId() {
+  uint32_t id;
+  asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+  return id;
+}
+
+// %globaltimer: a nanosecond clock shared by all SMs (it ticks about every microsecond).
+__device__ __forceinline__ unsigned long long GlobalTimerNs() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+// The persistent throughput probe: every thread runs `iterations` rounds of
+// kThroughputFmaChains independent FMA chains (x = x * multiplier + addend, which converges to
+// addend / (1 - multiplier) and never overflows or goes subnormal). Thread 0 of each block
+// records the block's SM and its start time, and its end time once every thread is done. The
+// sum is stored only if it equals -1, which the host's constants never produce, so the compiler
+// must keep every FMA but the kernel writes nothing.
+__global__ void __launch_bounds__(kThroughputBlockSize)
+    ThroughputKernel(int64_t iterations, float multiplier, float addend, float* __restrict__ sink,
+                     uint32_t* __restrict__ block_sm,
+                     unsigned long long* __restrict__ block_start_ns,
+                     unsigned long long* __restrict__ block_end_ns) {
+  if (threadIdx.x == 0) {
+    block_start_ns[blockIdx.x] = GlobalTimerNs();
+    block_sm[blockIdx.x] = SmId();
+  }
+  float acc[kThroughputFmaChains];
+#pragma unroll
+  for (int c = 0; c < kThroughputFmaChains; ++c) {
+    acc[c] = static_cast<float>(threadIdx.x % 64 + c) * (1.0f / 64.0f);
+  }
+#pragma unroll 4
+  for (int64_t i = 0; i < iterations; ++i) {
+#pragma unroll
+    for (int c = 0; c < kThroughputFmaChains; ++c) acc[c] = fmaf(acc[c], multiplier, addend);
+  }
+  float sum = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kThroughputFmaChains; ++c) sum += acc[c];
+  if (sum == -1.0f) sink[0] = sum;
+  __syncthreads();
+  if (threadIdx.x == 0) block_end_ns[blockIdx.x] = GlobalTimerNs();
+}
+
+// Constants for ThroughputKernel: every accumulator stays in [0, 2].
+constexpr float kThroughputMultiplier = 0.999f;
+constexpr float kThroughputAddend = 0.001f;
+// Calibration starts at this many iterations and grows 4x per launch.
+constexpr int64_t kCalibrationStartIterations = 64;
+// Upper bound on iterations per thread (about 100 s on a T4: only reached by a broken timer).
+constexpr int64_t kMaxThroughputIterations = int64_t{1} << 30;
+// A measured launch runs at most this many times the iterations of the last calibration launch
+// (which took at least 1/16 of the budget), whatever the timings say.
+constexpr int64_t kMaxCalibrationScale = 32;
+// 4-byte copies for peer latency.
+constexpr size_t kLatencyBytes = 4;
+
 CallResult Fail(cudaError_t err, const char* call) { return {static_cast<int>(err), call}; }
 
 // Returns from the enclosing function with a CallResult naming `call` when `expr` fails.
@@ -111,7 +171,7 @@ class PinnedBuffer {
   void* ptr_ = nullptr;
 };
 
-// A stream plus a start/stop event pair on the current device, for timing copies.
+// A stream plus a start/stop event pair on the current device, for timing copies and launches.
 class Timer {
  public:
   Timer() = default;
@@ -131,27 +191,46 @@ class Timer {
     return {};
   }
 
-  // Runs `copy(stream)` once untimed, then `repetitions` times timed; writes the median
-  // throughput of `bytes` per copy in GB/s.
-  template <typename CopyFn>
-  CallResult MedianGbps(int64_t bytes, int repetitions, const char* call, CopyFn copy,
-                        double* gbps) {
-    GPUSCHED_CUDA_TRY(call, copy(stream_));
+  cudaStream_t stream() const { return stream_; }
+
+  // Runs `work(stream)` once between the two events and waits for it; writes the elapsed time.
+  // `work` returns the cudaError_t of its enqueueing (for a kernel: cudaGetLastError()).
+  template <typename WorkFn>
+  CallResult TimeOnce(const char* call, WorkFn work, double* ms) {
+    GPUSCHED_CUDA_TRY("cudaEventRecord", cudaEventRecord(start_, stream_));
+    GPUSCHED_CUDA_TRY(call, work(stream_));
+    GPUSCHED_CUDA_TRY("cudaEventRecord", cudaEventRecord(stop_, stream_));
+    GPUSCHED_CUDA_TRY("cudaEventSynchronize", cudaEventSynchronize(stop_));
+    float elapsed = 0;
+    GPUSCHED_CUDA_TRY("cudaEventElapsedTime", cudaEventElapsedTime(&elapsed, start_, stop_));
+    *ms = static_cast<double>(elapsed);
+    return {};
+  }
+
+  // Runs `work(stream)` once untimed, then `repetitions` times timed; writes the median time.
+  // Events resolve about half a microsecond: the result is at least 1e-4 ms, never zero.
+  template <typename WorkFn>
+  CallResult MedianMillis(int repetitions, const char* call, WorkFn work, double* median_ms) {
+    GPUSCHED_CUDA_TRY(call, work(stream_));
     GPUSCHED_CUDA_TRY("cudaStreamSynchronize", cudaStreamSynchronize(stream_));
-    std::vector<float> millis;
+    std::vector<double> millis;
     millis.reserve(static_cast<size_t>(std::max(repetitions, 1)));
     for (int rep = 0; rep < std::max(repetitions, 1); ++rep) {
-      GPUSCHED_CUDA_TRY("cudaEventRecord", cudaEventRecord(start_, stream_));
-      GPUSCHED_CUDA_TRY(call, copy(stream_));
-      GPUSCHED_CUDA_TRY("cudaEventRecord", cudaEventRecord(stop_, stream_));
-      GPUSCHED_CUDA_TRY("cudaEventSynchronize", cudaEventSynchronize(stop_));
-      float ms = 0;
-      GPUSCHED_CUDA_TRY("cudaEventElapsedTime", cudaEventElapsedTime(&ms, start_, stop_));
+      double ms = 0;
+      if (CallResult r = TimeOnce(call, work, &ms); !r.ok()) return r;
       millis.push_back(ms);
     }
     std::sort(millis.begin(), millis.end());
-    // Events resolve about half a microsecond; never divide by zero for tiny copies.
-    const double median_ms = std::max(static_cast<double>(millis[millis.size() / 2]), 1e-4);
+    *median_ms = std::max(millis[millis.size() / 2], 1e-4);
+    return {};
+  }
+
+  // MedianMillis, as the throughput of `bytes` per run in GB/s.
+  template <typename CopyFn>
+  CallResult MedianGbps(int64_t bytes, int repetitions, const char* call, CopyFn copy,
+                        double* gbps) {
+    double median_ms = 0;
+    if (CallResult r = MedianMillis(repetitions, call, copy, &median_ms); !r.ok()) return r;
     *gbps = static_cast<double>(bytes) / (median_ms * 1e-3) / 1e9;
     return {};
   }
@@ -303,9 +382,10 @@ CallResult CanAccessPeer(int src, int dst, bool* supported) {
   return {};
 }
 
-CallResult MeasurePeerBandwidth(int src, int dst, int64_t bytes, int repetitions, double* gbps) {
-  if (gbps == nullptr || bytes <= 0) {
-    return Fail(cudaErrorInvalidValue, "MeasurePeerBandwidth(arguments)");
+CallResult MeasurePeerCopies(int src, int dst, int64_t bytes, int repetitions,
+                             int latency_repetitions, double* gbps, double* latency_us) {
+  if (gbps == nullptr || latency_us == nullptr || bytes <= 0) {
+    return Fail(cudaErrorInvalidValue, "MeasurePeerCopies(arguments)");
   }
   const size_t size = static_cast<size_t>(bytes);
   ScopedDevice scoped;
@@ -327,12 +407,128 @@ CallResult MeasurePeerBandwidth(int src, int dst, int64_t bytes, int repetitions
   GPUSCHED_CUDA_TRY("cudaSetDevice", cudaSetDevice(dst));
   if (CallResult r = on_dst.Allocate(size); !r.ok()) return r;
   GPUSCHED_CUDA_TRY("cudaSetDevice", cudaSetDevice(src));
-  return timer.MedianGbps(
-      bytes, repetitions, "cudaMemcpyPeerAsync",
-      [&](cudaStream_t s) {
-        return cudaMemcpyPeerAsync(on_dst.get(), dst, on_src.get(), src, size, s);
-      },
-      gbps);
+  if (CallResult r = timer.MedianGbps(
+          bytes, repetitions, "cudaMemcpyPeerAsync",
+          [&](cudaStream_t s) {
+            return cudaMemcpyPeerAsync(on_dst.get(), dst, on_src.get(), src, size, s);
+          },
+          gbps);
+      !r.ok()) {
+    return r;
+  }
+  const size_t small = std::min(size, kLatencyBytes);
+  double median_ms = 0;
+  if (CallResult r = timer.MedianMillis(
+          latency_repetitions, "cudaMemcpyPeerAsync(4 bytes)",
+          [&](cudaStream_t s) {
+            return cudaMemcpyPeerAsync(on_dst.get(), dst, on_src.get(), src, small, s);
+          },
+          &median_ms);
+      !r.ok()) {
+    return r;
+  }
+  *latency_us = median_ms * 1e3;
+  return {};
+}
+
+CallResult MeasureThroughput(int device, int64_t budget_ns, RawThroughput* out) {
+  if (out == nullptr || budget_ns <= 0) {
+    return Fail(cudaErrorInvalidValue, "MeasureThroughput(arguments)");
+  }
+  *out = RawThroughput{};
+  ScopedDevice scoped;
+  if (CallResult r = scoped.Enter(device); !r.ok()) return r;
+  GPUSCHED_CUDA_TRY("cudaDeviceGetAttribute",
+                    cudaDeviceGetAttribute(&out->sm_count, cudaDevAttrMultiProcessorCount, device));
+  GPUSCHED_CUDA_TRY("cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+                    cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+                        &out->blocks_per_sm, ThroughputKernel, kThroughputBlockSize,
+                        /*dynamicSMemSize=*/0));
+  if (out->sm_count <= 0 || out->blocks_per_sm <= 0) {
+    return Fail(cudaErrorInvalidConfiguration, "ThroughputKernel occupancy (no block fits an SM)");
+  }
+  const int blocks = out->sm_count * out->blocks_per_sm;
+  const size_t count = static_cast<size_t>(blocks);
+
+  DeviceBuffer sink;
+  DeviceBuffer sm_ids;
+  DeviceBuffer starts;
+  DeviceBuffer ends;
+  Timer timer;
+  if (CallResult r = sink.Allocate(sizeof(float)); !r.ok()) return r;
+  if (CallResult r = sm_ids.Allocate(count * sizeof(uint32_t)); !r.ok()) return r;
+  if (CallResult r = starts.Allocate(count * sizeof(unsigned long long)); !r.ok()) return r;
+  if (CallResult r = ends.Allocate(count * sizeof(unsigned long long)); !r.ok()) return r;
+  if (CallResult r = timer.Create(); !r.ok()) return r;
+
+  auto launch = [&](int64_t iterations) {
+    return [&, iterations](cudaStream_t s) {
+      ThroughputKernel<<<blocks, kThroughputBlockSize, 0, s>>>(
+          iterations, kThroughputMultiplier, kThroughputAddend, static_cast<float*>(sink.get()),
+          static_cast<uint32_t*>(sm_ids.get()), static_cast<unsigned long long*>(starts.get()),
+          static_cast<unsigned long long*>(ends.get()));
+      return cudaGetLastError();
+    };
+  };
+
+  // Warm-up, untimed: the first launch loads the module (CUDA loads lazily) and, on a GPU newer
+  // than sm_90, JIT-compiles the PTX; neither is GPU work worth timing.
+  GPUSCHED_CUDA_TRY("ThroughputKernel launch", launch(1)(timer.stream()));
+  GPUSCHED_CUDA_TRY("ThroughputKernel execution", cudaStreamSynchronize(timer.stream()));
+  out->launches = 1;
+
+  const double budget_ms = static_cast<double>(budget_ns) / 1e6;
+  int64_t iterations = kCalibrationStartIterations;
+  double ms = 0;
+  bool calibration_is_measurement = false;
+  for (;;) {
+    if (CallResult r = timer.TimeOnce("ThroughputKernel", launch(iterations), &ms); !r.ok()) {
+      return r;
+    }
+    ++out->launches;
+    out->held_ms += ms;
+    if (ms >= budget_ms / 2) {
+      calibration_is_measurement = true;
+      break;
+    }
+    if (ms >= budget_ms / 16 || iterations * 4 > kMaxThroughputIterations) break;
+    iterations *= 4;
+  }
+  if (!calibration_is_measurement) {
+    const double per_iteration_ms = std::max(ms, 1e-4) / static_cast<double>(iterations);
+    const double scaled = budget_ms / per_iteration_ms;
+    const double cap =
+        static_cast<double>(std::min(iterations * kMaxCalibrationScale, kMaxThroughputIterations));
+    iterations = static_cast<int64_t>(std::clamp(scaled, 1.0, cap));
+    if (CallResult r = timer.TimeOnce("ThroughputKernel", launch(iterations), &ms); !r.ok()) {
+      return r;
+    }
+    ++out->launches;
+    out->held_ms += ms;
+  }
+  out->iterations = iterations;
+  out->elapsed_ms = ms;
+  out->flops = static_cast<double>(blocks) * kThroughputBlockSize *
+               static_cast<double>(iterations) * kThroughputFmaChains * 2.0;
+
+  std::vector<uint32_t> sm(count);
+  std::vector<unsigned long long> start(count);
+  std::vector<unsigned long long> end(count);
+  GPUSCHED_CUDA_TRY(
+      "cudaMemcpy(DeviceToHost)",
+      cudaMemcpy(sm.data(), sm_ids.get(), count * sizeof(uint32_t), cudaMemcpyDeviceToHost));
+  GPUSCHED_CUDA_TRY("cudaMemcpy(DeviceToHost)",
+                    cudaMemcpy(start.data(), starts.get(), count * sizeof(unsigned long long),
+                               cudaMemcpyDeviceToHost));
+  GPUSCHED_CUDA_TRY("cudaMemcpy(DeviceToHost)",
+                    cudaMemcpy(end.data(), ends.get(), count * sizeof(unsigned long long),
+                               cudaMemcpyDeviceToHost));
+  out->blocks.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    out->blocks[i] =
+        BlockRecord{sm[i], static_cast<uint64_t>(start[i]), static_cast<uint64_t>(end[i])};
+  }
+  return {};
 }
 
 CallResult RunSaxpy(int device, int n, int64_t* mismatch_index, float* got, float* want) {

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "kernels/internal/validate.h"
 #include "kernels/probe.h"
 
@@ -47,6 +48,17 @@ absl::StatusOr<P2PResult> ProbePeerToPeer(int src, int dst, int64_t bytes) {
   if (absl::Status s = internal::ValidatePeerPair(src, dst); !s.ok()) return s;
   if (absl::Status s = internal::ValidateBytes(bytes); !s.ok()) return s;
   return NoCuda("ProbePeerToPeer");
+}
+
+absl::StatusOr<PeerMatrix> ProbePeerMatrix(int64_t bytes) {
+  if (absl::Status s = internal::ValidateBytes(bytes); !s.ok()) return s;
+  return NoCuda("ProbePeerMatrix");
+}
+
+absl::StatusOr<ThroughputResult> ProbeThroughput(int device, absl::Duration budget) {
+  if (absl::Status s = internal::ValidateBudget(budget); !s.ok()) return s;
+  if (absl::Status s = internal::ValidateDeviceIndex("device", device); !s.ok()) return s;
+  return NoCuda("ProbeThroughput");
 }
 
 absl::Status RunSaxpyCheck(int device, int n) {

@@ -1,13 +1,16 @@
 #include "kernels/probe.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/internal/first_wave.h"
 
 namespace gpusched::kernels {
 namespace {
@@ -88,11 +91,48 @@ TEST(ProbeTest, SaxpyRejectsElementCountOutOfRange) {
   }
 }
 
+TEST(ProbeTest, ThroughputRejectsBudgetOutsideZeroToOneSecond) {
+  for (absl::Duration budget :
+       {absl::ZeroDuration(), absl::Milliseconds(-2), absl::Seconds(1) + absl::Nanoseconds(1),
+        absl::Minutes(1), absl::InfiniteDuration(), -absl::InfiniteDuration()}) {
+    SCOPED_TRACE(absl::FormatDuration(budget));
+    absl::StatusOr<ThroughputResult> result = ProbeThroughput(0, budget);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+    EXPECT_THAT(result.status().message(), HasSubstr("budget must be in (0, 1s]"));
+  }
+}
+
+TEST(ProbeTest, PeerMatrixRejectsNonPositiveOrOversizedByteCounts) {
+  for (int64_t bytes : {int64_t{0}, int64_t{-7}, kMaxProbeBytes + 1}) {
+    SCOPED_TRACE(bytes);
+    absl::StatusOr<PeerMatrix> result = ProbePeerMatrix(bytes);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+    EXPECT_THAT(result.status().message(), HasSubstr("bytes"));
+  }
+}
+
+// Without a visible GPU: an empty matrix in the CUDA build (no pairs to probe), Unavailable in
+// the build without CUDA, like every other probe there.
+TEST(ProbeTest, PeerMatrixWithoutDevicesIsEmptyOrUnavailable) {
+  absl::StatusOr<int> count = DeviceCount();
+  ASSERT_TRUE(count.ok()) << count.status();
+  if (*count > 0) GTEST_SKIP() << "a GPU is visible; GpuProbeTest covers the matrix";
+  absl::StatusOr<PeerMatrix> result = ProbePeerMatrix(k64MiB);
+  if (CudaCompiledIn()) {
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result->empty());
+  } else {
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << result.status();
+    EXPECT_THAT(result.status().message(), HasSubstr("ProbePeerMatrix"));
+  }
+}
+
 TEST(ProbeTest, NegativeDeviceIndexIsInvalidArgumentForEveryProbe) {
   const std::vector<absl::Status> statuses = {
       DescribeDevice(-1).status(),
       ProbeOccupancy(-1, 256).status(),
       ProbeBandwidth(-1, k64MiB).status(),
+      ProbeThroughput(-1, absl::Milliseconds(2)).status(),
       RunSaxpyCheck(-1, 1024),
   };
   for (size_t i = 0; i < statuses.size(); ++i) {
@@ -112,6 +152,7 @@ TEST(ProbeTest, DeviceIndexPastDeviceCountFailsCleanly) {
       DescribeDevice(past_end).status(),
       ProbeOccupancy(past_end, 256).status(),
       ProbeBandwidth(past_end, k64MiB).status(),
+      ProbeThroughput(past_end, absl::Milliseconds(2)).status(),
       ProbePeerToPeer(0, past_end + 1, k64MiB).status(),
       RunSaxpyCheck(past_end, 1024),
   };
@@ -133,7 +174,81 @@ TEST(ProbeTest, ProbesWithoutCudaAreUnavailable) {
   EXPECT_EQ(ProbeOccupancy(0, 256).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ProbeBandwidth(0, k64MiB).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ProbePeerToPeer(0, 1, k64MiB).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ProbeThroughput(0, absl::Milliseconds(2)).status().code(),
+            absl::StatusCode::kUnavailable);
   EXPECT_EQ(RunSaxpyCheck(0, 1 << 20).code(), absl::StatusCode::kUnavailable);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The throughput probe's first-wave rule (internal/first_wave.h), on made-up block records.
+
+using internal::BlockRecord;
+using internal::FirstWave;
+using internal::kMinFirstWaveWindowNs;
+using internal::SummarizeFirstWave;
+
+constexpr uint64_t kMs = 1000000;  // ns
+
+TEST(FirstWaveTest, NoBlocksReachNoSms) {
+  const FirstWave wave = SummarizeFirstWave({});
+  EXPECT_EQ(wave.sms_reached, 0);
+  EXPECT_EQ(wave.blocks, 0);
+  EXPECT_EQ(wave.window_ns, 0u);
+}
+
+TEST(FirstWaveTest, IdleGpuAllBlocksStartTogetherOnEverySm) {
+  std::vector<BlockRecord> blocks;
+  for (uint32_t sm = 0; sm < 4; ++sm) {
+    for (int b = 0; b < 2; ++b) {
+      const uint64_t start = 5 * kMs + sm * 300 + b * 100;      // within ~1 us of each other
+      blocks.push_back({sm * 2 + 10, start, start + 2 * kMs});  // ids need not be contiguous
+    }
+  }
+  const FirstWave wave = SummarizeFirstWave(blocks);
+  EXPECT_EQ(wave.sms_reached, 4);
+  EXPECT_EQ(wave.blocks, 8);
+  EXPECT_EQ(wave.median_block_ns, 2 * kMs);
+  EXPECT_EQ(wave.window_ns, kMs);
+}
+
+// Two of four SMs are held by another tenant: their share of the launch runs as a second wave
+// on the free SMs once the first blocks end, and one busy SM frees up late in the run.
+TEST(FirstWaveTest, BlocksWaitingForBusySmsAreNotInTheFirstWave) {
+  const std::vector<BlockRecord> blocks = {
+      {0, 0, kMs},          {0, 200, kMs + 200},      // first wave on SM 0
+      {1, 100, kMs + 100},  {1, 300, kMs + 300},      // first wave on SM 1
+      {0, kMs, 2 * kMs},    {1, kMs + 100, 2 * kMs},  // second wave, SMs 0 and 1 again
+      {3, 800000, 1800000}, {3, 800100, 1800100},     // SM 3 freed at 0.8 ms
+  };
+  const FirstWave wave = SummarizeFirstWave(blocks);
+  EXPECT_EQ(wave.sms_reached, 2);
+  EXPECT_EQ(wave.blocks, 4);
+}
+
+TEST(FirstWaveTest, WindowIsHalfTheMedianBlockTimeAfterTheEarliestStart) {
+  // Median block time 1 ms: window 0.5 ms. The earliest start is not the first record.
+  const std::vector<BlockRecord> blocks = {
+      {7, 1000 + 400000, 1000 + 1400000},  // 0.4 ms after the earliest: in
+      {8, 1000 + 600000, 1000 + 1600000},  // 0.6 ms after: out
+      {9, 1000, 1000 + kMs},               // the earliest
+      {9, 1000 + 500000, 1000 + 1500000},  // exactly at the window's end: in
+  };
+  const FirstWave wave = SummarizeFirstWave(blocks);
+  EXPECT_EQ(wave.window_ns, 500000u);
+  EXPECT_EQ(wave.blocks, 3);
+  EXPECT_EQ(wave.sms_reached, 2);  // SMs 7 and 9
+}
+
+TEST(FirstWaveTest, ShortBlocksGetTheMinimumWindow) {
+  const std::vector<BlockRecord> blocks = {
+      {0, 0, 100},
+      {1, 1500, 1600},
+      {2, 2500, 2600},
+      {3, 3000, 2000},  // end before start: a zero-length block
+  };
+  const FirstWave wave = SummarizeFirstWave(blocks);
+  EXPECT_EQ(wave.window_ns, kMinFirstWaveWindowNs);
+  EXPECT_EQ(wave.sms_reached, 2);  // SMs 0 and 1; 2500 and 3000 are past 2000 ns
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,8 +325,90 @@ TEST_F(GpuProbeTest, PeerToPeerReportsBandwidthOnlyWhenSupported) {
   ASSERT_TRUE(result.ok()) << result.status();
   if (result->access_supported) {
     EXPECT_GT(result->gbps, 1.0);
+    // A 4-byte peer copy takes microseconds (NVLink ~2, PCIe ~10), never a millisecond.
+    EXPECT_GT(result->latency_us, 0.0);
+    EXPECT_LT(result->latency_us, 1000.0);
+    ::testing::Test::RecordProperty("p2p_latency_us", std::to_string(result->latency_us));
   } else {
     EXPECT_EQ(result->gbps, 0.0);
+    EXPECT_EQ(result->latency_us, 0.0);
+  }
+}
+
+// Every ordered pair is probed and agrees with the pair probe's rules; the diagonal is empty.
+// Runs with one GPU too (a 1 x 1 matrix).
+TEST_F(GpuProbeTest, PeerMatrixCoversEveryOrderedPairWithAnEmptyDiagonal) {
+  absl::StatusOr<PeerMatrix> matrix = ProbePeerMatrix(int64_t{16} << 20);
+  ASSERT_TRUE(matrix.ok()) << matrix.status();
+  ASSERT_EQ(matrix->size(), static_cast<size_t>(device_count_));
+  for (int src = 0; src < device_count_; ++src) {
+    ASSERT_EQ((*matrix)[src].size(), static_cast<size_t>(device_count_));
+    for (int dst = 0; dst < device_count_; ++dst) {
+      SCOPED_TRACE(std::to_string(src) + " -> " + std::to_string(dst));
+      const P2PResult& p = (*matrix)[src][dst];
+      if (src == dst || !p.access_supported) {
+        EXPECT_FALSE(src == dst && p.access_supported);
+        EXPECT_EQ(p.gbps, 0.0);
+        EXPECT_EQ(p.latency_us, 0.0);
+      } else {
+        EXPECT_GT(p.gbps, 1.0);
+        EXPECT_GT(p.latency_us, 0.0);
+        EXPECT_LT(p.latency_us, 1000.0);
+      }
+    }
+  }
+}
+
+// On an idle GPU the persistent launch is resident all at once, so its first wave reaches every
+// SM; the calibrated launch takes about the budget, and the whole probe at most twice it.
+TEST_F(GpuProbeTest, ThroughputOnIdleGpuReachesEverySmWithinTheBudget) {
+  absl::StatusOr<DeviceInfo> info = DescribeDevice(0);
+  ASSERT_TRUE(info.ok()) << info.status();
+  const absl::Duration budget = absl::Milliseconds(2);
+  absl::StatusOr<ThroughputResult> result = ProbeThroughput(0, budget);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->sm_count, info->sm_count);
+  EXPECT_EQ(result->sms_reached, info->sm_count)
+      << "the probe's first wave missed SMs on a GPU that should be idle; is another process "
+         "running kernels on it?";
+  EXPECT_DOUBLE_EQ(result->available_sm_fraction, 1.0);
+  EXPECT_GE(result->blocks_per_sm, 1);
+  // Every GPU CUDA 13 supports (T4 and newer) does several TFLOP/s of FP32 FMA; no GPU does a
+  // PFLOP/s, which only a miscounted or optimized-away loop would show.
+  EXPECT_GT(result->gflops, 1000.0);
+  EXPECT_LT(result->gflops, 1e6);
+  EXPECT_GE(result->duration_us, 2000 / 4);
+  EXPECT_LE(result->duration_us, 2 * 2000);
+  EXPECT_GE(result->held_us, result->duration_us);
+  EXPECT_LE(result->held_us, 2 * 2000);
+  ::testing::Test::RecordProperty("gflops", std::to_string(result->gflops));
+  ::testing::Test::RecordProperty("duration_us", std::to_string(result->duration_us));
+  ::testing::Test::RecordProperty("held_us", std::to_string(result->held_us));
+}
+
+// The calibration scales the work to the budget: 8x the budget takes about 8x as long at about
+// the same rate.
+TEST_F(GpuProbeTest, ThroughputWorkScalesWithTheBudgetAtASteadyRate) {
+  // A first run, discarded, so that clocks ramping up from idle do not skew the comparison.
+  ASSERT_TRUE(ProbeThroughput(0, absl::Milliseconds(8)).ok());
+  absl::StatusOr<ThroughputResult> short_run = ProbeThroughput(0, absl::Milliseconds(1));
+  absl::StatusOr<ThroughputResult> long_run = ProbeThroughput(0, absl::Milliseconds(8));
+  ASSERT_TRUE(short_run.ok()) << short_run.status();
+  ASSERT_TRUE(long_run.ok()) << long_run.status();
+  const double ratio =
+      static_cast<double>(long_run->duration_us) / std::max<int64_t>(short_run->duration_us, 1);
+  EXPECT_GT(ratio, 4.0);
+  EXPECT_LT(ratio, 16.0);
+  EXPECT_NEAR(long_run->gflops / short_run->gflops, 1.0, 0.3);
+}
+
+TEST_F(GpuProbeTest, ThroughputRunsOnEveryDevice) {
+  for (int d = 0; d < device_count_; ++d) {
+    SCOPED_TRACE(d);
+    absl::StatusOr<ThroughputResult> result = ProbeThroughput(d, absl::Milliseconds(1));
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_GT(result->sms_reached, 0);
+    EXPECT_GT(result->gflops, 1000.0);
   }
 }
 

@@ -3,9 +3,10 @@
 // Private C-style bridge between the nvcc-compiled probe kernels (probe_kernels.cu) and the
 // g++-compiled host API (probe_cuda.cc). Not for use outside kernels/; callers use probe.h.
 //
-// The bridge carries no CUDA types and no absl types, so that probe_kernels.cu includes no absl
-// headers and probe_cuda.cc includes no CUDA headers. Every function returns a CallResult: the
-// cudaError_t of the first CUDA call that failed, as a plain int, and that call's name:
+// The bridge carries no CUDA types and no absl types (standard containers are fine), so that
+// probe_kernels.cu includes no absl headers and probe_cuda.cc includes no CUDA headers. Every
+// function returns a CallResult: the cudaError_t of the first CUDA call that failed, as a plain
+// int, and that call's name:
 //
 //   int count = 0;
 //   CallResult r = GetDeviceCount(&count);
@@ -18,6 +19,9 @@
 // caller (probe_cuda.cc); these functions only guard against null pointers.
 
 #include <cstdint>
+#include <vector>
+
+#include "kernels/internal/first_wave.h"
 
 namespace gpusched::kernels::internal {
 
@@ -79,8 +83,33 @@ CallResult CanAccessPeer(int src, int dst, bool* supported);
 
 // Enables peer access src -> dst (disabling it again afterwards if it was off), then times
 // `repetitions` cudaMemcpyPeerAsync copies of `bytes` from a buffer on `src` to one on `dst`
-// after a warm-up copy. Writes the median throughput in GB/s.
-CallResult MeasurePeerBandwidth(int src, int dst, int64_t bytes, int repetitions, double* gbps);
+// after a warm-up copy, and `latency_repetitions` copies of 4 bytes after another warm-up.
+// Writes the median throughput in GB/s and the median 4-byte copy time in microseconds.
+CallResult MeasurePeerCopies(int src, int dst, int64_t bytes, int repetitions,
+                             int latency_repetitions, double* gbps, double* latency_us);
+
+// Threads per block of the throughput probe kernel.
+inline constexpr int kThroughputBlockSize = 256;
+// Independent FMA chains per thread per loop iteration (so one iteration is 2 * 8 flops).
+inline constexpr int kThroughputFmaChains = 8;
+
+// What MeasureThroughput saw.
+struct RawThroughput {
+  int sm_count = 0;
+  int blocks_per_sm = 0;            // cudaOccupancyMaxActiveBlocksPerMultiprocessor, >= 1
+  int64_t iterations = 0;           // loop iterations per thread in the measured launch
+  int launches = 0;                 // all launches, warm-up and calibration included
+  double flops = 0;                 // floating-point operations of the measured launch
+  double elapsed_ms = 0;            // the measured launch (CUDA events)
+  double held_ms = 0;               // calibration and measured launches (CUDA events)
+  std::vector<BlockRecord> blocks;  // the measured launch's blocks, in block index order
+};
+
+// The throughput probe on `device` (see ProbeThroughput in probe.h): a warm-up launch, then
+// calibration launches growing 4x until one takes budget_ns / 16 (or half the budget, in which
+// case it is the measurement), then the measured launch scaled to take about budget_ns. Each
+// launch runs sm_count * blocks_per_sm blocks of kThroughputBlockSize threads.
+CallResult MeasureThroughput(int device, int64_t budget_ns, RawThroughput* out);
 
 // Fills x and y on the host with small integers and halves, runs y = 2 * x + y on `device` over
 // `n` floats with the SAXPY probe kernel, copies y back and compares it exactly with the host

@@ -5,13 +5,15 @@
 //
 //   RETURN_IF_ERROR(ValidateBlockSize(block_size));   // 33 -> InvalidArgument("block_size ...")
 //
-// Checks that need the device count (index < count) live in probe_cuda.cc only.
+// ValidateDeviceInRange takes the device count from the caller (the CUDA build asks
+// cudaGetDeviceCount, the fake backend its spec).
 
 #include <cstdint>
 #include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "kernels/probe.h"
 
 namespace gpusched::kernels::internal {
@@ -44,6 +46,27 @@ inline absl::Status ValidateSaxpyElements(int n) {
   if (n < 1 || n > kMaxSaxpyElements) {
     return absl::InvalidArgumentError(
         absl::StrFormat("n must be in [1, %d], got %d", kMaxSaxpyElements, n));
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status ValidateBudget(absl::Duration budget) {
+  if (budget <= absl::ZeroDuration() || budget > kMaxThroughputBudget) {
+    return absl::InvalidArgumentError(absl::StrFormat("budget must be in (0, %s], got %s",
+                                                      absl::FormatDuration(kMaxThroughputBudget),
+                                                      absl::FormatDuration(budget)));
+  }
+  return absl::OkStatus();
+}
+
+// `device` (already checked >= 0) against the `count` devices a backend has; `what` says whose
+// devices they are ("CUDA", "fake").
+inline absl::Status ValidateDeviceInRange(std::string_view field, int device, int count,
+                                          std::string_view what) {
+  if (device >= count) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s %d is out of range: %d %s device(s) visible%s", field, device, count, what,
+        count == 0 && what == "CUDA" ? " (cudaGetDeviceCount reported none)" : ""));
   }
   return absl::OkStatus();
 }
