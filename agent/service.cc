@@ -34,6 +34,11 @@ grpc::Status NodeAgentService::Watch(grpc::ServerContext* context, const pb::Wat
                                      grpc::ServerWriter<pb::NodeState>* writer) {
   const std::string who = request->subscriber().substr(0, kMaxString);
   const std::string peer = context->peer();
+  if (!request->node_name().empty() && request->node_name() != state_.Current().node_name()) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("this is the agent of node ", state_.Current().node_name(), ", not ",
+                                     request->node_name().substr(0, kMaxString)));
+  }
   watchers_.fetch_add(1);
   if (logger_) logger_->Info("subscriber connected", {{"subscriber", who}, {"peer", peer}});
   uint64_t sent = 0;

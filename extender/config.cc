@@ -68,13 +68,79 @@ absl::Status CheckKeys(std::string_view source, const YAML::Node& map, std::stri
       std::string list;
       for (const std::string& a : allowed) absl::StrAppend(&list, list.empty() ? "" : ", ", a);
       const std::string full = path.empty() ? key : absl::StrCat(std::string(path), ".", key);
-      if (key == "agents") {
-        return Bad(source, it->first, full,
-                   "node agents are not supported by this version (the model comes from the "
-                   "Kubernetes API)");
-      }
       return Bad(source, it->first, full, absl::StrCat("unknown key (known: ", list, ")"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAgents(std::string_view source, const YAML::Node& v, AgentsConfig& a) {
+  RETURN_IF_ERROR(CheckKeys(source, v, "agents",
+                            {"static", "discover", "staleAfter", "onStale", "callTimeout", "tls"}));
+  a.enabled = true;
+  if (v["static"]) {
+    const YAML::Node s = v["static"];
+    if (!s.IsMap()) return Bad(source, s, "agents.static", "must be a map of node name to HOST:PORT");
+    for (auto it = s.begin(); it != s.end(); ++it) {
+      const std::string node = it->first.as<std::string>();
+      const std::string path = absl::StrCat("agents.static.", node);
+      ASSIGN_OR_RETURN(std::string addr, Scalar(source, it->second, path));
+      if (addr.rfind(':') == std::string::npos || addr.rfind(':') + 1 == addr.size()) {
+        return Bad(source, it->second, path, "must be HOST:PORT");
+      }
+      a.static_agents[node] = addr;
+    }
+  }
+  if (v["discover"]) {
+    const YAML::Node d = v["discover"];
+    RETURN_IF_ERROR(CheckKeys(source, d, "agents.discover", {"namespace", "labels", "port"}));
+    a.discover = true;
+    if (d["namespace"]) {
+      ASSIGN_OR_RETURN(a.discover_namespace, Scalar(source, d["namespace"], "agents.discover.namespace"));
+    }
+    if (d["labels"]) {
+      const YAML::Node l = d["labels"];
+      if (!l.IsMap()) return Bad(source, l, "agents.discover.labels", "must be a map");
+      a.discover_labels.clear();
+      for (auto it = l.begin(); it != l.end(); ++it) {
+        const std::string k = it->first.as<std::string>();
+        ASSIGN_OR_RETURN(a.discover_labels[k], Scalar(source, it->second, absl::StrCat("agents.discover.labels.", k)));
+      }
+    }
+    if (d["port"]) {
+      ASSIGN_OR_RETURN(int64_t p, Int(source, d["port"], "agents.discover.port", 1, 65535));
+      a.discover_port = static_cast<int>(p);
+    }
+  }
+  if (v["staleAfter"]) {
+    ASSIGN_OR_RETURN(a.stale_after, Duration(source, v["staleAfter"], "agents.staleAfter"));
+    if (a.stale_after < absl::Milliseconds(100)) {
+      return Bad(source, v["staleAfter"], "agents.staleAfter", "must be at least 100ms");
+    }
+  }
+  if (v["callTimeout"]) {
+    ASSIGN_OR_RETURN(a.call_timeout, Duration(source, v["callTimeout"], "agents.callTimeout"));
+  }
+  if (v["onStale"]) {
+    ASSIGN_OR_RETURN(std::string m, Scalar(source, v["onStale"], "agents.onStale"));
+    if (m != "avoid" && m != "fallback") {
+      return Bad(source, v["onStale"], "agents.onStale", "must be avoid or fallback");
+    }
+    a.avoid_when_stale = m == "avoid";
+  }
+  if (v["tls"]) {
+    const YAML::Node t = v["tls"];
+    RETURN_IF_ERROR(CheckKeys(source, t, "agents.tls", {"caFile", "certFile", "keyFile"}));
+    if (t["caFile"]) { ASSIGN_OR_RETURN(a.ca_file, Scalar(source, t["caFile"], "agents.tls.caFile")); }
+    if (t["certFile"]) { ASSIGN_OR_RETURN(a.cert_file, Scalar(source, t["certFile"], "agents.tls.certFile")); }
+    if (t["keyFile"]) { ASSIGN_OR_RETURN(a.key_file, Scalar(source, t["keyFile"], "agents.tls.keyFile")); }
+    if (a.ca_file.empty()) return Bad(source, t, "agents.tls", "caFile is needed to verify the agents");
+    if (a.cert_file.empty() != a.key_file.empty()) {
+      return Bad(source, t, "agents.tls", "certFile and keyFile go together");
+    }
+  }
+  if (a.static_agents.empty() && !a.discover) {
+    return Bad(source, v, "agents", "name the agents (static) or how to find them (discover)");
   }
   return absl::OkStatus();
 }
@@ -93,7 +159,7 @@ absl::StatusOr<ExtenderConfig> ParseOrThrow(std::string_view text, std::string_v
                             {"listen", "pathPrefix", "threads", "parallelism", "tls", "profile", "profileName",
                              "kubernetes", "logLevel", "logJson", "bodyLimitBytes",
                              "requestTimeout", "maxModelAge", "assumedPodTtl", "gangTimeout",
-                             "seed"}));
+                             "seed", "agents"}));
   for (auto it = root.begin(); it != root.end(); ++it) {
     const std::string key = it->first.as<std::string>();
     // A copy (a handle to the same node): `it->second` lives in a temporary of the iterator's
@@ -160,6 +226,8 @@ absl::StatusOr<ExtenderConfig> ParseOrThrow(std::string_view text, std::string_v
       ASSIGN_OR_RETURN(c.assumed_pod_ttl, Duration(source, v, key));
     } else if (key == "gangTimeout") {
       ASSIGN_OR_RETURN(c.gang_timeout, Duration(source, v, key));
+    } else if (key == "agents") {
+      RETURN_IF_ERROR(ParseAgents(source, v, c.agents));
     } else if (key == "seed") {
       ASSIGN_OR_RETURN(int64_t s, Int(source, v, key, 0, INT64_MAX));
       c.seed = static_cast<uint64_t>(s);

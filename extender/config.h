@@ -24,9 +24,17 @@
 //   assumedPodTtl: 30s            # a bound pod the informer never confirms is forgotten then
 //   gangTimeout: 60s              # how long a gang's plan holds capacity (unless it declares one)
 //   seed: 0                       # tie-break randomness; 0 = from the system
+//   agents:                       # absent: no node agents (GPUs from the Node objects)
+//     static: {node-1: "10.0.0.5:9444"}   # and/or find the DaemonSet's pods through the API:
+//     discover: {namespace: gpusched-system, labels: {app.kubernetes.io/name: gpusched-agent}, port: 9444}
+//     staleAfter: 15s             # an agent silent this long is stale
+//     onStale: avoid              # avoid: GPU pods avoid the node; fallback: GPUs from the Node
+//     callTimeout: 2s             # Reserve/Release calls at bind
+//     tls: {caFile: F, certFile: F, keyFile: F}   # verify the agents; with cert+key, mutual TLS
 // Durations are Go-style ("90s", "2m", "1h30m").
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -34,6 +42,19 @@
 #include "absl/time/time.h"
 
 namespace gpusched::extender {
+
+struct AgentsConfig {
+  bool enabled = false;
+  std::map<std::string, std::string> static_agents;  // node -> HOST:PORT
+  bool discover = false;
+  std::string discover_namespace = "gpusched-system";
+  std::map<std::string, std::string> discover_labels = {{"app.kubernetes.io/name", "gpusched-agent"}};
+  int discover_port = 9444;
+  absl::Duration stale_after = absl::Seconds(15);
+  absl::Duration call_timeout = absl::Seconds(2);
+  bool avoid_when_stale = true;
+  std::string ca_file, cert_file, key_file;
+};
 
 struct ExtenderConfig {
   std::string host = "0.0.0.0";
@@ -54,6 +75,7 @@ struct ExtenderConfig {
   absl::Duration assumed_pod_ttl = absl::Seconds(30);
   absl::Duration gang_timeout = absl::Seconds(60);
   uint64_t seed = 0;
+  AgentsConfig agents;
 
   bool kubernetes() const { return in_cluster || !kubeconfig.empty(); }
 };

@@ -69,7 +69,14 @@ TEST(Config, MistakesNameTheLineAndKey) {
       {"listen: nowhere", "must be HOST:PORT"},
       {"listen: \"h:99999\"", "0..65535"},
       {"logLevel: loud", "debug, info, warn or error"},
-      {"agents: []", "node agents are not supported"},
+      {"agents: []", "agents: must be a map"},
+      {"agents: {staleAfter: 5s}", "name the agents (static) or how to find them (discover)"},
+      {"agents: {static: {n1: nowhere}}", "agents.static.n1: must be HOST:PORT"},
+      {"agents: {static: {n1: \"h:1\"}, onStale: ignore}", "must be avoid or fallback"},
+      {"agents: {static: {n1: \"h:1\"}, staleAfter: 1ms}", "at least 100ms"},
+      {"agents: {discover: {port: 0}}", "agents.discover.port"},
+      {"agents: {discover: {}, tls: {certFile: a, keyFile: b}}", "caFile is needed"},
+      {"agents: {discover: {}, push: true}", "agents.push: unknown key"},
       {"a: [", "x.yaml:1"},
       {"kubernetes: {server: x}", "kubernetes.server: unknown key"},
   };
@@ -78,6 +85,32 @@ TEST(Config, MistakesNameTheLineAndKey) {
     ASSERT_FALSE(r.ok()) << c.text;
     EXPECT_THAT(r.status().message(), HasSubstr(c.want)) << c.text;
   }
+}
+
+TEST(Config, AgentsSection) {
+  auto c = ParseConfig(R"(
+agents:
+  static: {gpu-1: "10.0.0.5:9444"}
+  discover: {namespace: gs, labels: {app: agent}, port: 9555}
+  staleAfter: 3s
+  onStale: fallback
+  callTimeout: 500ms
+  tls: {caFile: /ca.pem}
+)", "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->agents.enabled);
+  EXPECT_EQ(c->agents.static_agents.at("gpu-1"), "10.0.0.5:9444");
+  EXPECT_TRUE(c->agents.discover);
+  EXPECT_EQ(c->agents.discover_namespace, "gs");
+  EXPECT_EQ(c->agents.discover_labels, (std::map<std::string, std::string>{{"app", "agent"}}));
+  EXPECT_EQ(c->agents.discover_port, 9555);
+  EXPECT_EQ(c->agents.stale_after, absl::Seconds(3));
+  EXPECT_FALSE(c->agents.avoid_when_stale);
+  EXPECT_EQ(c->agents.call_timeout, absl::Milliseconds(500));
+  EXPECT_EQ(c->agents.ca_file, "/ca.pem");
+  auto none = ParseConfig("threads: 2", "x.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->agents.enabled);
 }
 
 TEST(Config, ListenForms) {

@@ -56,33 +56,41 @@ absl::Status ApiBinder::Bind(const framework::PodInfo& pod, const NodeId& node,
   return s;
 }
 
+absl::Status ApiBinder::WriteAssignment(const framework::PodInfo& pod, const NodeId& node,
+                                        absl::Span<const framework::GpuShare> gpus) {
+  const std::string who = pod.FullName();
+  const std::string assignment =
+      EncodeAssignment(Assignment{node, std::vector<framework::GpuShare>(gpus.begin(), gpus.end())});
+  const Json patch = {{"metadata",
+                       {{"uid", pod.uid.str()},
+                        {"annotations", {{std::string(kAssignmentAnnotation), assignment}}}}}};
+  absl::StatusOr<http::Response> r =
+      api_.Do("PATCH", absl::StrCat("/api/v1/namespaces/", pod.namespace_name, "/pods/", pod.name),
+              patch.dump(), {{"Content-Type", "application/merge-patch+json"}});
+  if (!r.ok()) {
+    Count("error");
+    return absl::UnavailableError(
+        absl::StrCat("writing the device assignment on ", who, ": ", r.status().message()));
+  }
+  if (r->status == 404) {
+    Count("not_found");
+    return absl::NotFoundError(absl::StrCat("pod ", who, " no longer exists"));
+  }
+  if (r->status != 200) {
+    Count("error");
+    return absl::FailedPreconditionError(
+        absl::StrCat("writing the device assignment on ", who, ": ", Message(*r)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApiBinder::PostBinding(const framework::PodInfo& pod, const NodeId& node,
                                     absl::Span<const framework::GpuShare> gpus, bool& wrote) {
   const std::string pod_path =
       absl::StrCat("/api/v1/namespaces/", pod.namespace_name, "/pods/", pod.name);
   const std::string who = pod.FullName();
   if (!gpus.empty()) {
-    const std::string assignment =
-        EncodeAssignment(Assignment{node, std::vector<framework::GpuShare>(gpus.begin(), gpus.end())});
-    const Json patch = {{"metadata",
-                         {{"uid", pod.uid.str()},
-                          {"annotations", {{std::string(kAssignmentAnnotation), assignment}}}}}};
-    absl::StatusOr<http::Response> r =
-        api_.Do("PATCH", pod_path, patch.dump(), {{"Content-Type", "application/merge-patch+json"}});
-    if (!r.ok()) {
-      Count("error");
-      return absl::UnavailableError(
-          absl::StrCat("writing the device assignment on ", who, ": ", r.status().message()));
-    }
-    if (r->status == 404) {
-      Count("not_found");
-      return absl::NotFoundError(absl::StrCat("pod ", who, " no longer exists"));
-    }
-    if (r->status != 200) {
-      Count("error");
-      return absl::FailedPreconditionError(
-          absl::StrCat("writing the device assignment on ", who, ": ", Message(*r)));
-    }
+    if (absl::Status w = WriteAssignment(pod, node, gpus); !w.ok()) return w;
     wrote = true;
   }
   const Json binding = {

@@ -32,6 +32,11 @@ class ApiBinder final : public framework::Binder {
       : api_(api), metrics_(metrics), logger_(logger) {}
   absl::Status Bind(const framework::PodInfo& pod, const NodeId& node,
                     absl::Span<const framework::GpuShare> gpus) override;
+  // Step 1 alone: (re)writes the pod's device assignment, e.g. when the node agent reports that
+  // the kubelet gave the pod other devices than the ones bound (two pods of one shape admitted in
+  // the other order). NotFound when the pod is gone; FailedPrecondition/Unavailable otherwise.
+  absl::Status WriteAssignment(const framework::PodInfo& pod, const NodeId& node,
+                               absl::Span<const framework::GpuShare> gpus);
 
  private:
   // Steps 1 and 2; `wrote`: the assignment annotation was written.

@@ -343,8 +343,13 @@ void Informer::UpsertNode(Resource& r, const Json& obj) {
     }
   }
   const bool known = r.known.count(name) > 0;
-  absl::Status s = known ? live_.OnNodeUpdate(node->spec) : live_.OnNodeAdd(node->spec);
-  if (!s.ok() && !known && absl::IsAlreadyExists(s)) s = live_.OnNodeUpdate(node->spec);
+  absl::Status s;
+  if (options_.nodes != nullptr) {
+    s = options_.nodes->OnApiNode(node->spec);
+  } else {
+    s = known ? live_.OnNodeUpdate(node->spec) : live_.OnNodeAdd(node->spec);
+    if (!s.ok() && !known && absl::IsAlreadyExists(s)) s = live_.OnNodeUpdate(node->spec);
+  }
   if (!s.ok()) {
     Warn("node not applied to the model", {{"node", name}, {"error", Msg(s)}});
     return;
@@ -376,6 +381,41 @@ void Informer::BindIntoModel(const framework::PodInfo& pod, const NodeId& node,
   }
 }
 
+bool Informer::IsAgentPod(const PodObject& pod) const {
+  if (!options_.on_agent || pod.info.namespace_name != options_.agent_namespace) return false;
+  for (const auto& [k, v] : options_.agent_labels) {
+    auto it = pod.info.labels.find(k);
+    if (it == pod.info.labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+void Informer::NoteAgentPod(const std::string& key, const PodObject& pod) {
+  if (!IsAgentPod(pod) || pod.node_name.empty()) return;
+  const bool up = pod.phase == "Running" && !pod.terminating && !pod.pod_ip.empty();
+  // An IPv6 address needs brackets in host:port.
+  const std::string host = pod.pod_ip.find(':') != std::string::npos ? absl::StrCat("[", pod.pod_ip, "]") : pod.pod_ip;
+  const std::string address = up ? absl::StrCat(host, ":", options_.agent_port) : "";
+  {
+    MutexLock l(&mu_);
+    if (up) agent_pods_[key] = pod.node_name;
+    else agent_pods_.erase(key);
+  }
+  options_.on_agent(pod.node_name, address);
+}
+
+void Informer::ForgetAgentPod(const std::string& key) {
+  std::string node;
+  {
+    MutexLock l(&mu_);
+    auto it = agent_pods_.find(key);
+    if (it == agent_pods_.end()) return;
+    node = it->second;
+    agent_pods_.erase(it);
+  }
+  options_.on_agent(node, "");
+}
+
 void Informer::UpsertPod(Resource& r, const Json& obj) {
   absl::StatusOr<PodObject> pod = DecodePodJson(obj);
   const std::string key = KeyOf(obj);
@@ -388,6 +428,7 @@ void Informer::UpsertPod(Resource& r, const Json& obj) {
   if (auto it = r.known.find(key); it != r.known.end() && it->second[0] != info.uid.str()) {
     Remove(r, key);  // same name, new pod
   }
+  NoteAgentPod(key, *pod);
   absl::StatusOr<std::optional<framework::GangRef>> gang = state_.ResolveGang(info);
   if (gang.ok()) info.gang = std::move(*gang);
   r.known[key] = {info.uid.str()};
@@ -450,7 +491,8 @@ void Informer::Remove(Resource& r, const std::string& key) {
   const std::string ns = key.find('/') == std::string::npos ? "" : key.substr(0, key.find('/'));
   switch (r.kind) {
     case Kind::kNode: {
-      absl::Status s = live_.OnNodeDelete(NodeId(handles[0]));
+      absl::Status s = options_.nodes != nullptr ? options_.nodes->OnApiNodeDelete(NodeId(handles[0]))
+                                                 : live_.OnNodeDelete(NodeId(handles[0]));
       if (!s.ok() && !absl::IsNotFound(s)) {
         Warn("node removal failed", {{"node", handles[0]}, {"error", Msg(s)}});
       }
@@ -459,6 +501,7 @@ void Informer::Remove(Resource& r, const std::string& key) {
       break;
     }
     case Kind::kPod: {
+      ForgetAgentPod(key);
       const PodUid uid(handles[0]);
       state_.ForgetPod(uid);
       {

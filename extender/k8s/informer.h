@@ -39,6 +39,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,6 +58,8 @@
 #include "common/mutex.h"
 #include "extender/cluster_state.h"
 #include "common/http/http.h"
+#include "extender/agents/node_merger.h"
+#include "extender/k8s/objects.h"
 #include "extender/service.h"
 #include "nlohmann/json_fwd.hpp"
 #include "scheduler/runtime/live_scheduler.h"
@@ -73,6 +76,16 @@ struct InformerOptions {
   absl::Duration backoff_max = absl::Seconds(30);
   absl::Duration missing_api_retry = absl::Minutes(1);
   log::Logger* logger = nullptr;
+  // Node events go through this (which merges the agents' inventories) instead of straight to
+  // the model. Null: straight to the model.
+  NodeMerger* nodes = nullptr;
+  // The node agents' pods (the DaemonSet): pods in `agent_namespace` whose labels include every
+  // one of `agent_labels`. on_agent(node, "podIP:port") when one runs with an IP, (node, "")
+  // when it is gone or stops. Unset on_agent: no discovery.
+  std::string agent_namespace;
+  std::map<std::string, std::string> agent_labels;
+  int agent_port = 9444;
+  std::function<void(const std::string& node, const std::string& address)> on_agent;
 };
 
 class Informer {
@@ -115,6 +128,10 @@ class Informer {
   // Node and pod handling.
   void UpsertNode(Resource& r, const nlohmann::json& obj);
   void UpsertPod(Resource& r, const nlohmann::json& obj);
+  // Agent discovery (InformerOptions::on_agent).
+  bool IsAgentPod(const PodObject& pod) const;
+  void NoteAgentPod(const std::string& key, const PodObject& pod);
+  void ForgetAgentPod(const std::string& key);
   void UpsertGroups(Resource& r, const nlohmann::json& obj);
   void BindIntoModel(const framework::PodInfo& pod, const NodeId& node,
                      std::vector<framework::GpuShare> gpus) ABSL_LOCKS_EXCLUDED(mu_);
@@ -139,6 +156,7 @@ class Informer {
     std::vector<framework::GpuShare> gpus;
   };
   std::map<NodeId, std::map<PodUid, Parked>> parked_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> agent_pods_ ABSL_GUARDED_BY(mu_);  // pod key -> node
   absl::flat_hash_set<std::string> warned_ ABSL_GUARDED_BY(mu_);  // log-once keys
 };
 

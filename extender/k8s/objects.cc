@@ -598,6 +598,8 @@ absl::StatusOr<PodObject> DecodePodOrThrow(const Json& doc) {
     ASSIGN_OR_RETURN(std::optional<std::string> phase,
                      r.String(*status, "phase", "status.phase"));
     out.phase = phase.value_or("");
+    ASSIGN_OR_RETURN(std::optional<std::string> ip, r.String(*status, "podIP", "status.podIP"));
+    out.pod_ip = ip.value_or("");
   }
   if (auto it = out.info.annotations.find(std::string(kAssignmentAnnotation));
       it != out.info.annotations.end()) {

@@ -89,6 +89,7 @@ struct PodObject {
   std::string node_name;       // spec.nodeName; empty while pending
   std::string scheduler_name;  // spec.schedulerName
   std::string phase;           // status.phase
+  std::string pod_ip;          // status.podIP; empty until the pod runs
   bool terminating = false;    // metadata.deletionTimestamp is set
   std::optional<Assignment> assignment;
   // Why the pod's GPU request cannot be served (conflicting or malformed GPU resource names or

@@ -284,6 +284,44 @@ absl::Status LiveScheduler::OnPodBound(const PodInfo& pod, const NodeId& node,
   return s;
 }
 
+absl::StatusOr<int> LiveScheduler::OnDevicesReported(
+    const NodeId& node, const std::vector<std::pair<PodUid, std::vector<GpuShare>>>& held) {
+  int changed = 0;
+  absl::Status s = store_.Update([&](ModelTxn& txn) -> absl::Status {
+    std::vector<cache::PodRecord> old;
+    std::vector<std::vector<GpuShare>> fresh;
+    for (const auto& [uid, gpus] : held) {
+      const cache::PodRecord* rec = txn.model().FindPod(uid);
+      if (rec == nullptr || rec->node != node || gpus.empty() || rec->gpus == gpus) continue;
+      old.push_back(*rec);
+      fresh.push_back(gpus);
+    }
+    if (old.empty()) return absl::OkStatus();
+    auto put = [&txn](const cache::PodRecord& r, std::vector<GpuShare> gpus) {
+      return r.state == framework::PodState::kAssumed
+                 ? txn.Apply(ModelOp::Assume(r.pod, r.node, std::move(gpus)))
+                 : txn.Apply(ModelOp::AddBoundPod(r.pod, r.node, std::move(gpus)));
+    };
+    for (const cache::PodRecord& r : old) {
+      if (absl::Status e = txn.Apply(ModelOp::RemovePod(r.pod.uid)); !e.ok()) return e;
+    }
+    for (size_t i = 0; i < old.size(); ++i) {
+      absl::Status a = put(old[i], fresh[i]);
+      if (a.ok()) continue;
+      // Back to the mapping we had: remove what was re-added, restore every old record.
+      for (size_t j = 0; j < i; ++j) (void)txn.Apply(ModelOp::RemovePod(old[j].pod.uid));
+      for (const cache::PodRecord& r : old) (void)put(r, r.gpus);
+      return absl::FailedPreconditionError(
+          absl::StrCat("device mapping reported for node ", node.str(), " does not fit (pod ",
+                       old[i].pod.FullName(), "): ", a.message(), "; kept the previous mapping"));
+    }
+    changed = static_cast<int>(old.size());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return changed;
+}
+
 absl::Status LiveScheduler::OnPodDeleted(const PodUid& uid) {
   {
     MutexLock l(&mu_);

@@ -144,6 +144,13 @@ class LiveScheduler {
   absl::Status OnPodBound(const PodInfo& pod, const NodeId& node, std::vector<GpuShare> gpus);
   // The pod is gone (deleted, or Succeeded/Failed). NotFound-tolerant.
   absl::Status OnPodDeleted(const PodUid& uid);
+  // The node agent's final device mapping: each listed pod on `node` holds these devices (two
+  // pods of one shape admitted by the kubelet in the other order than they were bound swap
+  // devices). Applied all at once, so a swap never passes through an over-full GPU; pods not
+  // in the model or on another node are skipped. Returns how many pods changed; on
+  // FailedPrecondition (the mapping does not fit) the model is as before.
+  absl::StatusOr<int> OnDevicesReported(
+      const NodeId& node, const std::vector<std::pair<PodUid, std::vector<GpuShare>>>& held);
 
   // Forgets bound pods the informer has not confirmed within the TTL; returns how many.
   size_t ExpireAssumed() ABSL_LOCKS_EXCLUDED(mu_);

@@ -1,0 +1,300 @@
+// gpusched-extender with node agents, end to end over real loopback gRPC and HTTP: fake-mode
+// agents (AgentApp, as gpusched-agent runs it) stream their GPUs to the extender (ExtenderApp),
+// which lists and watches a Kubernetes-API-shaped server; the test plays kube-scheduler.
+//   - the model follows the agent's inventory, not the Node object's labels;
+//   - an agent killed goes stale within staleAfter (GPU pods avoid its node), and recovers when
+//     it is restarted on the same address;
+//   - a bind hands the reservation to the agent before the Binding, and an agent that refuses
+//     it fails the bind without leaving anything held;
+//   - malformed, out-of-order and misaddressed messages are rejected and counted while the
+//     stream goes on.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "agent/app.h"
+#include "agent/proto/agent.grpc.pb.h"
+#include "common/http/http.h"
+#include "extender/app.h"
+#include "extender/config.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "test/fakes/fake_apiserver.h"
+
+namespace gpusched::extender {
+namespace {
+
+using Json = nlohmann::json;
+using ::testing::HasSubstr;
+namespace pb = ::gpusched::agent::v1;
+
+Json GpuNode(const std::string& name, int gpus, const std::string& product, int memory_mib) {
+  return {{"metadata", {{"name", name},
+                        {"labels", {{"nvidia.com/gpu.product", product},
+                                    {"nvidia.com/gpu.memory", std::to_string(memory_mib)},
+                                    {"nvidia.com/gpu.count", std::to_string(gpus)}}}}},
+          {"status", {{"allocatable", {{"cpu", "64"}, {"memory", "512Gi"}, {"pods", "110"},
+                                       {"nvidia.com/gpu", std::to_string(gpus)}}}}}};
+}
+
+Json GpuPod(const std::string& name, Json limits, const std::string& model) {
+  return {{"metadata", {{"name", name}, {"namespace", "ml"},
+                        {"annotations", {{"gpusched.io/gpu-model", model}}}}},
+          {"spec", {{"schedulerName", "gpusched"},
+                    {"containers", Json::array({{{"name", "main"},
+                                                 {"resources", {{"limits", limits}}}}})}}},
+          {"status", {{"phase", "Pending"}}}};
+}
+
+// An agent that says what the test scripts, then keeps the stream open.
+class ScriptedAgent final : public pb::NodeAgent::Service {
+ public:
+  explicit ScriptedAgent(std::vector<pb::NodeState> script) : script_(std::move(script)) {}
+  grpc::Status Watch(grpc::ServerContext* ctx, const pb::WatchRequest*,
+                     grpc::ServerWriter<pb::NodeState>* w) override {
+    for (const pb::NodeState& s : script_) {
+      if (!w->Write(s)) return grpc::Status::OK;
+    }
+    while (!ctx->IsCancelled()) absl::SleepFor(absl::Milliseconds(20));
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::vector<pb::NodeState> script_;
+};
+
+pb::NodeState A10State(uint64_t seq, int gpus, const std::string& node = "n3") {
+  pb::NodeState s;
+  s.set_node_name(node);
+  s.set_incarnation("rogue-1");
+  s.set_sequence(seq);
+  s.set_heartbeat_ms(1000);
+  for (int i = 0; i < gpus; ++i) {
+    pb::Gpu* g = s.add_gpus();
+    g->set_index(i);
+    g->set_uuid(absl::StrCat("GPU-a10-", i));
+    g->set_model("NVIDIA-A10");
+    g->set_memory_mib(23028);
+    g->set_healthy(true);
+    g->set_numa(-1);
+  }
+  return s;
+}
+
+class AgentE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(api_.Start().ok());
+    // What the Node objects say; the agent of n1 knows better (8 A100s).
+    api_.Apply(FakeApiServer::kNodes, GpuNode("n1", 4, "Tesla-T4", 15360));
+    api_.Apply(FakeApiServer::kNodes, GpuNode("n2", 4, "NVIDIA-L4", 23034));
+    api_.Apply(FakeApiServer::kNodes, GpuNode("n3", 1, "NVIDIA-A10", 23028));
+    StartAgent(0);
+  }
+
+  void TearDown() override {
+    if (app_) app_->Stop();
+    if (agent_) agent_->Stop();
+  }
+
+  void StartAgent(int port) {
+    agent::AgentConfig c;
+    c.node_name = "n1";
+    c.fake_preset = "dgx-a100";
+    c.listen = absl::StrCat("127.0.0.1:", port);
+    c.metrics_listen = "";
+    c.heartbeat = absl::Milliseconds(100);
+    c.log_level = "error";
+    auto a = agent::AgentApp::Start(c);
+    ASSERT_TRUE(a.ok()) << a.status();
+    agent_ = std::move(*a);
+    agent_port_ = agent_->grpc_port();
+  }
+
+  void StartExtender(std::map<std::string, std::string> agents) {
+    ExtenderConfig config;
+    config.host = "127.0.0.1";
+    config.port = 0;
+    config.profile = "binpack";
+    config.seed = 7;
+    config.log_level = "error";
+    config.agents.enabled = true;
+    config.agents.static_agents = std::move(agents);
+    config.agents.stale_after = absl::Milliseconds(600);
+    http::ClientOptions to_api{.base_url = api_.base_url()};
+    auto app = ExtenderApp::Start(config, &to_api);
+    ASSERT_TRUE(app.ok()) << app.status();
+    app_ = std::move(*app);
+    auto client = http::Client::Create(
+        http::ClientOptions{.base_url = absl::StrCat("http://127.0.0.1:", app_->port())});
+    ASSERT_TRUE(client.ok());
+    client_ = std::move(*client);
+    WaitFor([&] { return Get("/readyz").status == 200; }, "the extender to become ready");
+  }
+
+  template <class F>
+  void WaitFor(F ready, std::string_view what) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (!ready()) {
+      ASSERT_LT(absl::Now(), deadline) << "timed out waiting for " << what;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+
+  http::Response Get(const std::string& path) {
+    auto r = client_->Do("GET", path);
+    return r.ok() ? *r : http::Response{.status = 0};
+  }
+
+  // The nodes /filter lets the pod onto.
+  std::vector<std::string> Feasible(const std::string& pod, std::string* why = nullptr) {
+    std::optional<Json> p = api_.Get(FakeApiServer::kPods, "ml", pod);
+    EXPECT_TRUE(p.has_value());
+    if (!p) return {};
+    const Json args = {{"Pod", *p}, {"Nodes", nullptr}, {"NodeNames", {"n1", "n2", "n3"}}};
+    auto r = client_->Do("POST", "/filter", args.dump());
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) return {};
+    const Json f = Json::parse(r->body);
+    if (why != nullptr) *why = f["FailedNodes"].dump() + f["FailedAndUnresolvableNodes"].dump();
+    return f["NodeNames"].is_null() ? std::vector<std::string>{} : f["NodeNames"].get<std::vector<std::string>>();
+  }
+
+  std::string Bind(const std::string& pod, const std::string& node) {
+    std::optional<Json> p = api_.Get(FakeApiServer::kPods, "ml", pod);
+    const Json bind = {{"PodName", pod}, {"PodNamespace", "ml"}, {"PodUID", (*p)["metadata"]["uid"]}, {"Node", node}};
+    auto r = client_->Do("POST", "/bind", bind.dump());
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? Json::parse(r->body)["Error"].get<std::string>() : "no answer";
+  }
+
+  double Metric(const std::string& text, const std::string& series) {
+    for (size_t at = text.find(series); at != std::string::npos; at = text.find(series, at + 1)) {
+      if (at > 0 && text[at - 1] != '\n') continue;
+      const size_t sp = text.find(' ', at + series.size());
+      if (text.compare(at, series.size(), series) != 0 || sp != at + series.size()) continue;
+      return std::stod(text.substr(sp + 1, text.find('\n', sp) - sp - 1));
+    }
+    return -1;
+  }
+
+  FakeApiServer api_;
+  std::unique_ptr<agent::AgentApp> agent_;
+  int agent_port_ = 0;
+  std::unique_ptr<ExtenderApp> app_;
+  std::unique_ptr<http::Client> client_;
+};
+
+TEST_F(AgentE2eTest, ModelFollowsTheAgentThenGoesStaleAndRecovers) {
+  StartExtender({{"n1", absl::StrCat("127.0.0.1:", agent_port_)}});
+  api_.Apply(FakeApiServer::kPods, GpuPod("eight-a100", {{"nvidia.com/gpu", "8"}}, "NVIDIA-A100-SXM4-80GB"));
+  // The Node object says 4 T4s; the agent's 8 A100s make the pod fit.
+  WaitFor([&] { return Feasible("eight-a100") == std::vector<std::string>{"n1"}; },
+          "n1's GPUs to come from its agent");
+
+  const absl::Time killed = absl::Now();
+  agent_->Stop();
+  agent_.reset();
+  std::string why;
+  WaitFor([&] { return Feasible("eight-a100", &why).empty(); }, "n1 to go stale");
+  EXPECT_LT(absl::Now() - killed, absl::Seconds(3)) << "staleAfter is 600ms";
+  EXPECT_THAT(why, HasSubstr("n1"));
+  const std::string metrics = Get("/metrics").body;
+  EXPECT_GE(Metric(metrics, "gpusched_agent_stale_total"), 1) << metrics;
+  EXPECT_EQ(Metric(metrics, "gpusched_agent_streams{state=\"stale\"}"), 1) << metrics;
+
+  StartAgent(agent_port_);  // the DaemonSet restarts it on the same address
+  WaitFor([&] { return Feasible("eight-a100") == std::vector<std::string>{"n1"}; }, "n1 to recover");
+  EXPECT_EQ(Metric(Get("/metrics").body, "gpusched_agent_streams{state=\"fresh\"}"), 1);
+}
+
+TEST_F(AgentE2eTest, BindHandsTheReservationToTheAgent) {
+  StartExtender({{"n1", absl::StrCat("127.0.0.1:", agent_port_)}});
+  api_.Apply(FakeApiServer::kPods,
+             GpuPod("quarter", {{"gpusched.io/gpu-milli", "250"}, {"gpusched.io/gpu-memory", "8Gi"}},
+                    "NVIDIA-A100-SXM4-80GB"));
+  WaitFor([&] { return Feasible("quarter") == std::vector<std::string>{"n1"}; }, "the agent's inventory");
+  EXPECT_EQ(Bind("quarter", "n1"), "");
+  const std::string m = agent_->MetricsText();
+  EXPECT_EQ(Metric(m, "gpusched_agent_reservations{state=\"reserved\"}"), 1) << m;
+  // The Binding was posted after the reservation, with the same devices on the annotation.
+  std::optional<Json> pod = api_.Get(FakeApiServer::kPods, "ml", "quarter");
+  ASSERT_TRUE(pod.has_value());
+  EXPECT_EQ((*pod)["spec"]["nodeName"], "n1");
+  const std::string assignment = (*pod)["metadata"]["annotations"]["gpusched.io/assignment"];
+  EXPECT_THAT(assignment, HasSubstr("\"milli\":250"));
+  EXPECT_THAT(assignment, HasSubstr("\"memoryMiB\":8192"));
+}
+
+TEST_F(AgentE2eTest, AnAgentThatRefusesFailsTheBindAndNothingStaysHeld) {
+  StartExtender({{"n1", absl::StrCat("127.0.0.1:", agent_port_)}});
+  // Someone else holds every GPU of n1 on the agent (the extender's model does not know).
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", agent_port_), grpc::InsecureChannelCredentials());
+  auto stub = pb::NodeAgent::NewStub(channel);
+  pb::ReserveRequest req;
+  req.set_node_name("n1");
+  req.set_pod_uid("out-of-band");
+  for (int i = 0; i < 8; ++i) {
+    pb::Share* s = req.add_shares();
+    s->set_gpu(i);
+    s->set_milli(1000);
+    s->set_memory_mib(81920);
+  }
+  grpc::ClientContext ctx;
+  pb::ReserveReply reply;
+  ASSERT_TRUE(stub->Reserve(&ctx, req, &reply).ok());
+
+  api_.Apply(FakeApiServer::kPods, GpuPod("one", {{"nvidia.com/gpu", "1"}}, "NVIDIA-A100-SXM4-80GB"));
+  WaitFor([&] { return Feasible("one") == std::vector<std::string>{"n1"}; }, "the agent's inventory");
+  EXPECT_THAT(Bind("one", "n1"), HasSubstr("node agent did not take the device reservation"));
+  std::optional<Json> pod = api_.Get(FakeApiServer::kPods, "ml", "one");
+  EXPECT_FALSE((*pod)["spec"].contains("nodeName")) << "no Binding without the reservation";
+  // The model released the devices: after the out-of-band holder goes, the pod binds.
+  grpc::ClientContext ctx2;
+  pb::ReleaseRequest rel;
+  rel.set_node_name("n1");
+  rel.set_pod_uid("out-of-band");
+  pb::ReleaseReply rr;
+  ASSERT_TRUE(stub->Release(&ctx2, rel, &rr).ok());
+  EXPECT_EQ(Bind("one", "n1"), "");
+}
+
+TEST_F(AgentE2eTest, BadMessagesAreRejectedAndTheStreamGoesOn) {
+  pb::NodeState invalid = A10State(2, 2);
+  invalid.mutable_gpus(0)->set_memory_mib(0);
+  pb::NodeState wrong_node = A10State(3, 2, "n2");
+  ScriptedAgent rogue({A10State(1, 2), invalid, A10State(1, 4) /* replayed sequence */, wrong_node,
+                       A10State(4, 2)});
+  grpc::ServerBuilder b;
+  int port = 0;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&rogue);
+  std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+  ASSERT_NE(port, 0);
+  StartExtender({{"n1", absl::StrCat("127.0.0.1:", agent_port_)}, {"n3", absl::StrCat("127.0.0.1:", port)}});
+
+  api_.Apply(FakeApiServer::kPods, GpuPod("two-a10", {{"nvidia.com/gpu", "2"}}, "NVIDIA-A10"));
+  api_.Apply(FakeApiServer::kPods, GpuPod("four-a10", {{"nvidia.com/gpu", "4"}}, "NVIDIA-A10"));
+  std::string metrics;
+  WaitFor([&] {
+    metrics = Get("/metrics").body;
+    return Metric(metrics, "gpusched_agent_messages_total{result=\"wrong_node\"}") >= 1;
+  }, "the scripted messages");
+  EXPECT_EQ(Metric(metrics, "gpusched_agent_messages_total{result=\"invalid\"}"), 1) << metrics;
+  EXPECT_EQ(Metric(metrics, "gpusched_agent_messages_total{result=\"out_of_order\"}"), 1) << metrics;
+  // The two valid messages made it (2 A10s; the Node object says 1); the replayed 4-GPU one did not.
+  WaitFor([&] { return Feasible("two-a10") == std::vector<std::string>{"n3"}; }, "n3's 2 A10s");
+  EXPECT_TRUE(Feasible("four-a10").empty());
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+}
+
+}  // namespace
+}  // namespace gpusched::extender
