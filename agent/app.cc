@@ -104,14 +104,18 @@ class App final : public AgentApp {
                                                                      .client_ca_file = c.tls_client_ca},
                                                   service_.get()));
     if (!c.metrics_listen.empty()) {
-      std::vector<std::string> hp = absl::StrSplit(c.metrics_listen, absl::MaxSplits(':', 1));
+      // HOST:PORT, the port after the last colon; an IPv6 host in brackets ("[::]:9445").
+      const size_t colon = c.metrics_listen.rfind(':');
+      std::string host = colon == std::string::npos ? "" : c.metrics_listen.substr(0, colon);
+      if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
       int port = 0;
-      if (hp.size() != 2 || !absl::SimpleAtoi(hp[1], &port) || port < 0 || port > 65535) {
+      if (colon == std::string::npos || !absl::SimpleAtoi(c.metrics_listen.substr(colon + 1), &port) ||
+          port < 0 || port > 65535) {
         return absl::InvalidArgumentError(absl::StrCat("metrics address \"", c.metrics_listen,
                                                        "\" is not HOST:PORT"));
       }
       ASSIGN_OR_RETURN(http_, http::Server::Start(
-                                  http::ServerOptions{.host = hp[0],
+                                  http::ServerOptions{.host = host,
                                                       .port = static_cast<uint16_t>(port),
                                                       .threads = 1,
                                                       .logger = logger_.get()},
@@ -164,6 +168,10 @@ class App final : public AgentApp {
       stopping_ = true;
       if (heartbeat_timer_ != 0) clock_.Cancel(heartbeat_timer_);
       if (sample_timer_ != 0) clock_.Cancel(sample_timer_);
+      // Cancel does not wait for a callback already running on the clock's thread; it must be
+      // done before the parts it uses are stopped or destroyed.
+      timers_mu_.Await(absl::Condition(
+          +[](int* running) { return *running == 0; }, &callbacks_running_));
     }
     if (prober_) prober_->Stop();
     if (state_) state_->Shutdown();
@@ -190,6 +198,10 @@ class App final : public AgentApp {
   }
 
   void PublishAllocations() {
+    // on_change may run on several threads at once: without this lock, one that took its
+    // snapshot earlier could publish it over a newer one, and the stream would keep showing a
+    // released (or miss a new) reservation until the book's next change.
+    absl::MutexLock publish(&publish_mu_);
     std::vector<pb::Allocation> out;
     for (const AllocationView& v : book_->Snapshot()) {
       pb::Allocation a;
@@ -208,13 +220,27 @@ class App final : public AgentApp {
     state_->SetAllocations(std::move(out));
   }
 
+  // A timer callback starts unless the app is stopping; Stop waits for those that started.
+  bool EnterCallback() {
+    absl::MutexLock l(&timers_mu_);
+    if (stopping_) return false;
+    ++callbacks_running_;
+    return true;
+  }
+  void LeaveCallback() {
+    absl::MutexLock l(&timers_mu_);
+    --callbacks_running_;
+  }
+
   void ScheduleHeartbeat() {
     absl::MutexLock l(&timers_mu_);
     if (stopping_) return;
     heartbeat_timer_ = clock_.ScheduleAfter(config_.heartbeat, [this] {
+      if (!EnterCallback()) return;
       state_->Heartbeat();
       book_->ExpireReservations();
       ScheduleHeartbeat();
+      LeaveCallback();
     });
   }
 
@@ -223,8 +249,10 @@ class App final : public AgentApp {
     absl::MutexLock l(&timers_mu_);
     if (stopping_) return;
     sample_timer_ = clock_.ScheduleAfter(delay, [this] {
+      if (!EnterCallback()) return;
       Sample();
       ScheduleSample(config_.sample_every);
+      LeaveCallback();
     });
   }
 
@@ -349,6 +377,8 @@ class App final : public AgentApp {
   Clock::TimerId heartbeat_timer_ ABSL_GUARDED_BY(timers_mu_) = 0;
   Clock::TimerId sample_timer_ ABSL_GUARDED_BY(timers_mu_) = 0;
   std::map<int, uint64_t> last_xid_ ABSL_GUARDED_BY(timers_mu_);
+  int callbacks_running_ ABSL_GUARDED_BY(timers_mu_) = 0;
+  absl::Mutex publish_mu_;  // one PublishAllocations at a time
 };
 
 }  // namespace

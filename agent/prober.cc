@@ -74,18 +74,34 @@ void Prober::Stop() {
     running_ = false;
     if (timer_ != 0) clock_.Cancel(timer_);
     timer_ = 0;
+    // Cancel does not wait for a callback already running on the clock's thread (RealClock):
+    // wait until it is done with this object, its scheduling included.
+    mu_.Await(absl::Condition(+[](bool* in_timer) { return !*in_timer; }, &in_timer_));
   }
-  absl::MutexLock r(&round_mu_);  // a round in progress finishes first
+  absl::MutexLock r(&round_mu_);  // a round in progress (RunRound called directly) finishes first
 }
 
 void Prober::Schedule(absl::Duration delay) {
   absl::MutexLock l(&mu_);
+  ScheduleLocked(delay);
+}
+
+void Prober::ScheduleLocked(absl::Duration delay) {
   if (!running_) return;
   next_due_ = clock_.Now() + delay;
-  timer_ = clock_.ScheduleAfter(delay, [this] {
-    const absl::Duration next = RunRound();
-    Schedule(next);
-  });
+  timer_ = clock_.ScheduleAfter(delay, [this] { OnTimer(); });
+}
+
+void Prober::OnTimer() {
+  {
+    absl::MutexLock l(&mu_);
+    if (!running_) return;
+    in_timer_ = true;
+  }
+  const absl::Duration next = RunRound();
+  absl::MutexLock l(&mu_);
+  in_timer_ = false;
+  ScheduleLocked(next);
 }
 
 absl::Duration Prober::RunRound() {

@@ -76,6 +76,8 @@ class Prober {
 
  private:
   void Schedule(absl::Duration delay) ABSL_LOCKS_EXCLUDED(mu_);
+  void ScheduleLocked(absl::Duration delay) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnTimer() ABSL_LOCKS_EXCLUDED(mu_, round_mu_);
 
   kernels::ProbeBackend& backend_;
   const int gpu_count_;
@@ -93,6 +95,7 @@ class Prober {
   mutable absl::Mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   Clock::TimerId timer_ ABSL_GUARDED_BY(mu_) = 0;
+  bool in_timer_ ABSL_GUARDED_BY(mu_) = false;  // a timer callback is running; Stop waits for it
   absl::Time started_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time next_due_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::vector<absl::Duration> held_ ABSL_GUARDED_BY(mu_);

@@ -92,6 +92,14 @@ grpc::Status NodeAgentService::Release(grpc::ServerContext*, const pb::ReleaseRe
   if (request->pod_uid().empty() || request->pod_uid().size() > kMaxString) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "pod_uid: must be set (at most 256 bytes)");
   }
+  // As for Reserve: a release meant for another node's agent (a stale address now reused) must
+  // not drop this node's reservation of the same pod.
+  if (const std::string node = state_.Current().node_name();
+      !request->node_name().empty() && request->node_name() != node) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("release for node ", request->node_name().substr(0, kMaxString),
+                                     " sent to the agent of node ", node));
+  }
   return ToGrpc(book_.Release(request->pod_uid()));
 }
 

@@ -209,7 +209,9 @@ absl::StatusOr<topology::GpuTopology> TopologyFromProto(const pb::Topology& t) {
   return out;
 }
 
-absl::Status ValidateNodeState(const pb::NodeState& state) {
+absl::Status ValidateNodeState(const pb::NodeState& state) { return ValidateNodeState(state, false); }
+
+absl::Status ValidateNodeState(const pb::NodeState& state, bool topology_known) {
   if (absl::Status s = CheckString("node_name", state.node_name(), true); !s.ok()) return s;
   if (absl::Status s = CheckString("incarnation", state.incarnation(), true); !s.ok()) return s;
   if (absl::Status s = CheckString("discovery", state.discovery(), false); !s.ok()) return s;
@@ -223,7 +225,7 @@ absl::Status ValidateNodeState(const pb::NodeState& state) {
   for (int i = 0; i < state.gpus_size(); ++i) {
     if (absl::Status s = CheckGpu(i, state.gpus(i)); !s.ok()) return s;
   }
-  if (state.has_topology()) {
+  if (state.has_topology() && !topology_known) {
     absl::StatusOr<topology::GpuTopology> t = TopologyFromProto(state.topology());
     if (!t.ok()) return t.status();
     if (t->gpu_count() != state.gpus_size()) {
@@ -236,10 +238,14 @@ absl::Status ValidateNodeState(const pb::NodeState& state) {
   for (int i = 0; i < state.allocations_size(); ++i) {
     const pb::Allocation& a = state.allocations(i);
     const std::string f = absl::StrCat("allocations[", i, "]");
-    if (absl::Status s = CheckString(f + ".pod_uid", a.pod_uid(), true); !s.ok()) return s;
+    if (!pb::Allocation::State_IsValid(a.state())) return Bad(f + ".state", "unknown state");
+    // A reservation always names its pod; the book's entries for devices whose pod it does not
+    // know (identity-less allocated devices, pods adopted after a restart: handoff/reservations.h)
+    // have no uid once allocated or confirmed, and still count against capacity.
+    const bool uid_required = a.state() == pb::Allocation::RESERVED;
+    if (absl::Status s = CheckString(f + ".pod_uid", a.pod_uid(), uid_required); !s.ok()) return s;
     if (absl::Status s = CheckString(f + ".pod_namespace", a.pod_namespace(), false); !s.ok()) return s;
     if (absl::Status s = CheckString(f + ".pod_name", a.pod_name(), false); !s.ok()) return s;
-    if (!pb::Allocation::State_IsValid(a.state())) return Bad(f + ".state", "unknown state");
     if (absl::Status s = CheckShares(f + ".shares", a.shares(), &state); !s.ok()) return s;
   }
   return absl::OkStatus();
@@ -254,7 +260,23 @@ absl::Status ValidateReserveRequest(const pb::ReserveRequest& r) {
 }
 
 absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state) {
-  if (absl::Status s = ValidateNodeState(state); !s.ok()) return s;
+  return InventoryFromState(state, nullptr);
+}
+
+absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state,
+                                                  std::shared_ptr<const topology::GpuTopology> known) {
+  const bool reuse = known && state.has_topology() && known->gpu_count() == state.gpus_size();
+  // Without a known topology the check builds it; build it once, here, and check the rest.
+  std::shared_ptr<const topology::GpuTopology> built;
+  if (state.has_topology() && !reuse) {
+    absl::StatusOr<topology::GpuTopology> t = TopologyFromProto(state.topology());
+    if (!t.ok()) return t.status();
+    if (t->gpu_count() != state.gpus_size()) {
+      return Bad("topology", absl::StrCat("has ", t->gpu_count(), " GPUs but gpus has ", state.gpus_size()));
+    }
+    built = std::make_shared<const topology::GpuTopology>(*std::move(t));
+  }
+  if (absl::Status s = ValidateNodeState(state, /*topology_known=*/true); !s.ok()) return s;
   AgentInventory inv;
   inv.gpus.reserve(state.gpus_size());
   for (const pb::Gpu& g : state.gpus()) {
@@ -265,11 +287,7 @@ absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state) {
     d.headroom = g.has_probe() ? g.probe().headroom() : 1.0;
     inv.gpus.push_back(std::move(d));
   }
-  if (state.has_topology()) {
-    absl::StatusOr<topology::GpuTopology> t = TopologyFromProto(state.topology());
-    if (!t.ok()) return t.status();
-    inv.topology = std::make_shared<const topology::GpuTopology>(*std::move(t));
-  }
+  if (state.has_topology()) inv.topology = reuse ? std::move(known) : std::move(built);
   return inv;
 }
 

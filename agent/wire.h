@@ -39,9 +39,14 @@ inline constexpr int64_t kMaxMemoryMiB = int64_t{1} << 24;  // 16 TiB per GPU
 // Every field of a NodeState within the limits above and consistent with itself: node_name and
 // incarnation set, sequence >= 1, GPU i has index i, a model and memory > 0, fractions in [0, 1],
 // the topology (when present) builds and has exactly one GPU per entry of `gpus`, allocations
-// name GPUs that exist with 1..1000 milli and memory within the GPU's. The error names the
-// first offending field.
+// name GPUs that exist with 0..1000 milli and memory within the GPU's (not both 0), and a pod
+// uid unless ALLOCATED or CONFIRMED (the reservation book's entries for devices whose pod it does
+// not know have none). The error names the first offending field.
 absl::Status ValidateNodeState(const pb::NodeState& state);
+// The same, with the topology taken as already checked when `topology_known` (a receiver that
+// kept the previous message's topology and sees the same bytes again: building a topology is
+// the expensive part of a check).
+absl::Status ValidateNodeState(const pb::NodeState& state, bool topology_known);
 absl::Status ValidateReserveRequest(const pb::ReserveRequest& request);
 
 // A share as the scheduler writes it, and back. ShareFromProto assumes a validated message.
@@ -57,5 +62,9 @@ struct AgentInventory {
   std::shared_ptr<const topology::GpuTopology> topology;  // null when the agent sent none
 };
 absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state);
+// The same, reusing `known` as the topology when the caller knows the message's topology is the
+// one `known` was built from (same bytes as before); null: build it.
+absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state,
+                                                  std::shared_ptr<const topology::GpuTopology> known);
 
 }  // namespace gpusched::agent

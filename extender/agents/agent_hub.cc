@@ -52,6 +52,8 @@ struct AgentHub::Link {
   int failures = 0;
   Clock::TimerId reconnect = 0;
   std::map<std::string, bool> warned;  // kinds of rejection already logged
+  std::string topology_bytes;          // the last accepted topology, serialized
+  std::shared_ptr<const topology::GpuTopology> topology;  // built from topology_bytes
   absl::Mutex cb_mu;
 };
 
@@ -122,7 +124,9 @@ AgentHub::AgentHub(Clock& clock, metrics::MetricsScope& metrics, AgentHubOptions
       options_(std::move(options)),
       callbacks_(std::move(callbacks)),
       creds_(std::move(creds)),
-      alive_(std::make_shared<Alive>()) {
+      alive_(std::make_shared<Alive>()),
+      applied_counter_(metrics.GetCounter("gpusched_agent_messages_total",
+                                          "Messages from node agents, by outcome.", {{"result", "applied"}})) {
   alive_->hub = this;
   absl::MutexLock l(&mu_);
   ArmSweepLocked();
@@ -165,8 +169,9 @@ std::shared_ptr<grpc::Channel> AgentHub::ChannelFor(const std::string& address) 
   auto it = channels_.find(address);
   if (it != channels_.end()) return it->second;
   grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  // No HTTP/2 keepalive pings: the agents' own heartbeats already prove a stream alive, and a
+  // stream silent past staleAfter is cancelled and reopened (Sweep). With 5,000 agents, pings
+  // every few seconds would cost more than the messages themselves.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               static_cast<int>(absl::ToInt64Milliseconds(options_.reconnect_min)));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
@@ -260,10 +265,25 @@ void AgentHub::Reject(const std::shared_ptr<Link>& link, std::string_view kind, 
 }
 
 void AgentHub::OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState& msg) {
-  absl::StatusOr<agent::AgentInventory> inv = agent::InventoryFromState(msg);
+  // The wiring rarely changes: the same bytes as last time reuse the topology built then
+  // (building one is most of what checking a message costs). Only this stream's callbacks
+  // touch topology_bytes/topology (gRPC runs one reaction of a stream at a time).
+  std::string bytes;
+  if (msg.has_topology()) msg.topology().SerializeToString(&bytes);
+  std::shared_ptr<const topology::GpuTopology> known;
+  {
+    absl::MutexLock l(&mu_);
+    if (!bytes.empty() && bytes == link->topology_bytes) known = link->topology;
+  }
+  absl::StatusOr<agent::AgentInventory> inv = agent::InventoryFromState(msg, known);
   if (!inv.ok()) {
     Reject(link, "invalid", View(inv.status()));
     return;
+  }
+  if (!known && inv->topology) {
+    absl::MutexLock l(&mu_);
+    link->topology_bytes = std::move(bytes);
+    link->topology = inv->topology;
   }
   if (msg.node_name() != link->node) {
     Reject(link, "wrong_node", absl::StrCat("the agent reports node ", msg.node_name()));
@@ -292,9 +312,7 @@ void AgentHub::OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState&
     return;
   }
   applied_.fetch_add(1);
-  metrics_.GetCounter("gpusched_agent_messages_total", "Messages from node agents, by outcome.",
-                      {{"result", "applied"}})
-      .Increment();
+  applied_counter_.Increment();
   if (recovered && options_.logger) {
     options_.logger->Info("node agent streaming", {{"node", link->node}, {"address", link->address},
                                                    {"incarnation", msg.incarnation()}});
@@ -342,6 +360,8 @@ void AgentHub::Sweep() {
       const absl::Time since = link->heard ? link->last_heard : link->added;
       if (now - since < options_.stale_after) continue;
       link->stale = true;
+      // A silent stream may be a dead connection TCP has not noticed: start over.
+      if (link->reader != nullptr) link->reader->Cancel();
       now_stale.emplace_back(link, link->heard
                                        ? absl::StrCat("no message for ", absl::FormatDuration(now - since))
                                        : absl::StrCat("never heard from ", link->address, " in ",

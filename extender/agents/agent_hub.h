@@ -155,6 +155,7 @@ class AgentHub {
   Clock::TimerId sweep_timer_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::atomic<uint64_t> applied_{0}, rejected_{0}, stale_events_{0}, reconnects_{0};
+  metrics::Counter& applied_counter_;  // looked up once: it counts every message
 };
 
 }  // namespace gpusched::extender

@@ -108,9 +108,24 @@ absl::Status NodeMerger::OnApiNodeDelete(const NodeId& node) {
   return live_.OnNodeDelete(node);
 }
 
+bool NodeMerger::SameInventory(const agent::AgentInventory& a, const agent::AgentInventory& b) const {
+  if (a.gpus.size() != b.gpus.size() || !SameTopology(a.topology, b.topology)) return false;
+  for (size_t i = 0; i < a.gpus.size(); ++i) {
+    const framework::GpuDevice& x = a.gpus[i];
+    const framework::GpuDevice& y = b.gpus[i];
+    if (x.model != y.model || x.memory != y.memory || x.healthy != y.healthy ||
+        x.topology_group != y.topology_group || std::fabs(x.headroom - y.headroom) >= headroom_step_) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void NodeMerger::OnAgentState(const NodeId& node, agent::AgentInventory inventory) {
   MutexLock l(&mu_);
   Entry& e = nodes_[node];
+  // Most messages are heartbeats and probe jitter: nothing the model would see.
+  if (e.agent && !e.stale && e.applied && SameInventory(*e.agent, inventory)) return;
   const bool was_stale = e.stale;
   e.agent = std::move(inventory);
   e.stale = false;
