@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "agent/deviceplugin/device_plugin.h"
 #include "agent/handoff/reservations.h"
 #include "agent/inventory.h"
 #include "agent/node_state.h"
@@ -122,6 +123,19 @@ class App final : public AgentApp {
                                   [this](const http::Request& r) { return Serve(r); }));
     }
 
+    if (!c.device_plugin_dir.empty()) {
+      deviceplugin::DevicePluginOptions dp;
+      dp.node_name = c.node_name;
+      dp.plugin_dir = c.device_plugin_dir;
+      dp.pod_resources_socket = c.pod_resources_socket;
+      dp.whole_resource = c.whole_gpu_resource;
+      dp.reconcile_interval = c.reconcile_every;
+      dp.logger = logger_.get();
+      for (const GpuInventory& g : inventory_.gpus) {
+        if (g.numa >= 0) dp.numa_nodes[g.index] = g.numa;
+      }
+      ASSIGN_OR_RETURN(plugin_, deviceplugin::GpuDevicePlugin::Start(std::move(dp), *book_));
+    }
     if (c.probes && !inventory_.gpus.empty()) {
       ProberOptions po = c.probe;
       if (po.reference_gflops.empty()) {
@@ -159,6 +173,7 @@ class App final : public AgentApp {
     if (gpu >= 0 && gpu < static_cast<int>(refs.size())) {
       refs[gpu].healthy = healthy;
       book_->SetGpus(std::move(refs));
+      if (plugin_) plugin_->GpusChanged();
     }
   }
 
@@ -174,6 +189,7 @@ class App final : public AgentApp {
           +[](int* running) { return *running == 0; }, &callbacks_running_));
     }
     if (prober_) prober_->Stop();
+    if (plugin_) plugin_->Stop();
     if (state_) state_->Shutdown();
     if (server_) server_->Stop();
     if (http_) http_->Stop();
@@ -371,6 +387,7 @@ class App final : public AgentApp {
   std::unique_ptr<AgentServer> server_;
   std::unique_ptr<http::Server> http_;
   std::unique_ptr<Prober> prober_;
+  std::unique_ptr<deviceplugin::GpuDevicePlugin> plugin_;
 
   absl::Mutex timers_mu_;
   bool stopping_ ABSL_GUARDED_BY(timers_mu_) = false;

@@ -44,6 +44,8 @@ struct AgentConfig {
   std::string device_plugin_dir;
   std::string pod_resources_socket = "/var/lib/kubelet/pod-resources/kubelet.sock";
   std::string whole_gpu_resource = "nvidia.com/gpu";  // "" to leave whole GPUs to NVIDIA's plugin
+  // How often the device plugin asks the kubelet's PodResources which pod holds which devices.
+  absl::Duration reconcile_every = absl::Seconds(10);
   absl::Duration reserved_ttl = absl::Minutes(10);
   std::string log_level = "info";
   bool log_json = false;

@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
   using gpusched::agent::AgentConfig;
   AgentConfig c;
   if (const char* env = std::getenv("NODE_NAME")) c.node_name = env;
-  std::string heartbeat = "5s", sample = "10s", probe_interval = "30s", probe_budget = "2ms", ttl = "10m";
+  std::string heartbeat = "5s", sample = "10s", probe_interval = "30s", probe_budget = "2ms", ttl = "10m",
+              reconcile = "10s";
 
   CLI::App app{"gpusched-agent: discovers and probes a node's GPUs, streams its state to "
                "gpusched-extender over gRPC, and hands the scheduler's GPU choice to the kubelet."};
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   app.add_option("--whole-gpu-resource", c.whole_gpu_resource,
                  "Resource name for whole GPUs; empty leaves them to NVIDIA's device plugin");
   app.add_option("--reservation-ttl", ttl, "How long a reservation waits for its pod");
+  app.add_option("--reconcile-every", reconcile, "How often the kubelet's PodResources are read");
   app.add_option("--topo-file", c.topo_file, "Read `nvidia-smi topo -m` output from this file")
       ->check(CLI::ExistingFile);
   app.add_option("--log-level", c.log_level, "debug, info, warn or error")
@@ -87,7 +89,8 @@ int main(int argc, char** argv) {
                    {"--sample-every", sample, &c.sample_every},
                    {"--probe-interval", probe_interval, &c.probe.min_interval},
                    {"--probe-budget", probe_budget, &c.probe.budget},
-                   {"--reservation-ttl", ttl, &c.reserved_ttl}};
+                   {"--reservation-ttl", ttl, &c.reserved_ttl},
+                   {"--reconcile-every", reconcile, &c.reconcile_every}};
   for (auto& d : durations) {
     if (!ParseDurationFlag(d.text, d.out)) {
       std::fprintf(stderr, "%s: \"%s\" is not a positive duration (e.g. 5s, 200ms)\n", d.flag, d.text.c_str());

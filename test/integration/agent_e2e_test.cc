@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test/fakes/fake_apiserver.h"
+#include "test/fakes/fake_kubelet.h"
 
 namespace gpusched::extender {
 namespace {
@@ -105,8 +107,14 @@ class AgentE2eTest : public ::testing::Test {
     if (agent_) agent_->Stop();
   }
 
-  void StartAgent(int port) {
+  void StartAgent(int port, const testing::FakeKubelet* kubelet = nullptr) {
+    if (agent_) agent_->Stop();
     agent::AgentConfig c;
+    if (kubelet != nullptr) {
+      c.device_plugin_dir = kubelet->plugin_dir();
+      c.pod_resources_socket = kubelet->pod_resources_socket();
+      c.reconcile_every = absl::Milliseconds(100);
+    }
     c.node_name = "n1";
     c.fake_preset = "dgx-a100";
     c.listen = absl::StrCat("127.0.0.1:", port);
@@ -265,6 +273,67 @@ TEST_F(AgentE2eTest, AnAgentThatRefusesFailsTheBindAndNothingStaysHeld) {
   pb::ReleaseReply rr;
   ASSERT_TRUE(stub->Release(&ctx2, rel, &rr).ok());
   EXPECT_EQ(Bind("one", "n1"), "");
+}
+
+// The kubelet admits two pods of one shape in the other order than they were bound: each gets
+// the devices reserved for the other. The agent learns who really holds what from PodResources,
+// and the extender's model and the pods' annotations follow; no GPU is ever over capacity.
+TEST_F(AgentE2eTest, KubeletAdmitsInAnotherOrderAndTheModelFollows) {
+  testing::FakeKubelet kubelet;
+  ASSERT_TRUE(kubelet.Start().ok());
+  StartAgent(0, &kubelet);
+  ASSERT_TRUE(kubelet.WaitForDevices("gpusched.io/gpu-milli", 8000, absl::Seconds(10)));
+  StartExtender({{"n1", absl::StrCat("127.0.0.1:", agent_port_)}});
+
+  const std::vector<std::string> names = {"a", "b", "c"};
+  for (const std::string& n : names) {
+    api_.Apply(FakeApiServer::kPods,
+               GpuPod(n, {{"gpusched.io/gpu-milli", "600"}, {"gpusched.io/gpu-memory", "8Gi"}},
+                      "NVIDIA-A100-SXM4-80GB"));
+  }
+  WaitFor([&] { return Feasible("a") == std::vector<std::string>{"n1"}; }, "the agent's inventory");
+  auto gpu_of = [&](const std::string& pod) {
+    std::optional<Json> p = api_.Get(FakeApiServer::kPods, "ml", pod);
+    const Json a = Json::parse((*p)["metadata"]["annotations"]["gpusched.io/assignment"].get<std::string>());
+    return a["gpus"][0]["index"].get<int>();
+  };
+  std::map<std::string, int> bound;
+  for (const std::string& n : names) {
+    ASSERT_EQ(Bind(n, "n1"), "") << n;
+    bound[n] = gpu_of(n);
+  }
+  // 600m each: three different GPUs.
+  ASSERT_EQ(std::set<int>({bound["a"], bound["b"], bound["c"]}).size(), 3u);
+
+  // Admission order c, b, a: the plugin steers each to the oldest pending reservation of its
+  // shape (a's, then b's, then c's), so c and a swap and b keeps its own.
+  std::map<std::string, int> admitted;
+  for (const std::string& n : {"c", "b", "a"}) {
+    absl::StatusOr<testing::AdmitResult> r = kubelet.Admit("ml", n, "gpusched.io/gpu-milli", 600);
+    ASSERT_TRUE(r.ok()) << n << ": " << r.status();
+    const std::string uuid = r->envs["NVIDIA_VISIBLE_DEVICES"];
+    ASSERT_EQ(uuid.rfind("GPU-fake-n1-", 0), 0u) << uuid;
+    admitted[n] = std::stoi(uuid.substr(std::string("GPU-fake-n1-").size()));
+  }
+  EXPECT_EQ(admitted["c"], bound["a"]);
+  EXPECT_EQ(admitted["a"], bound["c"]);
+  EXPECT_EQ(admitted["b"], bound["b"]);
+  // Never over capacity: three 600m pods, three GPUs.
+  EXPECT_EQ(std::set<int>({admitted["a"], admitted["b"], admitted["c"]}).size(), 3u);
+
+  // The model and the annotations follow the kubelet.
+  WaitFor([&] { return gpu_of("a") == admitted["a"] && gpu_of("c") == admitted["c"]; },
+          "the annotations to name the devices the kubelet gave");
+  EXPECT_EQ(gpu_of("b"), admitted["b"]);
+  EXPECT_EQ(Metric(Get("/metrics").body, "gpusched_agent_remapped_pods_total"), 2);
+  // And the model agrees: a fourth 600m pod goes to a GPU none of them holds.
+  api_.Apply(FakeApiServer::kPods,
+             GpuPod("d", {{"gpusched.io/gpu-milli", "600"}, {"gpusched.io/gpu-memory", "8Gi"}},
+                    "NVIDIA-A100-SXM4-80GB"));
+  ASSERT_EQ(Bind("d", "n1"), "");
+  EXPECT_EQ(std::set<int>({admitted["a"], admitted["b"], admitted["c"], gpu_of("d")}).size(), 4u);
+  agent_->Stop();
+  agent_.reset();
 }
 
 TEST_F(AgentE2eTest, BadMessagesAreRejectedAndTheStreamGoesOn) {
