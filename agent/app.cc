@@ -16,6 +16,7 @@
 #include "agent/service.h"
 #include "common/http/http.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/metrics/prometheus_metrics.h"
 #include "common/real_clock.h"
 #include "common/status_macros.h"
@@ -179,14 +180,13 @@ class App final : public AgentApp {
 
   void Stop() override {
     {
-      absl::MutexLock l(&timers_mu_);
+      MutexLock l(&timers_mu_);
       stopping_ = true;
       if (heartbeat_timer_ != 0) clock_.Cancel(heartbeat_timer_);
       if (sample_timer_ != 0) clock_.Cancel(sample_timer_);
       // Cancel does not wait for a callback already running on the clock's thread; it must be
       // done before the parts it uses are stopped or destroyed.
-      timers_mu_.Await(absl::Condition(
-          +[](int* running) { return *running == 0; }, &callbacks_running_));
+      while (callbacks_running_ > 0) callbacks_done_.Wait(&timers_mu_);
     }
     if (prober_) prober_->Stop();
     if (plugin_) plugin_->Stop();
@@ -217,7 +217,7 @@ class App final : public AgentApp {
     // on_change may run on several threads at once: without this lock, one that took its
     // snapshot earlier could publish it over a newer one, and the stream would keep showing a
     // released (or miss a new) reservation until the book's next change.
-    absl::MutexLock publish(&publish_mu_);
+    MutexLock publish(&publish_mu_);
     std::vector<pb::Allocation> out;
     for (const AllocationView& v : book_->Snapshot()) {
       pb::Allocation a;
@@ -238,18 +238,19 @@ class App final : public AgentApp {
 
   // A timer callback starts unless the app is stopping; Stop waits for those that started.
   bool EnterCallback() {
-    absl::MutexLock l(&timers_mu_);
+    MutexLock l(&timers_mu_);
     if (stopping_) return false;
     ++callbacks_running_;
     return true;
   }
   void LeaveCallback() {
-    absl::MutexLock l(&timers_mu_);
+    MutexLock l(&timers_mu_);
     --callbacks_running_;
+    callbacks_done_.SignalAll();
   }
 
   void ScheduleHeartbeat() {
-    absl::MutexLock l(&timers_mu_);
+    MutexLock l(&timers_mu_);
     if (stopping_) return;
     heartbeat_timer_ = clock_.ScheduleAfter(config_.heartbeat, [this] {
       if (!EnterCallback()) return;
@@ -262,7 +263,7 @@ class App final : public AgentApp {
 
   // NVML usage and XID health; fake GPUs report usage from their load.
   void ScheduleSample(absl::Duration delay) {
-    absl::MutexLock l(&timers_mu_);
+    MutexLock l(&timers_mu_);
     if (stopping_) return;
     sample_timer_ = clock_.ScheduleAfter(delay, [this] {
       if (!EnterCallback()) return;
@@ -303,7 +304,7 @@ class App final : public AgentApp {
         if (e.xid == 48 || e.xid == 79 || e.xid == 94 || e.xid == 95) {
           SetGpuHealth(e.gpu, false, absl::StrCat("XID ", e.xid));
         }
-        absl::MutexLock l(&timers_mu_);
+        MutexLock l(&timers_mu_);
         last_xid_[e.gpu] = e.xid;
       }
     }
@@ -313,7 +314,7 @@ class App final : public AgentApp {
     const pb::NodeState s = state_->Current();
     std::map<int, uint64_t> xids;
     {
-      absl::MutexLock l(&timers_mu_);
+      MutexLock l(&timers_mu_);
       xids = last_xid_;
     }
     for (const pb::Gpu& g : s.gpus()) {
@@ -389,13 +390,14 @@ class App final : public AgentApp {
   std::unique_ptr<Prober> prober_;
   std::unique_ptr<deviceplugin::GpuDevicePlugin> plugin_;
 
-  absl::Mutex timers_mu_;
+  Mutex timers_mu_;
+  CondVar callbacks_done_;
   bool stopping_ ABSL_GUARDED_BY(timers_mu_) = false;
   Clock::TimerId heartbeat_timer_ ABSL_GUARDED_BY(timers_mu_) = 0;
   Clock::TimerId sample_timer_ ABSL_GUARDED_BY(timers_mu_) = 0;
   std::map<int, uint64_t> last_xid_ ABSL_GUARDED_BY(timers_mu_);
   int callbacks_running_ ABSL_GUARDED_BY(timers_mu_) = 0;
-  absl::Mutex publish_mu_;  // one PublishAllocations at a time
+  Mutex publish_mu_;  // one PublishAllocations at a time
 };
 
 }  // namespace

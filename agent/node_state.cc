@@ -1,5 +1,6 @@
 #include "agent/node_state.h"
 
+#include <chrono>
 #include <utility>
 
 namespace gpusched::agent {
@@ -7,7 +8,7 @@ namespace gpusched::agent {
 AgentState::AgentState(std::string node_name, const Inventory& inventory, std::string incarnation,
                        Clock& clock, absl::Duration heartbeat)
     : clock_(clock), heartbeat_(heartbeat), gpu_count_(static_cast<int>(inventory.gpus.size())) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   state_.set_node_name(std::move(node_name));
   state_.set_incarnation(std::move(incarnation));
   state_.set_discovery(inventory.discovery);
@@ -30,25 +31,26 @@ AgentState::AgentState(std::string node_name, const Inventory& inventory, std::s
 void AgentState::BumpLocked() {
   state_.set_sequence(state_.sequence() + 1);
   state_.set_observed_unix_ms(absl::ToUnixMillis(clock_.Now()));
+  changed_.SignalAll();
 }
 
 void AgentState::SetProbe(int gpu, const pb::Probe& probe) {
   if (gpu < 0 || gpu >= gpu_count_) return;
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   *state_.mutable_gpus(gpu)->mutable_probe() = probe;
   BumpLocked();
 }
 
 void AgentState::SetUsage(int gpu, const pb::Usage& usage) {
   if (gpu < 0 || gpu >= gpu_count_) return;
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   *state_.mutable_gpus(gpu)->mutable_usage() = usage;
   BumpLocked();
 }
 
 void AgentState::SetHealth(int gpu, bool healthy, std::string reason) {
   if (gpu < 0 || gpu >= gpu_count_) return;
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   pb::Gpu* g = state_.mutable_gpus(gpu);
   if (g->healthy() == healthy && g->health_reason() == reason) return;
   g->set_healthy(healthy);
@@ -57,44 +59,47 @@ void AgentState::SetHealth(int gpu, bool healthy, std::string reason) {
 }
 
 void AgentState::SetAllocations(std::vector<pb::Allocation> allocations) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   state_.clear_allocations();
   for (pb::Allocation& a : allocations) *state_.add_allocations() = std::move(a);
   BumpLocked();
 }
 
 void AgentState::Heartbeat() {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   BumpLocked();
 }
 
 pb::NodeState AgentState::Current() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return state_;
 }
 
 uint64_t AgentState::sequence() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return state_.sequence();
 }
 
 std::optional<pb::NodeState> AgentState::WaitNewer(uint64_t after, absl::Duration timeout) {
-  absl::MutexLock l(&mu_);
-  auto ready = [this, after]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return shutdown_ || state_.sequence() > after;
-  };
-  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
+  MutexLock l(&mu_);
+  while (!shutdown_ && state_.sequence() <= after) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::nanoseconds::zero()) break;
+    changed_.WaitWithTimeout(&mu_, left);
+  }
   if (shutdown_ || state_.sequence() <= after) return std::nullopt;
   return state_;
 }
 
 void AgentState::Shutdown() {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   shutdown_ = true;
+  changed_.SignalAll();
 }
 
 bool AgentState::shut_down() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return shutdown_;
 }
 

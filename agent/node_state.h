@@ -9,9 +9,9 @@
 //   pb::NodeState now = state.Current();
 //   std::optional<pb::NodeState> next = state.WaitNewer(now.sequence(), absl::Seconds(1));
 //
-// Thread-safety: every method may be called from any thread. One absl::Mutex guards the
-// message; WaitNewer blocks on it (a condition, with a timeout) without holding it otherwise.
-// Shutdown wakes every waiter for good.
+// Thread-safety: every method may be called from any thread. One Mutex guards the message;
+// WaitNewer waits on a CondVar signalled by every change (with a timeout). Shutdown wakes every
+// waiter for good.
 
 #include <cstdint>
 #include <optional>
@@ -19,11 +19,11 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/inventory.h"
 #include "agent/wire.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 
 namespace gpusched::agent {
 
@@ -56,7 +56,8 @@ class AgentState {
   Clock& clock_;
   const absl::Duration heartbeat_;
   const int gpu_count_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar changed_;  // signalled after every change and at Shutdown
   pb::NodeState state_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -41,7 +41,7 @@ Prober::Prober(kernels::ProbeBackend& backend, int gpu_count, Clock& clock, Prob
       options_(std::move(options)),
       publish_(std::move(publish)),
       logger_(logger) {
-  absl::MutexLock r(&round_mu_);
+  MutexLock r(&round_mu_);
   for (int g = 0; g < gpu_count_; ++g) {
     kernels::InterferenceOptions io;
     io.baseline_window = options_.baseline_window;
@@ -52,7 +52,7 @@ Prober::Prober(kernels::ProbeBackend& backend, int gpu_count, Clock& clock, Prob
   occupancy_.assign(gpu_count_, -1);
   bandwidth_.assign(gpu_count_, kernels::BandwidthResult{});
   warned_.assign(gpu_count_, false);
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   held_.assign(gpu_count_, absl::ZeroDuration());
 }
 
@@ -60,7 +60,7 @@ Prober::~Prober() { Stop(); }
 
 void Prober::Start() {
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     if (running_) return;
     running_ = true;
     started_ = clock_.Now();
@@ -70,19 +70,19 @@ void Prober::Start() {
 
 void Prober::Stop() {
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     running_ = false;
     if (timer_ != 0) clock_.Cancel(timer_);
     timer_ = 0;
     // Cancel does not wait for a callback already running on the clock's thread (RealClock):
     // wait until it is done with this object, its scheduling included.
-    mu_.Await(absl::Condition(+[](bool* in_timer) { return !*in_timer; }, &in_timer_));
+    while (in_timer_) timer_done_.Wait(&mu_);
   }
-  absl::MutexLock r(&round_mu_);  // a round in progress (RunRound called directly) finishes first
+  MutexLock r(&round_mu_);  // a round in progress (RunRound called directly) finishes first
 }
 
 void Prober::Schedule(absl::Duration delay) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   ScheduleLocked(delay);
 }
 
@@ -94,18 +94,19 @@ void Prober::ScheduleLocked(absl::Duration delay) {
 
 void Prober::OnTimer() {
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     if (!running_) return;
     in_timer_ = true;
   }
   const absl::Duration next = RunRound();
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   in_timer_ = false;
+  timer_done_.SignalAll();
   ScheduleLocked(next);
 }
 
 absl::Duration Prober::RunRound() {
-  absl::MutexLock r(&round_mu_);
+  MutexLock r(&round_mu_);
   const uint64_t round = rounds_.fetch_add(1);
   const bool bandwidth_round = options_.bandwidth_every > 0 && round % options_.bandwidth_every == 0;
   absl::Duration longest_hold = absl::ZeroDuration();
@@ -142,7 +143,7 @@ absl::Duration Prober::RunRound() {
     const absl::Duration held = std::max(reported, clock_.Now() - start);
     longest_hold = std::max(longest_hold, held);
     {
-      absl::MutexLock l(&mu_);
+      MutexLock l(&mu_);
       held_[g] += held;
       if (started_ == absl::InfinitePast()) started_ = start;
     }
@@ -172,7 +173,7 @@ absl::Duration Prober::RunRound() {
 }
 
 double Prober::overhead() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   if (started_ == absl::InfinitePast()) return 0;
   // Up to the next round: the time a round holds is paid for by the pause after it.
   const absl::Duration elapsed = std::max(clock_.Now(), next_due_) - started_;

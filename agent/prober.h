@@ -28,11 +28,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/wire.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "kernels/backend.h"
 #include "kernels/interference.h"
 
@@ -86,16 +86,17 @@ class Prober {
   const Publish publish_;
   log::Logger* const logger_;
 
-  absl::Mutex round_mu_;  // one round at a time; Stop waits on it
+  Mutex round_mu_;  // one round at a time; Stop waits on it
   std::vector<kernels::InterferenceEstimator> estimators_ ABSL_GUARDED_BY(round_mu_);
   std::vector<double> occupancy_ ABSL_GUARDED_BY(round_mu_);
   std::vector<kernels::BandwidthResult> bandwidth_ ABSL_GUARDED_BY(round_mu_);
   std::vector<bool> warned_ ABSL_GUARDED_BY(round_mu_);
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   Clock::TimerId timer_ ABSL_GUARDED_BY(mu_) = 0;
   bool in_timer_ ABSL_GUARDED_BY(mu_) = false;  // a timer callback is running; Stop waits for it
+  CondVar timer_done_;                           // signalled when in_timer_ turns false
   absl::Time started_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time next_due_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::vector<absl::Duration> held_ ABSL_GUARDED_BY(mu_);

@@ -14,6 +14,8 @@
 // intercepts, so the same code is checked for real. Not reentrant; no priority or fairness
 // promises beyond the platform's.
 
+#include <chrono>
+#include <condition_variable>
 #include <shared_mutex>
 
 #include "absl/base/thread_annotations.h"
@@ -55,6 +57,38 @@ class ABSL_SCOPED_LOCKABLE ReaderMutexLock {
 
  private:
   Mutex* const mu_;
+};
+
+// A condition variable for Mutex (exclusive holders only), for the few places that wait for a
+// state change (a stream waiting for the next message, an owner waiting for callbacks to end).
+//
+//   MutexLock l(&mu_);
+//   while (!ready_) cv_.Wait(&mu_);              // or WaitWithTimeout(&mu_, absl::Seconds(1))
+//   ...elsewhere, with mu_ held or not:  cv_.SignalAll();
+//
+// Built on std::condition_variable_any, so ThreadSanitizer sees the hand-offs.
+class CondVar {
+ public:
+  void Wait(Mutex* mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    Adapter a{mu};
+    cv_.wait(a);
+  }
+  // False when the timeout passed without a signal (spurious wake-ups return true: re-check).
+  bool WaitWithTimeout(Mutex* mu, std::chrono::nanoseconds timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    Adapter a{mu};
+    return cv_.wait_for(a, timeout) == std::cv_status::no_timeout;
+  }
+  void Signal() { cv_.notify_one(); }
+  void SignalAll() { cv_.notify_all(); }
+
+ private:
+  // BasicLockable over a Mutex the caller already holds.
+  struct Adapter {
+    Mutex* mu;
+    void lock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu->Lock(); }
+    void unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu->Unlock(); }
+  };
+  std::condition_variable_any cv_;
 };
 
 }  // namespace gpusched

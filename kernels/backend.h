@@ -33,8 +33,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/mutex.h"
 #include "kernels/probe.h"
 
 namespace gpusched::kernels {
@@ -150,7 +150,7 @@ class FakeBackend final : public ProbeBackend {
   double Noisy(double value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int gpu_count_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   FakeSpec spec_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
 };

@@ -201,7 +201,7 @@ absl::StatusOr<int> FakeBackend::DeviceCount() { return gpu_count_; }
 
 absl::StatusOr<DeviceInfo> FakeBackend::Describe(int device) {
   if (absl::Status s = CheckDevice("index", device); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const FakeGpu& g = spec_.gpus[static_cast<size_t>(device)];
   DeviceInfo info;
   info.index = device;
@@ -218,7 +218,7 @@ absl::StatusOr<DeviceInfo> FakeBackend::Describe(int device) {
 absl::StatusOr<OccupancyResult> FakeBackend::ProbeOccupancy(int device, int block_size) {
   if (absl::Status s = internal::ValidateBlockSize(block_size); !s.ok()) return s;
   if (absl::Status s = CheckDevice("device", device); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const FakeGpu& g = spec_.gpus[static_cast<size_t>(device)];
   OccupancyResult result;
   result.block_size = block_size;
@@ -232,7 +232,7 @@ absl::StatusOr<OccupancyResult> FakeBackend::ProbeOccupancy(int device, int bloc
 absl::StatusOr<ThroughputResult> FakeBackend::ProbeThroughput(int device, absl::Duration budget) {
   if (absl::Status s = internal::ValidateBudget(budget); !s.ok()) return s;
   if (absl::Status s = CheckDevice("device", device); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const FakeGpu& g = spec_.gpus[static_cast<size_t>(device)];
   const double share = std::max(1.0 - g.load, 1.0 / g.sm_count);
   ThroughputResult result;
@@ -250,7 +250,7 @@ absl::StatusOr<ThroughputResult> FakeBackend::ProbeThroughput(int device, absl::
 absl::StatusOr<BandwidthResult> FakeBackend::ProbeBandwidth(int device, int64_t bytes) {
   if (absl::Status s = internal::ValidateBytes(bytes); !s.ok()) return s;
   if (absl::Status s = CheckDevice("device", device); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const FakeGpu& g = spec_.gpus[static_cast<size_t>(device)];
   if (bytes > g.memory_bytes / 2) {
     return absl::ResourceExhaustedError(absl::StrFormat(
@@ -271,7 +271,7 @@ absl::StatusOr<P2PResult> FakeBackend::ProbePeerToPeer(int src, int dst, int64_t
   if (absl::Status s = internal::ValidateBytes(bytes); !s.ok()) return s;
   if (absl::Status s = CheckDevice("src", src); !s.ok()) return s;
   if (absl::Status s = CheckDevice("dst", dst); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   P2PResult result;
   if (spec_.p2p_gbps.empty()) return result;
   const double gbps = spec_.p2p_gbps[static_cast<size_t>(src)][static_cast<size_t>(dst)];
@@ -292,19 +292,19 @@ absl::Status FakeBackend::SetLoad(int gpu, double load) {
   if (!Finite(load) || load < 0 || load > 1) {
     return Bad(absl::StrFormat("load must be in [0, 1], got %g", load));
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   spec_.gpus[static_cast<size_t>(gpu)].load = load;
   return absl::OkStatus();
 }
 
 absl::StatusOr<double> FakeBackend::GetLoad(int gpu) const {
   if (absl::Status s = CheckDevice("gpu", gpu); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return spec_.gpus[static_cast<size_t>(gpu)].load;
 }
 
 FakeSpec FakeBackend::spec() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return spec_;
 }
 

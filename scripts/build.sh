@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 config="${1:-normal}"
 shift || true
 # The tests that exercise concurrent requests; the tsan configuration builds only these.
-TSAN_TESTS="live_concurrency_test live_scheduler_test scheduler_cache_test http_test extender_e2e_test"
+TSAN_TESTS="live_concurrency_test live_scheduler_test scheduler_cache_test http_test extender_e2e_test agent_test agent_reservations_test agent_deviceplugin_test agent_e2e_test"
 case "$config" in
+  tsan-list) echo "$TSAN_TESTS"; exit 0 ;;  # what test.sh runs under ThreadSanitizer
   normal) dir=build; flags=() ;;
   asan) dir=build-asan; flags=(-DGPUSCHED_SANITIZE=ON -DGPUSCHED_WITH_CUDA=OFF
                                -DGPUSCHED_BUILD_BENCHMARKS=OFF -DCMAKE_BUILD_TYPE=Debug) ;;

@@ -44,7 +44,7 @@ echo "=== [tsan] build"
 if bash scripts/build.sh tsan; then
   echo "=== [tsan] run"
   tsan_pass=0; tsan_fail=0
-  for t in live_concurrency_test live_scheduler_test scheduler_cache_test http_test extender_e2e_test; do
+  for t in $(bash scripts/build.sh tsan-list); do
     bin=$(find build-tsan -type f -name "$t" -perm -u+x | head -n 1)
     log=$(mktemp)
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$bin" >"$log" 2>&1

@@ -54,7 +54,7 @@ struct AgentHub::Link {
   std::map<std::string, bool> warned;  // kinds of rejection already logged
   std::string topology_bytes;          // the last accepted topology, serialized
   std::shared_ptr<const topology::GpuTopology> topology;  // built from topology_bytes
-  absl::Mutex cb_mu;
+  Mutex cb_mu;
 };
 
 class AgentHub::Reader final : public grpc::ClientReadReactor<pb::NodeState> {
@@ -128,21 +128,20 @@ AgentHub::AgentHub(Clock& clock, metrics::MetricsScope& metrics, AgentHubOptions
       applied_counter_(metrics.GetCounter("gpusched_agent_messages_total",
                                           "Messages from node agents, by outcome.", {{"result", "applied"}})) {
   alive_->hub = this;
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   ArmSweepLocked();
 }
 
 AgentHub::~AgentHub() {
   {
-    absl::MutexLock a(&alive_->mu);  // waits for a timer callback in progress
+    MutexLock a(&alive_->mu);  // waits for a timer callback in progress
     alive_->hub = nullptr;
   }
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   stopping_ = true;
   if (sweep_timer_ != 0) clock_.Cancel(sweep_timer_);
   for (auto& [node, link] : links_) CloseLocked(link);
-  mu_.Await(absl::Condition(
-      +[](int* readers) { return *readers == 0; }, &readers_));
+  while (readers_ > 0) readers_done_.Wait(&mu_);
 }
 
 // Runs `fn` on the hub from a Clock timer, unless the hub is gone.
@@ -150,7 +149,7 @@ template <class Fn>
 void AgentHub::After(absl::Duration delay, Clock::TimerId* id, Fn fn) {
   std::shared_ptr<Alive> alive = alive_;
   *id = clock_.ScheduleAfter(delay, [alive, fn = std::move(fn)]() mutable {
-    absl::MutexLock a(&alive->mu);
+    MutexLock a(&alive->mu);
     if (alive->hub != nullptr) fn(alive->hub);
   });
 }
@@ -160,7 +159,7 @@ void AgentHub::ArmSweepLocked() {
   const absl::Duration every = std::max(options_.stale_after / 4, absl::Milliseconds(20));
   After(every, &sweep_timer_, [](AgentHub* hub) {
     hub->Sweep();
-    absl::MutexLock l(&hub->mu_);
+    MutexLock l(&hub->mu_);
     hub->ArmSweepLocked();
   });
 }
@@ -201,7 +200,7 @@ void AgentHub::CloseLocked(const std::shared_ptr<Link>& link) {
 void AgentHub::SetAgents(const std::map<std::string, std::string>& agents) {
   std::vector<std::string> gone;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     for (const auto& [node, link] : links_) {
       if (!agents.count(node)) gone.push_back(node);
     }
@@ -211,7 +210,7 @@ void AgentHub::SetAgents(const std::map<std::string, std::string>& agents) {
 }
 
 void AgentHub::SetAgent(const std::string& node, const std::string& address) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   if (stopping_) return;
   auto it = links_.find(node);
   if (it != links_.end()) {
@@ -233,7 +232,7 @@ void AgentHub::SetAgent(const std::string& node, const std::string& address) {
 }
 
 std::shared_ptr<AgentHub::Link> AgentHub::Find(const NodeId& node) const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   auto it = links_.find(node.str());
   return it == links_.end() ? nullptr : it->second;
 }
@@ -243,7 +242,7 @@ bool AgentHub::HasAgent(const NodeId& node) const { return Find(node) != nullptr
 bool AgentHub::Fresh(const NodeId& node) const {
   std::shared_ptr<Link> link = Find(node);
   if (!link) return false;
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return link->heard && !link->stale;
 }
 
@@ -254,7 +253,7 @@ void AgentHub::Reject(const std::shared_ptr<Link>& link, std::string_view kind, 
       .Increment();
   bool first;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     first = !link->warned[std::string(kind)];
     link->warned[std::string(kind)] = true;
   }
@@ -272,7 +271,7 @@ void AgentHub::OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState&
   if (msg.has_topology()) msg.topology().SerializeToString(&bytes);
   std::shared_ptr<const topology::GpuTopology> known;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     if (!bytes.empty() && bytes == link->topology_bytes) known = link->topology;
   }
   absl::StatusOr<agent::AgentInventory> inv = agent::InventoryFromState(msg, known);
@@ -281,7 +280,7 @@ void AgentHub::OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState&
     return;
   }
   if (!known && inv->topology) {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     link->topology_bytes = std::move(bytes);
     link->topology = inv->topology;
   }
@@ -292,7 +291,7 @@ void AgentHub::OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState&
   bool recovered = false;
   bool in_order = false;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     if (link->closed) return;
     in_order = msg.incarnation() != link->incarnation || msg.sequence() > link->last_seq;
     if (in_order) {
@@ -317,17 +316,18 @@ void AgentHub::OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState&
     options_.logger->Info("node agent streaming", {{"node", link->node}, {"address", link->address},
                                                    {"incarnation", msg.incarnation()}});
   }
-  absl::MutexLock cb(&link->cb_mu);
+  MutexLock cb(&link->cb_mu);
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     if (link->closed || link->last_seq != msg.sequence() || link->incarnation != msg.incarnation()) return;
   }
   if (callbacks_.on_state) callbacks_.on_state(NodeId(link->node), *std::move(inv), msg);
 }
 
 void AgentHub::OnStreamDone(const std::shared_ptr<Link>& link, Reader* reader, std::string why) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   --readers_;
+  readers_done_.SignalAll();
   if (link->reader == reader) link->reader = nullptr;
   if (stopping_ || link->closed) return;
   ++link->failures;
@@ -342,7 +342,7 @@ void AgentHub::OnStreamDone(const std::shared_ptr<Link>& link, Reader* reader, s
   After(delay, &link->reconnect, [weak](AgentHub* hub) {
     std::shared_ptr<Link> l = weak.lock();
     if (!l) return;
-    absl::MutexLock lock(&hub->mu_);
+    MutexLock lock(&hub->mu_);
     l->reconnect = 0;
     if (l->closed || hub->stopping_) return;
     hub->reconnects_.fetch_add(1);
@@ -353,7 +353,7 @@ void AgentHub::OnStreamDone(const std::shared_ptr<Link>& link, Reader* reader, s
 void AgentHub::Sweep() {
   std::vector<std::pair<std::shared_ptr<Link>, std::string>> now_stale;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     const absl::Time now = clock_.Now();
     for (auto& [node, link] : links_) {
       if (link->stale) continue;
@@ -373,9 +373,9 @@ void AgentHub::Sweep() {
     metrics_.GetCounter("gpusched_agent_stale_total", "Times a node's agent went silent past staleAfter.", {})
         .Increment();
     if (options_.logger) options_.logger->Warn("node agent stale", {{"node", link->node}, {"why", why}});
-    absl::MutexLock cb(&link->cb_mu);
+    MutexLock cb(&link->cb_mu);
     {
-      absl::MutexLock l(&mu_);
+      MutexLock l(&mu_);
       if (!link->stale || link->closed) continue;
     }
     if (callbacks_.on_stale) callbacks_.on_stale(NodeId(link->node), why);
@@ -388,7 +388,7 @@ absl::Status AgentHub::Reserve(const NodeId& node, const framework::PodInfo& pod
   if (!link) return absl::NotFoundError(absl::StrCat("node ", node.str(), " has no agent"));
   pb::NodeAgent::Stub* stub;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     if (!link->heard || link->stale) {
       return absl::UnavailableError(absl::StrCat("the agent of node ", node.str(), " at ", link->address,
                                                  link->heard ? " is stale" : " has not been heard from yet"));
@@ -429,7 +429,7 @@ absl::Status AgentHub::Release(const NodeId& node, const PodUid& uid) {
 AgentHub::Counts AgentHub::counts() const {
   Counts c;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     for (const auto& [node, link] : links_) {
       ++c.agents;
       if (link->stale) ++c.stale;

@@ -47,7 +47,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "agent/proto/agent.grpc.pb.h"
@@ -56,6 +55,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/metrics/metrics_scope.h"
+#include "common/mutex.h"
 #include "scheduler/api/node_info.h"
 #include "scheduler/api/pod_info.h"
 
@@ -122,7 +122,7 @@ class AgentHub {
   struct Link;
   // Timer callbacks reach the hub through this, so one that fires during destruction finds null.
   struct Alive {
-    absl::Mutex mu;
+    Mutex mu;
     AgentHub* hub ABSL_GUARDED_BY(mu) = nullptr;
   };
   template <class Fn>
@@ -147,7 +147,8 @@ class AgentHub {
   const std::shared_ptr<grpc::ChannelCredentials> creds_;
   const std::shared_ptr<Alive> alive_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar readers_done_;  // signalled when readers_ drops
   std::map<std::string, std::shared_ptr<Link>> links_ ABSL_GUARDED_BY(mu_);  // by node
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);  // by address
   int readers_ ABSL_GUARDED_BY(mu_) = 0;  // streams whose OnDone has not run yet
