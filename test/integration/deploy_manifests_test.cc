@@ -542,6 +542,62 @@ TEST_F(DeployManifestsTest, DeploymentServesTheUrlPrefixPortAndMountsTheConfigs)
   }
 }
 
+// The agent DaemonSet runs on GPU nodes only, where the extender looks for it, serves the device
+// plugin from the kubelet's directory, and asks for no more privilege than that needs.
+TEST_F(DeployManifestsTest, AgentDaemonSetMatchesTheExtendersDiscoveryAndStaysUnprivileged) {
+  const std::vector<const Doc*> sets = OfKind("DaemonSet");
+  ASSERT_EQ(sets.size(), 1u);
+  const Doc& ds = *sets[0];
+  const std::string at = Where(ds);
+  const YAML::Node spec = Path(ds.node, {"spec", "template", "spec"});
+
+  const std::vector<SchedulerConfig> configs = ConfigMapEntries("extender.yaml");
+  ASSERT_FALSE(configs.empty());
+  const YAML::Node discover = Path(configs[0].node, {"agents", "discover"});
+  ASSERT_TRUE(discover.IsDefined()) << configs[0].where << ": agents.discover";
+  EXPECT_EQ(Str(Path(ds.node, {"metadata", "namespace"})), Str(Child(discover, "namespace"))) << at;
+  const YAML::Node pod_labels = Path(ds.node, {"spec", "template", "metadata", "labels"});
+  for (const std::string& k : Keys(Child(discover, "labels"))) {
+    EXPECT_EQ(Str(Child(pod_labels, k.c_str())), Str(Child(Child(discover, "labels"), k.c_str())))
+        << at << ": the extender finds agent Pods by label " << k;
+  }
+  // GPU nodes only.
+  const YAML::Node terms = Path(spec, {"affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
+                                       "nodeSelectorTerms"});
+  ASSERT_TRUE(terms.IsSequence()) << at << ": no required node affinity";
+  bool gfd = false;
+  for (const YAML::Node& t : Items(terms)) {
+    for (const YAML::Node& e : Items(Child(t, "matchExpressions"))) {
+      if (Str(Child(e, "key")) == "nvidia.com/gpu.present") gfd = true;
+    }
+  }
+  EXPECT_TRUE(gfd) << at << ": must select GFD's nvidia.com/gpu.present nodes";
+
+  const std::vector<YAML::Node> containers = Items(Child(spec, "containers"));
+  ASSERT_EQ(containers.size(), 1u);
+  const YAML::Node& c = containers[0];
+  std::map<std::string, std::string> args;
+  for (const YAML::Node& a : Items(Child(c, "args"))) {
+    const std::string s = Str(a);
+    const size_t eq = s.find('=');
+    args[s.substr(0, eq)] = eq == std::string::npos ? "" : s.substr(eq + 1);
+  }
+  EXPECT_EQ(PortOf(args["--listen"]), std::optional<int>(std::stoi(Str(Child(discover, "port"))))) << at;
+  EXPECT_EQ(args["--device-plugin-dir"], "/var/lib/kubelet/device-plugins") << at;
+  std::set<std::string> mounts;
+  for (const YAML::Node& m : Items(Child(c, "volumeMounts"))) mounts.insert(Str(Child(m, "mountPath")));
+  EXPECT_TRUE(mounts.count("/var/lib/kubelet/device-plugins")) << at;
+  EXPECT_TRUE(mounts.count(args["--pod-resources-socket"].substr(0, args["--pod-resources-socket"].rfind('/'))))
+      << at << ": the PodResources socket's folder is mounted";
+  const YAML::Node sc = Child(c, "securityContext");
+  EXPECT_FALSE(IsTrue(Child(sc, "privileged"))) << at;
+  EXPECT_EQ(Str(Child(sc, "allowPrivilegeEscalation")), "false") << at;
+  EXPECT_EQ(Str(Child(sc, "readOnlyRootFilesystem")), "true") << at;
+  EXPECT_EQ(Str(Path(sc, {"capabilities", "drop"})[0]), "ALL") << at;
+  EXPECT_EQ(Str(Child(spec, "automountServiceAccountToken")), "false") << at << ": the agent needs no API token";
+  EXPECT_FALSE(IsTrue(Child(spec, "hostNetwork"))) << at;
+}
+
 TEST_F(DeployManifestsTest, PodGroupCrdMatchesSchedulerPlugins) {
   const Doc* crd = nullptr;
   for (const Doc* d : OfKind("CustomResourceDefinition")) {
