@@ -41,7 +41,7 @@
 // scheduled by gpusched, or adopted after a restart) appear with that pod's namespace and name, an
 // empty pod_uid, kConfirmed, memory 0 when adopted.
 //
-// Limits (what the kubelet API allows; agent/deviceplugin/README.md): one allocation per pod (a
+// Limits (what the kubelet API allows; agent/README.md, "How the hand-off works"): one allocation per pod (a
 // pod whose containers each take gpusched devices is counted, never confirmed or swapped); memory
 // is not part of a shape, so a swap between pods of one milli but different memory leaves each
 // container with the memory limit of the reservation it was matched to, and the book records
