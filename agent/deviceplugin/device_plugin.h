@@ -1,7 +1,7 @@
 #pragma once
 
 // gpusched-agent's kubelet device plugin: hands the scheduler's GPU choice (the ReservationBook)
-// to the container, as far as the kubelet's device-plugin API allows (README.md next to this file).
+// to the container, as far as the kubelet's device-plugin API allows (agent/README.md, "How the hand-off works").
 //
 //   ReservationBook book(gpus, clock, {.on_change = publish, .node_name = "node-1"});
 //   ASSIGN_OR_RETURN(auto plugin, GpuDevicePlugin::Start(
