@@ -2,6 +2,7 @@
 
 #include "plugins/default_binder/default_binder.h"
 #include "plugins/gang/gang_plugin.h"
+#include "plugins/gpu_share/headroom.h"
 #include "plugins/gpu_share/policies.h"
 #include "plugins/gpu_topology/gpu_topology_plugin.h"
 #include "plugins/node_resources_fit/node_resources_fit.h"
@@ -27,6 +28,7 @@ framework::Registry NewInTreeRegistry() {
   (void)r.Register(std::string(gpu_share::GpuPacking::kName), &gpu_share::GpuPacking::New);
   (void)r.Register(std::string(gpu_share::BestFit::kName), &gpu_share::BestFit::New);
   (void)r.Register(std::string(gpu_share::Fgd::kName), &gpu_share::Fgd::New);
+  (void)r.Register(std::string(gpu_share::GpuHeadroom::kName), &gpu_share::GpuHeadroom::New);
   (void)r.Register(std::string(gpu_topology::kName), &gpu_topology::GpuTopologyPlugin::New);
   (void)r.Register(std::string(gang::kName), &gang::GangPlugin::New);
   return r;
@@ -107,6 +109,17 @@ profiles:
       - name: NodeSelector
       - name: TaintToleration
       - name: FGD
+      - name: NodeResourcesFit
+        points: [PreFilter, Filter, Reserve]
+      - name: DefaultBinder
+  - name: fgd-headroom
+    plugins:
+      - name: PrioritySort
+      - name: NodeSelector
+      - name: TaintToleration
+      - name: FGD
+      - name: GpuHeadroom
+        weight: 1
       - name: NodeResourcesFit
         points: [PreFilter, Filter, Reserve]
       - name: DefaultBinder

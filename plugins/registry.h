@@ -19,6 +19,7 @@ framework::Registry NewInTreeRegistry();
 //   random, dotprod, clustering, packing, bestfit, fgd: the GPU-sharing policies of the FGD
 //     paper (plugins/gpu_share), NodeResourcesFit for fit only. "fgd" needs the FGD plugin's
 //     typicalPods args, which the simulator fills in from the workload.
+//   fgd-headroom: fgd plus GpuHeadroom (weight 1): shares go to GPUs with measured headroom.
 extern const std::string_view kBuiltinProfiles;
 
 }  // namespace gpusched::plugins

@@ -76,8 +76,16 @@ class AgentHub::Reader final : public grpc::ClientReadReactor<pb::NodeState> {
     StartRead(&msg_);
   }
   void OnDone(const grpc::Status& s) override {
-    hub_->OnStreamDone(link_, this, s.ok() ? "the agent closed the stream" : s.error_message());
+    // Everything this reader holds (its ClientContext keeps a reference to the channel) goes
+    // before the hub hears that the stream is done: the hub's destructor waits for that, then
+    // drops the channels itself. Dropping the last reference to a channel here, on gRPC's own
+    // callback thread, would make that thread shut down its own completion queue (grpc#32584).
+    AgentHub* hub = hub_;
+    std::shared_ptr<Link> link = std::move(link_);
+    const std::string why = s.ok() ? "the agent closed the stream" : s.error_message();
+    const uintptr_t self = reinterpret_cast<uintptr_t>(this);
     delete this;
+    hub->OnStreamDone(std::move(link), self, why);
   }
 
  private:
@@ -324,12 +332,17 @@ void AgentHub::OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState&
   if (callbacks_.on_state) callbacks_.on_state(NodeId(link->node), *std::move(inv), msg);
 }
 
-void AgentHub::OnStreamDone(const std::shared_ptr<Link>& link, Reader* reader, std::string why) {
+void AgentHub::OnStreamDone(std::shared_ptr<Link> link, uintptr_t reader, std::string why) {
   MutexLock l(&mu_);
+  if (reinterpret_cast<uintptr_t>(link->reader) == reader) link->reader = nullptr;
+  if (stopping_ || link->closed) {
+    link.reset();  // under mu_, before the destructor may go on
+    --readers_;
+    readers_done_.SignalAll();
+    return;
+  }
   --readers_;
   readers_done_.SignalAll();
-  if (link->reader == reader) link->reader = nullptr;
-  if (stopping_ || link->closed) return;
   ++link->failures;
   if (link->failures == 1 && options_.logger) {
     options_.logger->Warn("node agent stream ended; reconnecting",

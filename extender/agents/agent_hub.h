@@ -133,7 +133,8 @@ class AgentHub {
   void OpenLocked(const std::shared_ptr<Link>& link) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CloseLocked(const std::shared_ptr<Link>& link) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState& msg) ABSL_LOCKS_EXCLUDED(mu_);
-  void OnStreamDone(const std::shared_ptr<Link>& link, Reader* reader, std::string why) ABSL_LOCKS_EXCLUDED(mu_);
+  // `reader` identifies the (already deleted) reader whose stream ended.
+  void OnStreamDone(std::shared_ptr<Link> link, uintptr_t reader, std::string why) ABSL_LOCKS_EXCLUDED(mu_);
   void Sweep() ABSL_LOCKS_EXCLUDED(mu_);
   void ArmSweepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reject(const std::shared_ptr<Link>& link, std::string_view kind, std::string_view why)

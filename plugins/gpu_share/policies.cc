@@ -8,6 +8,7 @@
 #include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "plugins/gpu_share/headroom.h"
 
 namespace gpusched::plugins::gpu_share {
 
@@ -688,16 +689,19 @@ std::optional<std::vector<GpuShare>> Fgd::ChooseDevices(const CycleState& state,
                                                         const PodInfo& pod,
                                                         const NodeInfo& node) {
   const framework::GpuRequest& req = pod.requests.gpu;
-  if (req.whole()) return framework::TryAllocate(node, req);
+  // Whole GPUs: every free whole GPU leaves the same fragmentation, so the measured headroom
+  // decides among them (the lowest indices when nothing is measured, as TryAllocate).
+  if (req.whole()) return PreferHeadroomWhole(node, req);
   const Choice c = Evaluate(pod, node);
   if (c.device_free < 0) return std::nullopt;
-  for (size_t i = 0; i < node.gpus().size(); ++i) {
-    const framework::GpuSlot& s = node.gpus()[i];
-    if (FitsShare(s, req) && s.milli_free.value() == c.device_free) {
-      return std::vector<GpuShare>{ShareOf(node, i, req)};
-    }
-  }
-  return std::nullopt;
+  // A share: the devices with that much free leave the same fragmentation; the one with the
+  // most headroom wins, then the lowest index.
+  const std::optional<size_t> i =
+      PreferHeadroomShare(node, req, [&](const framework::GpuSlot& s) {
+        return s.milli_free.value() == c.device_free;
+      });
+  if (!i) return std::nullopt;
+  return std::vector<GpuShare>{ShareOf(node, *i, req)};
 }
 
 }  // namespace gpusched::plugins::gpu_share

@@ -24,8 +24,12 @@
 // | BestFit       | 100 * (1 - sum over cpu,gpu 0.5 * (free - req) / max),  | best fit            |
 // |               | then min-max normalized                                 |                     |
 // | FGD           | 100 * sigmoid((F_before - F_after) / 1000): the node    | the GPU minimizing  |
-// |               | whose fragmentation grows least (fragmentation.h)       | F_after             |
+// |               | whose fragmentation grows least (fragmentation.h)       | F_after; ties: most |
+// |               |                                                         | headroom            |
 //
+// GpuHeadroom (headroom.h) adds a score by the measured headroom of the GPUs that fit a share;
+// FGD's device choice breaks its ties (GPUs leaving the same F_after, e.g. free whole GPUs) by
+// headroom, so nothing changes while no headroom is measured (all 1).
 // Randomness comes only from the Handle's random source, in PreScore and Reserve.
 
 #include <deque>
@@ -178,8 +182,10 @@ class Fgd final : public framework::PreScorePlugin,
   framework::Status Score(const framework::CycleState& state, const framework::PodInfo& pod,
                           const framework::NodeInfo& node, int64_t& score) const override;
 
-  // The node's score for `pod` and, for a share, the free milli of the device to use (the
-  // lowest-indexed device with that much free is taken). Exposed for tests.
+  // The node's score for `pod` and, for a share, the free milli of the device to use (of the
+  // devices with that much free, Reserve takes the one with the most measured headroom, then
+  // the lowest index; whole GPUs likewise take the free ones with the most headroom). Exposed
+  // for tests.
   struct Choice {
     int64_t score = 0;
     int32_t device_free = -1;  // -1: not a share

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "plugins/gpu_share/headroom.h"
 
 namespace gpusched::plugins::node_resources_fit {
 
@@ -124,7 +125,21 @@ Status NodeResourcesFit::Score(const framework::CycleState&, const framework::Po
 
 std::optional<std::vector<framework::GpuShare>> NodeResourcesFit::ChooseDevices(
     const framework::CycleState& state, const framework::PodInfo& pod, const framework::NodeInfo& node) {
-  return framework::TryAllocate(node, pod.requests.gpu, args_.gpu_selection);
+  const framework::GpuRequest& req = pod.requests.gpu;
+  // Where TryAllocate finds several devices equally good, the measured headroom decides (with
+  // headroom 1 everywhere this is TryAllocate's choice exactly).
+  if (req.whole()) return gpu_share::PreferHeadroomWhole(node, req);
+  std::optional<std::vector<framework::GpuShare>> chosen =
+      framework::TryAllocate(node, req, args_.gpu_selection);
+  if (!chosen || chosen->size() != 1) return chosen;
+  // Equally good for binpack and spread alike: the same milli and memory left after placement.
+  const framework::GpuSlot& c = node.gpus()[static_cast<size_t>((*chosen)[0].gpu.value())];
+  std::optional<size_t> best = gpu_share::PreferHeadroomShare(
+      node, req, [&](const framework::GpuSlot& s) {
+        return s.milli_free == c.milli_free && s.memory_free == c.memory_free;
+      });
+  if (best) (*chosen)[0].gpu = DeviceIndex(static_cast<int32_t>(*best));
+  return chosen;
 }
 
 }  // namespace gpusched::plugins::node_resources_fit

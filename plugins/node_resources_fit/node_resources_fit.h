@@ -12,7 +12,10 @@
 //    only for pods that request GPUs.
 //  - Reserve: chooses the devices with TryAllocate (lowest free whole GPUs; for a share of one
 //    GPU the tightest device with gpuSelection: binpack, or the emptiest with spread) unless an
-//    earlier Reserve plugin (e.g. a GPU-sharing policy) already did.
+//    earlier Reserve plugin (e.g. a GPU-sharing policy) already did. Among devices TryAllocate
+//    finds equally good (free whole GPUs; for a share, the same milli and memory left) the ones
+//    with the most measured headroom (GpuDevice::headroom) win, then the lower index; with no
+//    headroom measured (all 1) the choice is TryAllocate's.
 //
 // Config:
 //   - name: NodeResourcesFit

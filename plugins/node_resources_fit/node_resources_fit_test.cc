@@ -633,7 +633,8 @@ TEST(InTreeRegistry, ListsExactlyTheInTreePlugins) {
   const framework::Registry registry = NewInTreeRegistry();
   EXPECT_THAT(registry.Names(),
               ElementsAre("BestFit", "DefaultBinder", "DotProduct", "FGD", "Gang",
-                          "GpuClustering", "GpuPacking", "GpuTopology", "NodeResourcesFit",
+                          "GpuClustering", "GpuHeadroom", "GpuPacking", "GpuTopology",
+                          "NodeResourcesFit",
                           "NodeSelector", "PrioritySort", "RandomFit", "TaintToleration"));
   EXPECT_EQ(registry.Find("GangScheduling"), nullptr);
 }

@@ -45,8 +45,8 @@ struct GpuDevice {
   bool healthy = true;     // unhealthy devices get no new pods
   int32_t topology_group = -1;  // handle into topology/ (NVLink island / NUMA); -1 unknown
   // The share of the device's throughput its tenants can still get, measured by the node
-  // agent's probes (1: idle or not measured; 0.4: others take 60 %). Only the GpuHeadroom score
-  // reads it.
+  // agent's probes (1: idle or not measured; 0.4: others take 60 %). The GpuHeadroom score reads
+  // it, and FGD and NodeResourcesFit break ties between equally good devices by it.
   double headroom = 1.0;
   friend bool operator==(const GpuDevice&, const GpuDevice&) = default;
 };
