@@ -34,6 +34,20 @@ bool SameTopology(const std::shared_ptr<const topology::GpuTopology>& a,
 
 }  // namespace
 
+bool NodeMerger::SameGpus(const std::vector<framework::GpuDevice>& a,
+                          const std::vector<framework::GpuDevice>& b) const {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const framework::GpuDevice& x = a[i];
+    const framework::GpuDevice& y = b[i];
+    if (x.model != y.model || x.memory != y.memory || x.healthy != y.healthy ||
+        x.topology_group != y.topology_group || std::fabs(x.headroom - y.headroom) >= headroom_step_) {
+      return false;
+    }
+  }
+  return true;
+}
+
 framework::NodeSpec NodeMerger::Merge(const Entry& e) const {
   framework::NodeSpec spec = *e.api;
   if (!e.agent) return spec;
@@ -55,15 +69,7 @@ bool NodeMerger::SameButHeadroom(const framework::NodeSpec& a, const framework::
       a.max_pods != b.max_pods || a.gpus.size() != b.gpus.size() || !SameTopology(a.topology, b.topology)) {
     return false;
   }
-  for (size_t i = 0; i < a.gpus.size(); ++i) {
-    const framework::GpuDevice& x = a.gpus[i];
-    const framework::GpuDevice& y = b.gpus[i];
-    if (x.model != y.model || x.memory != y.memory || x.healthy != y.healthy ||
-        x.topology_group != y.topology_group || std::fabs(x.headroom - y.headroom) >= headroom_step_) {
-      return false;
-    }
-  }
-  return true;
+  return SameGpus(a.gpus, b.gpus);
 }
 
 absl::Status NodeMerger::PushLocked(const NodeId& node, Entry& e) {
@@ -110,15 +116,7 @@ absl::Status NodeMerger::OnApiNodeDelete(const NodeId& node) {
 
 bool NodeMerger::SameInventory(const agent::AgentInventory& a, const agent::AgentInventory& b) const {
   if (a.gpus.size() != b.gpus.size() || !SameTopology(a.topology, b.topology)) return false;
-  for (size_t i = 0; i < a.gpus.size(); ++i) {
-    const framework::GpuDevice& x = a.gpus[i];
-    const framework::GpuDevice& y = b.gpus[i];
-    if (x.model != y.model || x.memory != y.memory || x.healthy != y.healthy ||
-        x.topology_group != y.topology_group || std::fabs(x.headroom - y.headroom) >= headroom_step_) {
-      return false;
-    }
-  }
-  return true;
+  return SameGpus(a.gpus, b.gpus);
 }
 
 void NodeMerger::OnAgentState(const NodeId& node, agent::AgentInventory inventory) {

@@ -69,6 +69,8 @@ class NodeMerger {
   framework::NodeSpec Merge(const Entry& e) const;
   bool SameButHeadroom(const framework::NodeSpec& a, const framework::NodeSpec& b) const;
   bool SameInventory(const agent::AgentInventory& a, const agent::AgentInventory& b) const;
+  // Same GPUs for the model: headroom within headroom_step_, everything else equal.
+  bool SameGpus(const std::vector<framework::GpuDevice>& a, const std::vector<framework::GpuDevice>& b) const;
   absl::Status PushLocked(const NodeId& node, Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   runtime::LiveScheduler& live_;
