@@ -9,6 +9,8 @@
 //   - malformed, out-of-order and misaddressed messages are rejected and counted while the
 //     stream goes on.
 
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
@@ -30,6 +32,7 @@
 #include "nlohmann/json.hpp"
 #include "test/fakes/fake_apiserver.h"
 #include "test/fakes/fake_kubelet.h"
+#include "test/fakes/tls_certs.h"
 
 namespace gpusched::extender {
 namespace {
@@ -107,9 +110,15 @@ class AgentE2eTest : public ::testing::Test {
     if (agent_) agent_->Stop();
   }
 
-  void StartAgent(int port, const testing::FakeKubelet* kubelet = nullptr) {
+  void StartAgent(int port, const testing::FakeKubelet* kubelet = nullptr,
+                  const std::string& tls_dir = "") {
     if (agent_) agent_->Stop();
     agent::AgentConfig c;
+    if (!tls_dir.empty()) {  // mutual TLS: the agent's pair, and the CA its clients must have
+      c.tls_cert = tls_dir + "/agent.crt";
+      c.tls_key = tls_dir + "/agent.key";
+      c.tls_client_ca = tls_dir + "/ca.crt";
+    }
     if (kubelet != nullptr) {
       c.device_plugin_dir = kubelet->plugin_dir();
       c.pod_resources_socket = kubelet->pod_resources_socket();
@@ -127,8 +136,16 @@ class AgentE2eTest : public ::testing::Test {
     agent_port_ = agent_->grpc_port();
   }
 
-  void StartExtender(std::map<std::string, std::string> agents) {
+  void StartExtender(std::map<std::string, std::string> agents, const std::string& tls_dir = "",
+                     bool client_cert = true) {
     ExtenderConfig config;
+    if (!tls_dir.empty()) {
+      config.agents.ca_file = tls_dir + "/ca.crt";
+      if (client_cert) {
+        config.agents.cert_file = tls_dir + "/extender.crt";
+        config.agents.key_file = tls_dir + "/extender.key";
+      }
+    }
     config.host = "127.0.0.1";
     config.port = 0;
     config.profile = "binpack";
@@ -334,6 +351,38 @@ TEST_F(AgentE2eTest, KubeletAdmitsInAnotherOrderAndTheModelFollows) {
   EXPECT_EQ(std::set<int>({admitted["a"], admitted["b"], admitted["c"], gpu_of("d")}).size(), 4u);
   agent_->Stop();
   agent_.reset();
+}
+
+// agents.tls: the extender verifies the agent against a CA and presents its own certificate;
+// an extender without one is refused by an agent that requires it, and the node never turns
+// fresh.
+TEST_F(AgentE2eTest, MutualTlsBetweenExtenderAndAgent) {
+  char tmpl[] = "/tmp/gpusched_agent_tls_XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const testing::Pem ca = testing::MakeCa();
+  const testing::Pem agent_pair = testing::MakeCert(ca, "gpusched-agent");
+  const testing::Pem extender_pair = testing::MakeCert(ca, "gpusched-extender");
+  ASSERT_FALSE(ca.cert.empty() || agent_pair.cert.empty() || extender_pair.cert.empty());
+  ASSERT_TRUE(testing::WriteFile(dir + "/ca.crt", ca.cert));
+  ASSERT_TRUE(testing::WriteFile(dir + "/agent.crt", agent_pair.cert));
+  ASSERT_TRUE(testing::WriteFile(dir + "/agent.key", agent_pair.key));
+  ASSERT_TRUE(testing::WriteFile(dir + "/extender.crt", extender_pair.cert));
+  ASSERT_TRUE(testing::WriteFile(dir + "/extender.key", extender_pair.key));
+  StartAgent(0, nullptr, dir);
+  api_.Apply(FakeApiServer::kPods, GpuPod("eight-a100", {{"nvidia.com/gpu", "8"}}, "NVIDIA-A100-SXM4-80GB"));
+
+  // Without a client certificate: refused, stays away from the agent's GPUs.
+  StartExtender({{"n1", absl::StrCat("127.0.0.1:", agent_port_)}}, dir, /*client_cert=*/false);
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_TRUE(Feasible("eight-a100").empty()) << "an extender without a client certificate got the agent's state";
+  EXPECT_EQ(Metric(Get("/metrics").body, "gpusched_agent_streams{state=\"fresh\"}"), 0);
+  app_->Stop();
+
+  StartExtender({{"n1", absl::StrCat("127.0.0.1:", agent_port_)}}, dir);
+  WaitFor([&] { return Feasible("eight-a100") == std::vector<std::string>{"n1"}; },
+          "the agent's state over mutual TLS");
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(AgentE2eTest, BadMessagesAreRejectedAndTheStreamGoesOn) {
