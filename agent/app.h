@@ -43,7 +43,9 @@ struct AgentConfig {
   // Where the kubelet's device-plugin sockets live; "" runs no device plugin.
   std::string device_plugin_dir;
   std::string pod_resources_socket = "/var/lib/kubelet/pod-resources/kubelet.sock";
-  std::string whole_gpu_resource = "nvidia.com/gpu";  // "" to leave whole GPUs to NVIDIA's plugin
+  // Whole GPUs under this name too (e.g. "nvidia.com/gpu" where gpusched replaces NVIDIA's device
+  // plugin); "" (the default) leaves them to NVIDIA's plugin, so the two never collide.
+  std::string whole_gpu_resource;
   // How often the device plugin asks the kubelet's PodResources which pod holds which devices.
   absl::Duration reconcile_every = absl::Seconds(10);
   absl::Duration reserved_ttl = absl::Minutes(10);

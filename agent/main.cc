@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
                  "The kubelet's device-plugin directory (e.g. /var/lib/kubelet/device-plugins); empty: no device plugin");
   app.add_option("--pod-resources-socket", c.pod_resources_socket, "The kubelet's PodResources socket");
   app.add_option("--whole-gpu-resource", c.whole_gpu_resource,
-                 "Resource name for whole GPUs; empty leaves them to NVIDIA's device plugin");
+                 "Also serve whole GPUs under this name (nvidia.com/gpu where NVIDIA's device plugin is removed); default: none");
   app.add_option("--reservation-ttl", ttl, "How long a reservation waits for its pod");
   app.add_option("--reconcile-every", reconcile, "How often the kubelet's PodResources are read");
   app.add_option("--topo-file", c.topo_file, "Read `nvidia-smi topo -m` output from this file")

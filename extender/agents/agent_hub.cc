@@ -183,6 +183,9 @@ std::shared_ptr<grpc::Channel> AgentHub::ChannelFor(const std::string& address) 
               static_cast<int>(absl::ToInt64Milliseconds(options_.reconnect_min)));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(absl::ToInt64Milliseconds(options_.reconnect_max)));
+  // No bandwidth-delay-product probing: it pings the agent on incoming data to size the flow
+  // control window, which a stream of small messages once a second does not need.
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   // Our own messages are small; a bigger one is an error, not a reason to allocate.
   args.SetMaxReceiveMessageSize(4 << 20);
   std::shared_ptr<grpc::Channel> ch = grpc::CreateCustomChannel(address, creds_, args);
