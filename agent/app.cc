@@ -14,6 +14,7 @@
 #include "agent/node_state.h"
 #include "agent/nvml.h"
 #include "agent/service.h"
+#include "common/file.h"
 #include "common/http/http.h"
 #include "common/log.h"
 #include "common/mutex.h"
@@ -23,8 +24,6 @@
 
 namespace gpusched::agent {
 namespace {
-
-std::string_view View(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
 
 std::string NewIncarnation() {
   std::random_device rd;
@@ -79,7 +78,7 @@ class App final : public AgentApp {
         nvml_ = *std::move(nvml);
       } else {
         logger_->Warn("NVML unavailable: no UUIDs, usage, temperature, power or XID health",
-                      {{"error", View(nvml.status())}});
+                      {{"error", MessageOf(nvml.status())}});
       }
       std::string topo;
       if (!c.topo_file.empty()) {

@@ -7,9 +7,12 @@ namespace gpusched::agent {
 
 AgentState::AgentState(std::string node_name, const Inventory& inventory, std::string incarnation,
                        Clock& clock, absl::Duration heartbeat)
-    : clock_(clock), heartbeat_(heartbeat), gpu_count_(static_cast<int>(inventory.gpus.size())) {
+    : clock_(clock),
+      heartbeat_(heartbeat),
+      node_name_(node_name),
+      gpu_count_(static_cast<int>(inventory.gpus.size())) {
   MutexLock l(&mu_);
-  state_.set_node_name(std::move(node_name));
+  state_.set_node_name(node_name_);
   state_.set_incarnation(std::move(incarnation));
   state_.set_discovery(inventory.discovery);
   state_.set_heartbeat_ms(absl::ToInt64Milliseconds(heartbeat));

@@ -47,6 +47,7 @@ class AgentState {
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
   bool shut_down() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  const std::string& node_name() const { return node_name_; }  // constant
   int gpu_count() const { return gpu_count_; }
   absl::Duration heartbeat() const { return heartbeat_; }
 
@@ -55,6 +56,7 @@ class AgentState {
 
   Clock& clock_;
   const absl::Duration heartbeat_;
+  const std::string node_name_;
   const int gpu_count_;
   mutable Mutex mu_;
   CondVar changed_;  // signalled after every change and at Shutdown

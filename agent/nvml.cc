@@ -162,7 +162,7 @@ absl::StatusOr<NvmlSample> Nvml::Sample(int index) const {
 
 std::vector<XidEvent> Nvml::PollXid() {
   std::vector<XidEvent> out;
-  std::lock_guard<std::mutex> l(events_mu_);
+  MutexLock l(&events_mu_);
   if (!api_.event_set_create || !api_.register_events || !api_.event_wait) return out;
   if (!events_tried_) {
     events_tried_ = true;

@@ -17,16 +17,18 @@
 // same code through a table of fake entry points (NvmlApi).
 //
 // Thread safety: NVML itself is thread-safe; an Nvml object may be used from several threads.
-// The XID event set is polled by one thread at a time (PollXid takes a mutex).
+// The XID event set is created on the first PollXid and polled by one thread at a time: events_mu_
+// guards events_ and events_tried_ (PollXid holds it throughout; nothing else takes it).
 
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "common/mutex.h"
 
 namespace gpusched::agent {
 
@@ -126,9 +128,9 @@ class Nvml {
 
   NvmlApi api_;
   void* library_ = nullptr;  // dlopen handle; null for FromApi
-  std::mutex events_mu_;
-  nvmlEventSet_t events_ = nullptr;  // guarded by events_mu_
-  bool events_tried_ = false;        // guarded by events_mu_
+  Mutex events_mu_;
+  nvmlEventSet_t events_ ABSL_GUARDED_BY(events_mu_) = nullptr;
+  bool events_tried_ ABSL_GUARDED_BY(events_mu_) = false;
 };
 
 // "NVIDIA A100-SXM4-80GB" -> "NVIDIA-A100-SXM4-80GB": the device name as NVIDIA GPU Feature

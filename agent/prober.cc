@@ -3,14 +3,10 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
 
 namespace gpusched::agent {
-namespace {
-
-std::string_view View(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
-
-}  // namespace
 
 absl::Status ValidateProberOptions(const ProberOptions& o) {
   if (!(o.duty_cycle > 0 && o.duty_cycle <= 0.05)) {
@@ -151,7 +147,7 @@ absl::Duration Prober::RunRound() {
       failures_.fetch_add(1);
       if (logger_ && !warned_[g]) {
         logger_->Warn("GPU probe failed; its last results stay published",
-                      {{"gpu", absl::StrCat(g)}, {"error", View(failed)}});
+                      {{"gpu", absl::StrCat(g)}, {"error", MessageOf(failed)}});
       }
       warned_[g] = true;
       if (!t.ok()) continue;

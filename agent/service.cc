@@ -1,9 +1,9 @@
 #include "agent/service.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
+#include "common/file.h"
+#include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
 #include "agent/wire.h"
 #include "grpcpp/grpcpp.h"
@@ -26,7 +26,6 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(code, std::string(s.message()));
 }
 
-std::string_view View(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
 
 }  // namespace
 
@@ -34,9 +33,9 @@ grpc::Status NodeAgentService::Watch(grpc::ServerContext* context, const pb::Wat
                                      grpc::ServerWriter<pb::NodeState>* writer) {
   const std::string who = request->subscriber().substr(0, kMaxString);
   const std::string peer = context->peer();
-  if (!request->node_name().empty() && request->node_name() != state_.Current().node_name()) {
+  if (!request->node_name().empty() && request->node_name() != state_.node_name()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        absl::StrCat("this is the agent of node ", state_.Current().node_name(), ", not ",
+                        absl::StrCat("this is the agent of node ", state_.node_name(), ", not ",
                                      request->node_name().substr(0, kMaxString)));
   }
   watchers_.fetch_add(1);
@@ -60,7 +59,7 @@ grpc::Status NodeAgentService::Watch(grpc::ServerContext* context, const pb::Wat
 grpc::Status NodeAgentService::Reserve(grpc::ServerContext*, const pb::ReserveRequest* request,
                                        pb::ReserveReply* reply) {
   absl::Status s = ValidateReserveRequest(*request);
-  const std::string node = state_.Current().node_name();
+  const std::string& node = state_.node_name();
   if (s.ok() && request->node_name() != node) {
     s = absl::FailedPreconditionError(absl::StrCat("reservation for node ", request->node_name(),
                                                    " sent to the agent of node ", node));
@@ -78,7 +77,7 @@ grpc::Status NodeAgentService::Reserve(grpc::ServerContext*, const pb::ReserveRe
       logger_->Warn("reservation refused",
                     {{"pod", absl::StrCat(request->pod_namespace().substr(0, kMaxString), "/",
                                           request->pod_name().substr(0, kMaxString))},
-                     {"error", View(s)}});
+                     {"error", MessageOf(s)}});
     }
     return ToGrpc(s);
   }
@@ -94,23 +93,13 @@ grpc::Status NodeAgentService::Release(grpc::ServerContext*, const pb::ReleaseRe
   }
   // As for Reserve: a release meant for another node's agent (a stale address now reused) must
   // not drop this node's reservation of the same pod.
-  if (const std::string node = state_.Current().node_name();
+  if (const std::string node = state_.node_name();
       !request->node_name().empty() && request->node_name() != node) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("release for node ", request->node_name().substr(0, kMaxString),
                                      " sent to the agent of node ", node));
   }
   return ToGrpc(book_.Release(request->pod_uid()));
-}
-
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::FailedPreconditionError(absl::StrCat("cannot read ", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string out = ss.str();
-  if (out.size() > (1u << 20)) return absl::FailedPreconditionError(absl::StrCat(path, ": larger than 1 MiB"));
-  return out;
 }
 
 absl::StatusOr<std::unique_ptr<AgentServer>> AgentServer::Start(const AgentServerOptions& o,

@@ -80,7 +80,4 @@ class AgentServer {
   int port_ = 0;
 };
 
-// The contents of a file, or FailedPrecondition naming it.
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path);
-
 }  // namespace gpusched::agent

@@ -10,8 +10,16 @@
 //     return absl::OkStatus();
 //   }
 
+#include <string_view>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
+namespace gpusched {
+// A status's message as a std::string_view, for log fields and std string functions (Debian's
+// Abseil has its own string_view type, so message() does not convert by itself).
+inline std::string_view MessageOf(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
+}  // namespace gpusched
 
 #define GPUSCHED_CONCAT_INNER_(a, b) a##b
 #define GPUSCHED_CONCAT_(a, b) GPUSCHED_CONCAT_INNER_(a, b)

@@ -1,25 +1,15 @@
 #include "extender/agents/agent_hub.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
+#include "common/file.h"
+#include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 
 namespace gpusched::extender {
 namespace {
-
-std::string_view View(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
-
-absl::StatusOr<std::string> ReadPem(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::FailedPreconditionError(absl::StrCat("cannot read ", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 absl::Status FromGrpc(const grpc::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -105,13 +95,13 @@ absl::StatusOr<std::unique_ptr<AgentHub>> AgentHub::Create(Clock& clock, metrics
       return absl::InvalidArgumentError("agents TLS: give both a client certificate and its key");
     }
     grpc::SslCredentialsOptions ssl;
-    absl::StatusOr<std::string> ca = ReadPem(options.ca_file);
+    absl::StatusOr<std::string> ca = ReadSmallFile(options.ca_file);
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *ca;
     if (!options.cert_file.empty()) {
-      absl::StatusOr<std::string> cert = ReadPem(options.cert_file);
+      absl::StatusOr<std::string> cert = ReadSmallFile(options.cert_file);
       if (!cert.ok()) return cert.status();
-      absl::StatusOr<std::string> key = ReadPem(options.key_file);
+      absl::StatusOr<std::string> key = ReadSmallFile(options.key_file);
       if (!key.ok()) return key.status();
       ssl.pem_cert_chain = *cert;
       ssl.pem_private_key = *key;
@@ -287,7 +277,7 @@ void AgentHub::OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState&
   }
   absl::StatusOr<agent::AgentInventory> inv = agent::InventoryFromState(msg, known);
   if (!inv.ok()) {
-    Reject(link, "invalid", View(inv.status()));
+    Reject(link, "invalid", MessageOf(inv.status()));
     return;
   }
   if (!known && inv->topology) {

@@ -3,12 +3,11 @@
 #include <cmath>
 #include <utility>
 
+#include "common/status_macros.h"
 #include "absl/strings/str_cat.h"
 
 namespace gpusched::extender {
 namespace {
-
-std::string_view View(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
 
 // Same wiring: the same object, or the same devices and links (a new message rebuilds it).
 bool SameTopology(const std::shared_ptr<const topology::GpuTopology>& a,
@@ -91,7 +90,7 @@ absl::Status NodeMerger::PushLocked(const NodeId& node, Entry& e) {
                         {{"source", e.agent && !e.stale ? "agent" : "api"}})
         .Increment();
   } else if (logger_) {
-    logger_->Warn("node not applied to the model", {{"node", node.str()}, {"error", View(s)}});
+    logger_->Warn("node not applied to the model", {{"node", node.str()}, {"error", MessageOf(s)}});
   }
   return s;
 }

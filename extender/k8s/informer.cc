@@ -51,7 +51,6 @@ std::string RvOf(const Json& obj) {
   return rv != md->end() && rv->is_string() ? rv->get<std::string>() : "";
 }
 
-std::string_view Msg(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
 
 // The message of a Kubernetes Status body, or the body itself (cut short).
 std::string BodyMessage(const std::string& body) {
@@ -185,7 +184,7 @@ void Informer::Run(Resource& r) {
     if (stop_) return;
     CountRestart(r, "error");
     Warn("list/watch failed; retrying",
-         {{"resource", r.name}, {"error", Msg(s)},
+         {{"resource", r.name}, {"error", MessageOf(s)},
           {"retry_in", absl::FormatDuration(backoff)}});
     if (!Sleep(backoff)) return;
     backoff = std::min(backoff * 2, options_.backoff_max);
@@ -327,7 +326,7 @@ void Informer::UpsertNode(Resource& r, const Json& obj) {
   absl::StatusOr<NodeObject> node = DecodeNodeJson(obj);
   if (!node.ok()) {
     CountRejected(r);
-    Warn("node rejected; keeping what the model had", {{"error", Msg(node.status())}});
+    Warn("node rejected; keeping what the model had", {{"error", MessageOf(node.status())}});
     return;
   }
   const std::string name = node->spec.name.str();
@@ -351,7 +350,7 @@ void Informer::UpsertNode(Resource& r, const Json& obj) {
     if (!s.ok() && !known && absl::IsAlreadyExists(s)) s = live_.OnNodeUpdate(node->spec);
   }
   if (!s.ok()) {
-    Warn("node not applied to the model", {{"node", name}, {"error", Msg(s)}});
+    Warn("node not applied to the model", {{"node", name}, {"error", MessageOf(s)}});
     return;
   }
   r.known[name] = {name};
@@ -377,7 +376,7 @@ void Informer::BindIntoModel(const framework::PodInfo& pod, const NodeId& node,
   }
   if (!s.ok()) {
     Warn("bound pod not applied to the model",
-         {{"pod", pod.FullName()}, {"node", node.str()}, {"error", Msg(s)}});
+         {{"pod", pod.FullName()}, {"node", node.str()}, {"error", MessageOf(s)}});
   }
 }
 
@@ -421,7 +420,7 @@ void Informer::UpsertPod(Resource& r, const Json& obj) {
   const std::string key = KeyOf(obj);
   if (!pod.ok()) {
     CountRejected(r);
-    Warn("pod rejected; keeping what the model had", {{"error", Msg(pod.status())}});
+    Warn("pod rejected; keeping what the model had", {{"error", MessageOf(pod.status())}});
     return;
   }
   framework::PodInfo& info = pod->info;
@@ -452,14 +451,14 @@ void Informer::UpsertGroups(Resource& r, const Json& obj) {
     if (w.ok()) groups = std::move(*w);
     else {
       CountRejected(r);
-      Warn("workload rejected", {{"error", Msg(w.status())}});
+      Warn("workload rejected", {{"error", MessageOf(w.status())}});
       return;
     }
   } else {
     absl::StatusOr<PodGroupInfo> g = DecodePodGroupJson(obj);
     if (!g.ok()) {
       CountRejected(r);
-      Warn("PodGroup rejected", {{"error", Msg(g.status())}});
+      Warn("PodGroup rejected", {{"error", MessageOf(g.status())}});
       return;
     }
     groups.push_back(std::move(*g));
@@ -494,7 +493,7 @@ void Informer::Remove(Resource& r, const std::string& key) {
       absl::Status s = options_.nodes != nullptr ? options_.nodes->OnApiNodeDelete(NodeId(handles[0]))
                                                  : live_.OnNodeDelete(NodeId(handles[0]));
       if (!s.ok() && !absl::IsNotFound(s)) {
-        Warn("node removal failed", {{"node", handles[0]}, {"error", Msg(s)}});
+        Warn("node removal failed", {{"node", handles[0]}, {"error", MessageOf(s)}});
       }
       MutexLock l(&mu_);
       parked_.erase(NodeId(handles[0]));
@@ -510,7 +509,7 @@ void Informer::Remove(Resource& r, const std::string& key) {
       }
       absl::Status s = live_.OnPodDeleted(uid);
       if (!s.ok() && !absl::IsNotFound(s)) {
-        Warn("pod removal failed", {{"pod", key}, {"error", Msg(s)}});
+        Warn("pod removal failed", {{"pod", key}, {"error", MessageOf(s)}});
       }
       break;
     }
