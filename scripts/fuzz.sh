@@ -16,7 +16,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_DIR=build-fuzz
+BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}  # another folder for a second fuzz build beside this one
 FUZZ_DIR=bench/fuzz
 
 names() {
