@@ -6,9 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "cli/flags.h"
+#include "CLI/CLI.hpp"
 #include "common/metrics/in_memory_metrics.h"
 #include "common/sim_clock.h"
+#include "plugins/gpu_share/policies.h"
 #include "plugins/registry.h"
 #include "scheduler/cache/cluster_cache.h"
 #include "scheduler/runtime/framework.h"
@@ -24,6 +25,23 @@ using framework::NodeSpec;
 using framework::PodInfo;
 
 constexpr int64_t kGi = int64_t{1} << 30;
+constexpr char kCommand[] = "demo";
+
+struct DemoFlags {
+  std::string profile, profiles_file;
+  uint64_t seed = 42;
+};
+
+// FGD needs typical pods, which the simulator counts from its trace; the demo has no trace, so
+// FGD starts from the generic prior and learns from the pods it sees, as the live extender does.
+runtime::Profile WithFgdPrior(runtime::Profile profile) {
+  for (runtime::PluginConfig& pc : profile.plugins) {
+    if (pc.name == plugins::gpu_share::Fgd::kName && pc.args.empty()) {
+      pc.args = plugins::gpu_share::ObservedFgdArgs();
+    }
+  }
+  return profile;
+}
 
 NodeSpec Node(std::string name, int64_t cpus, int64_t mem_gi, int gpus, std::string model,
               int64_t gpu_mem_gi) {
@@ -163,56 +181,58 @@ int RunProfile(const runtime::Profile& profile, uint64_t seed, std::ostream& out
   return 0;
 }
 
-}  // namespace
-
-int RunDemo(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  std::string profile_file;
-  std::vector<std::string> names;  // empty: every profile
-  uint64_t seed = 42;
-  std::string profile_name, seed_text;
-  FlagReader flags(args);
-  while (flags.Next()) {
-    if (flags.Value("--profiles", profile_file) || flags.Value("--profile", profile_name) ||
-        flags.Value("--seed", seed_text)) {
-      continue;
-    }
-    return flags.Unknown(err, "demo",
-                         "usage: gpusched demo [--profile NAME] [--profiles FILE] [--seed N]\n");
-  }
-  if (!profile_name.empty()) names = {profile_name};
-  if (!seed_text.empty() && !absl::SimpleAtoi(seed_text, &seed)) {
-    err << "demo: --seed: not a number: " << seed_text << "\n";
-    return 2;
-  }
+int Run(const DemoFlags& f, std::ostream& out, std::ostream& err) {
   absl::StatusOr<std::vector<runtime::Profile>> profiles =
-      profile_file.empty() ? runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in profiles")
-                           : runtime::LoadProfilesFile(profile_file);
-  if (!profiles.ok()) {
-    err << "demo: " << profiles.status().message() << "\n";
-    return 1;
-  }
-  if (names.empty() && profile_file.empty()) {
+      f.profiles_file.empty()
+          ? runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in profiles")
+          : runtime::LoadProfilesFile(f.profiles_file);
+  if (!profiles.ok()) return Fail(err, kCommand, profiles.status());
+  std::vector<std::string> names;
+  if (!f.profile.empty()) {
+    names = {f.profile};
+  } else if (f.profiles_file.empty()) {
     names = {"baseline", "binpack"};  // the built-in general-purpose profiles
-  } else if (names.empty()) {
+  } else {
     for (const runtime::Profile& p : *profiles) names.push_back(p.name);
   }
   std::vector<runtime::Profile> chosen;
   for (const std::string& name : names) {
     absl::StatusOr<runtime::Profile> p = runtime::FindProfile(*profiles, name);
-    if (!p.ok()) {
-      err << "demo: " << p.status().message() << "\n";
-      return 1;
-    }
-    chosen.push_back(*std::move(p));
+    if (!p.ok()) return Fail(err, kCommand, p.status());
+    chosen.push_back(WithFgdPrior(*std::move(p)));
   }
   out << "gpusched demo: 6 nodes (2 DGX A100 one with a failed GPU, 2 T4 boxes, a CPU node, a\n"
          "tainted A10 canary), 12 pods (training, GPU shares, inference, CPU jobs), scheduled\n"
          "through the plugin framework with each profile. Seed "
-      << seed << ".\n";
+      << f.seed << ".\n";
   for (const runtime::Profile& p : chosen) {
-    if (int rc = RunProfile(p, seed, out, err); rc != 0) return rc;
+    if (int rc = RunProfile(p, f.seed, out, err); rc != 0) return rc;
   }
-  return 0;
+  return kExitOk;
+}
+
+}  // namespace
+
+Runner AddDemoCommand(CLI::App& app) {
+  auto f = std::make_shared<DemoFlags>();
+  app.description(
+      "Schedule a small built-in cluster through the plugin framework and print every decision "
+      "and why.");
+  app.add_option("--profile", f->profile,
+                 "one profile (default: baseline and binpack, or every profile of --profiles)")
+      ->check(RealValue());
+  app.add_option("--profiles", f->profiles_file, "a profiles file (YAML or JSON)")
+      ->check(RealValue());
+  app.add_option("--seed", f->seed, "the random source's seed")
+      ->check(CLI::NonNegativeNumber)  // CLI11 would wrap "-1" around to 2^64-1
+      ->capture_default_str();
+  return [f](std::ostream& out, std::ostream& err) { return Run(*f, out, err); };
+}
+
+int RunDemo(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app("", "gpusched demo");
+  const Runner run = AddDemoCommand(app);
+  return ParseThenRun(app, args, out, err, run);
 }
 
 }  // namespace gpusched::cli

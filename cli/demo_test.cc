@@ -150,12 +150,15 @@ TEST(Demo, BadArgumentsFailWithAMessage) {
     std::vector<std::string> want_in_err;
   };
   const std::vector<Case> cases = {
-      {"seed not a number", {"--seed", "abc"}, 2, {"--seed", "not a number", "abc"}},
-      {"negative seed", {"--seed", "-1"}, 2, {"--seed", "not a number"}},
-      {"seed without value", {"--seed"}, 2, {"\"--seed\"", "usage:"}},
-      {"unknown flag", {"--bogus"}, 2, {"unknown or incomplete argument \"--bogus\"", "usage:"}},
-      {"positional argument", {"baseline"}, 2, {"\"baseline\"", "usage:"}},
-      {"profile without value", {"--profile"}, 2, {"\"--profile\"", "usage:"}},
+      {"seed not a number", {"--seed", "abc"}, 2, {"--seed", "abc"}},
+      {"negative seed", {"--seed", "-1"}, 2, {"--seed", "-1"}},
+      {"seed without value", {"--seed"}, 2, {"--seed: 1 required", "--help"}},
+      {"unknown flag", {"--bogus"}, 2, {"--bogus", "--help"}},
+      {"positional argument", {"baseline"}, 2, {"\"baseline\"", "--help"}},
+      {"profile without value", {"--profile"}, 2, {"--profile", "--help"}},
+      {"profile given twice", {"--profile", "a", "--profile", "b"}, 2, {"--profile"}},
+      {"next flag taken as the value", {"--profile", "--seed", "3"}, 2,
+       {"\"--seed\" is a flag, not a value"}},
       {"unknown profile", {"--profile", "nope"}, 1,
        {"no profile named \"nope\"", "baseline, binpack"}},
       {"missing profiles file", {"--profiles", "/nonexistent/gpusched/profiles.yaml"}, 1,

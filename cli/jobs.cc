@@ -1,12 +1,15 @@
 #include "cli/jobs.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <memory>
+#include <set>
 #include <thread>
 
-#include "absl/strings/numbers.h"
+#include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "cli/flags.h"
+#include "common/status_macros.h"
 #include "simulator/job_engine.h"
 #include "simulator/job_report.h"
 #include "simulator/trace/philly.h"
@@ -14,121 +17,98 @@
 namespace gpusched::cli {
 namespace {
 
-constexpr char kUsage[] =
-    "usage: gpusched jobs [--trace FILE.trace|DIR] [--throughputs FILE.json] [--gpu v100]\n"
-    "                     [--nodes 64] [--gpus-per-pod 1] [--nodes-per-rack 8]\n"
-    "                     [--runs gang/fifo,gang/greedy,gang/smallest-first,gang/backfill,\n"
-    "                             naive/greedy,naive/fifo]\n"
-    "                     [--gang-topology any|rack|nvlink-domain] [--nvlink-domain-nodes N]\n"
-    "                     [--max-jobs N] [--out DIR] [--json]\n"
-    "                     [--path framework|extender]  (extender: every pod through filter,\n"
-    "                     prioritize and bind as kube-scheduler calls them; gangs by plans)\n"
-    "  Replays a job trace with gangs on nodes of 8 GPUs. Without --trace: a built-in 200-job\n"
-    "  sample. Public traces: ../shared/data/philly-gavel/traces/msr/seed=0 (a directory of\n"
-    "  .trace files) with --throughputs ../shared/data/philly-gavel/simulation_throughputs.json.\n";
-
+constexpr char kCommand[] = "jobs";
 constexpr char kDefaultRuns[] =
     "gang/fifo,gang/greedy,gang/smallest-first,gang/backfill,naive/greedy";
 
-bool ParseInt(const std::string& text, int lo, int hi, int& out) {
-  return absl::SimpleAtoi(text, &out) && out >= lo && out <= hi;
-}
-
-}  // namespace
-
-int RunJobs(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  std::string trace_path, throughputs, gpu = "v100", runs_text = kDefaultRuns;
-  std::string out_dir = "out/jobs", nodes_text, per_pod_text, per_rack_text, max_jobs_text;
-  std::string nvl_text, topology, path = "framework";
-  bool json = false;
-  FlagReader flags(args);
-  while (flags.Next()) {
-    if (flags.Value("--trace", trace_path) || flags.Value("--throughputs", throughputs) ||
-        flags.Value("--gpu", gpu) || flags.Value("--runs", runs_text) ||
-        flags.Value("--nodes", nodes_text) || flags.Value("--gpus-per-pod", per_pod_text) ||
-        flags.Value("--nodes-per-rack", per_rack_text) ||
-        flags.Value("--nvlink-domain-nodes", nvl_text) ||
-        flags.Value("--gang-topology", topology) || flags.Value("--max-jobs", max_jobs_text) ||
-        flags.Value("--out", out_dir) || flags.Value("--path", path) ||
-        flags.Switch("--json", json)) {
-      continue;
-    }
-    if (flags.current() == "--help" || flags.current() == "-h") {
-      out << kUsage;
-      return 0;
-    }
-    return flags.Unknown(err, "jobs", kUsage);
-  }
+struct JobsFlags {
+  std::string trace, throughputs, gpu = "v100", runs = kDefaultRuns, out_dir = "out/jobs";
+  std::string path = "framework";
   simulator::JobSimOptions base;
-  base.gang_topology = topology;
-  base.path = path;
   int max_jobs = 0;
-  struct IntFlag {
-    const char* name;
-    const std::string& text;
-    int lo, hi;
-    int& out;
-  };
-  for (const IntFlag& f : {IntFlag{"--nodes", nodes_text, 1, 100000, base.nodes},
-                           IntFlag{"--gpus-per-pod", per_pod_text, 1, 8, base.gpus_per_pod},
-                           IntFlag{"--nodes-per-rack", per_rack_text, 1, 100000, base.nodes_per_rack},
-                           IntFlag{"--nvlink-domain-nodes", nvl_text, 0, 100000,
-                                   base.nodes_per_nvlink_domain},
-                           IntFlag{"--max-jobs", max_jobs_text, 0, 100000000, max_jobs}}) {
-    if (!f.text.empty() && !ParseInt(f.text, f.lo, f.hi, f.out)) {
-      err << "jobs: " << f.name << ": expected " << f.lo << ".." << f.hi << ", got \"" << f.text
-          << "\"\n";
-      return 2;
-    }
-  }
+  int max_input_mb = kDefaultMaxInputMb;
+  bool json = false;
+};
 
-  // The runs to compare: mode/order pairs.
+// --runs: mode/order pairs, each valid, none twice.
+absl::StatusOr<std::vector<simulator::JobSimOptions>> ParseRuns(const JobsFlags& f) {
   std::vector<simulator::JobSimOptions> runs;
-  for (const std::string& item : std::vector<std::string>(absl::StrSplit(runs_text, ','))) {
+  std::set<std::string> seen;
+  for (const std::string& item : std::vector<std::string>(absl::StrSplit(f.runs, ','))) {
     std::vector<std::string> parts = absl::StrSplit(item, absl::MaxSplits('/', 1));
-    simulator::JobSimOptions o = base;
+    simulator::JobSimOptions o = f.base;
+    o.path = f.path;
     o.mode = parts[0];
     o.order = parts.size() == 2 ? parts[1] : "fifo";
     if (absl::Status s = simulator::ValidateJobSimOptions(o); !s.ok()) {
-      err << "jobs: --runs \"" << item << "\": " << s.message() << "\n";
-      return 2;
+      return absl::InvalidArgumentError(absl::StrCat("--runs \"", item, "\": ", s.message()));
+    }
+    if (!seen.insert(absl::StrCat(o.mode, "/", o.order)).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--runs: ", o.mode, "/", o.order, " is given twice"));
     }
     runs.push_back(o);
   }
+  return runs;
+}
 
+struct LoadedJobs {
   std::vector<simulator::trace::JobRecord> jobs;
   std::string title;
-  if (trace_path.empty()) {
-    jobs = simulator::trace::GenerateJobSample({});
-    title = "built-in 200-job sample";
-  } else {
-    absl::StatusOr<simulator::trace::ThroughputTable> table =
-        throughputs.empty()
-            ? absl::StatusOr<simulator::trace::ThroughputTable>(
-                  simulator::trace::ThroughputTable::Synthetic())
-            : simulator::trace::ThroughputTable::Read(throughputs, gpu);
-    if (!table.ok()) {
-      err << "jobs: " << table.status().message() << "\n";
-      return 1;
-    }
-    absl::StatusOr<std::vector<simulator::trace::JobRecord>> read =
-        simulator::trace::ReadPhillyTrace(trace_path, *table);
-    if (!read.ok()) {
-      err << "jobs: " << read.status().message() << "\n";
-      if (throughputs.empty()) {
-        err << "jobs: (real Philly traces need --throughputs simulation_throughputs.json)\n";
-      }
-      return 1;
-    }
-    jobs = *std::move(read);
-    title = trace_path;
-  }
-  if (max_jobs > 0 && static_cast<int>(jobs.size()) > max_jobs) jobs.resize(max_jobs);
-  absl::StrAppend(&title, ": ", jobs.size(), " jobs on ", base.nodes, " nodes x ",
-                  base.gpus_per_node, " GPUs, ", base.gpus_per_pod, " GPU(s) per pod",
-                  base.gang_topology.empty() ? "" : ", gang topology " + base.gang_topology);
+};
 
-  // Runs are independent: one thread each, as many at a time as there are cores.
+absl::StatusOr<LoadedJobs> LoadJobs(const JobsFlags& f) {
+  LoadedJobs l;
+  if (f.trace.empty()) {
+    l.jobs = simulator::trace::GenerateJobSample({});
+    l.title = "built-in 200-job sample";
+    return l;
+  }
+  const size_t limit = static_cast<size_t>(f.max_input_mb) << 20;
+  simulator::trace::ThroughputTable table = simulator::trace::ThroughputTable::Synthetic();
+  if (!f.throughputs.empty()) {
+    ASSIGN_OR_RETURN(table, simulator::trace::ThroughputTable::Read(f.throughputs, f.gpu, limit));
+  }
+  absl::StatusOr<std::vector<simulator::trace::JobRecord>> read =
+      simulator::trace::ReadPhillyTrace(f.trace, table, limit);
+  if (!read.ok()) {
+    if (f.throughputs.empty()) {
+      return absl::Status(read.status().code(),
+                          absl::StrCat(read.status().message(),
+                                       "\n(real Philly traces need --throughputs "
+                                       "simulation_throughputs.json)"));
+    }
+    return read.status();
+  }
+  l.jobs = *std::move(read);
+  l.title = f.trace;
+  return l;
+}
+
+// Jobs that no run can ever start: larger than the cluster (or than a rack, with rack gangs).
+std::vector<std::string> JobWarnings(const std::vector<simulator::trace::JobRecord>& jobs,
+                                     const simulator::JobSimOptions& o) {
+  const int64_t cluster = int64_t{o.nodes} * o.gpus_per_node;
+  const int64_t rack = int64_t{std::min(o.nodes, o.nodes_per_rack)} * o.gpus_per_node;
+  const int64_t limit = o.gang_topology == "rack" ? rack : cluster;
+  int64_t never = 0, largest = 0;
+  for (const auto& j : jobs) {
+    if (j.gpus > limit) {
+      ++never;
+      largest = std::max<int64_t>(largest, j.gpus);
+    }
+  }
+  if (never == 0) return {};
+  return {absl::StrCat(never, " of ", jobs.size(), " jobs need more GPUs than ",
+                       o.gang_topology == "rack" ? "one rack" : "the cluster", " has (", limit,
+                       "; the largest asks for ", largest,
+                       "): they never run and are left out of the figures")};
+}
+
+// Runs are independent: one thread each, as many at a time as there are cores.
+absl::StatusOr<std::vector<simulator::JobSimResult>> RunAll(
+    const std::vector<simulator::trace::JobRecord>& jobs,
+    const std::vector<simulator::JobSimOptions>& runs) {
   std::vector<absl::StatusOr<simulator::JobSimResult>> results(runs.size(),
                                                                absl::UnknownError("not run"));
   const size_t threads = std::max(1u, std::thread::hardware_concurrency());
@@ -142,25 +122,109 @@ int RunJobs(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   std::vector<simulator::JobSimResult> done;
   for (size_t i = 0; i < results.size(); ++i) {
     if (!results[i].ok()) {
-      err << "jobs: run " << runs[i].mode << "/" << runs[i].order << ": "
-          << results[i].status().message() << "\n";
-      return 1;
+      return absl::Status(results[i].status().code(),
+                          absl::StrCat("run ", runs[i].mode, "/", runs[i].order, ": ",
+                                       results[i].status().message()));
     }
     done.push_back(*std::move(results[i]));
   }
-  if (json) {
-    out << simulator::JobResultsJson(done, title);
+  return done;
+}
+
+int Run(const JobsFlags& f, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<std::vector<simulator::JobSimOptions>> runs = ParseRuns(f);
+  if (!runs.ok()) return UsageError(err, kCommand, MessageOf(runs.status()));
+  if (absl::Status s = PrepareOutputDir(f.out_dir); !s.ok()) return Fail(err, kCommand, s);
+
+  absl::StatusOr<LoadedJobs> loaded = LoadJobs(f);
+  if (!loaded.ok()) return Fail(err, kCommand, loaded.status());
+  std::vector<simulator::trace::JobRecord>& jobs = loaded->jobs;
+  if (f.max_jobs > 0 && static_cast<int>(jobs.size()) > f.max_jobs) jobs.resize(f.max_jobs);
+  const simulator::JobSimOptions& base = runs->front();
+  std::string title = loaded->title;
+  absl::StrAppend(&title, ": ", jobs.size(), " jobs on ", base.nodes, " nodes x ",
+                  base.gpus_per_node, " GPUs, ", base.gpus_per_pod, " GPU(s) per pod",
+                  base.gang_topology.empty() ? "" : ", gang topology " + base.gang_topology);
+  const std::vector<std::string> warnings = JobWarnings(jobs, base);
+
+  absl::StatusOr<std::vector<simulator::JobSimResult>> done = RunAll(jobs, *runs);
+  if (!done.ok()) return Fail(err, kCommand, done.status());
+  if (f.json) {
+    out << simulator::JobResultsJson(*done, title, warnings);
   } else {
-    out << title << "\n\n";
-    simulator::PrintJobTable(out, done);
+    out << title << "\n";
+    PrintWarnings(out, warnings);
+    out << "\n";
+    simulator::PrintJobTable(out, *done);
   }
-  if (absl::Status s = simulator::WriteJobReport(out_dir, done, title); !s.ok()) {
-    err << "jobs: " << s.message() << "\n";
-    return 1;
+  if (absl::Status s = simulator::WriteJobReport(f.out_dir, *done, title, warnings); !s.ok()) {
+    return Fail(err, kCommand, s);
   }
-  err << "jobs: report written to " << (std::filesystem::path(out_dir) / "report.html").string()
-      << "\n";
-  return 0;
+  err << "jobs: report written to "
+      << (std::filesystem::path(f.out_dir) / "report.html").string() << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+Runner AddJobsCommand(CLI::App& app) {
+  auto f = std::make_shared<JobsFlags>();
+  app.description(
+      "Replay a job trace with gangs (Philly-derived) on nodes of 8 GPUs, comparing gang-aware "
+      "against per-pod scheduling and queue orders. Without --trace: a built-in 200-job sample.");
+  app.footer(
+      "Public traces: ../shared/data/philly-gavel/traces/msr/seed=0 (a directory of .trace "
+      "files) with --throughputs ../shared/data/philly-gavel/simulation_throughputs.json.");
+  CLI::Option* trace =
+      app.add_option("--trace", f->trace, "a .trace file or a directory of them")->check(RealValue());
+  CLI::Option* throughputs =
+      app.add_option("--throughputs", f->throughputs, "Gavel's simulation_throughputs.json")
+          ->check(RealValue())
+          ->needs(trace);
+  app.add_option("--gpu", f->gpu, "the GPU type in the throughputs file")
+      ->check(RealValue())
+      ->needs(throughputs)
+      ->capture_default_str();
+  app.add_option("--runs", f->runs, "mode/order pairs: gang|naive / fifo|greedy|smallest-first|backfill")
+      ->check(RealValue())
+      ->capture_default_str();
+  app.add_option("--nodes", f->base.nodes, "nodes of 8 GPUs")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--gpus-per-pod", f->base.gpus_per_pod, "GPUs per member pod (divides 8)")
+      ->check(CLI::IsMember({1, 2, 4, 8}))
+      ->capture_default_str();
+  app.add_option("--nodes-per-rack", f->base.nodes_per_rack, "nodes per rack")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  CLI::Option* gang_topology =
+      app.add_option("--gang-topology", f->base.gang_topology, "keep a gang within: any, rack or nvlink-domain")
+          ->check(CLI::IsMember({"any", "rack", "nvlink-domain"}));
+  app.add_option("--nvlink-domain-nodes", f->base.nodes_per_nvlink_domain,
+                 "nodes per NVLink domain (with --gang-topology nvlink-domain)")
+      ->check(CLI::Range(1, 100000))
+      ->needs(gang_topology);
+  app.add_option("--max-jobs", f->max_jobs, "the first N jobs only (0: all)")
+      ->check(CLI::Range(0, 100'000'000));
+  app.add_option("--out", f->out_dir, "report directory (created; checked before any work)")
+      ->check(RealValue())
+      ->capture_default_str();
+  app.add_flag("--json", f->json, "print JSON instead of the table");
+  app.add_option("--path", f->path,
+                 "framework, or extender: every pod through filter/prioritize/bind as "
+                 "kube-scheduler calls them; gangs by plans")
+      ->check(CLI::IsMember({"framework", "extender"}))
+      ->capture_default_str();
+  app.add_option("--max-input-mb", f->max_input_mb, "size limit of each input file, in MiB")
+      ->check(CLI::Range(1, kMaxMaxInputMb))
+      ->capture_default_str();
+  return [f](std::ostream& out, std::ostream& err) { return Run(*f, out, err); };
+}
+
+int RunJobs(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app("", "gpusched jobs");
+  const Runner run = AddJobsCommand(app);
+  return ParseThenRun(app, args, out, err, run);
 }
 
 }  // namespace gpusched::cli

@@ -76,7 +76,8 @@ TEST(JobsCommand, BadFlagsAreRejectedWithUsage) {
   EXPECT_THAT(run.err, HasSubstr("order: \"lifo\""));
   JobsRun unknown = Jobs({"--frobnicate"});
   EXPECT_EQ(unknown.rc, 2);
-  EXPECT_THAT(unknown.err, HasSubstr("usage: gpusched jobs"));
+  EXPECT_THAT(unknown.err, HasSubstr("not expected: --frobnicate"));
+  EXPECT_THAT(unknown.err, HasSubstr("gpusched jobs --help"));
 }
 
 }  // namespace

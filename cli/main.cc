@@ -1,39 +1,42 @@
-// gpusched: the offline tool. Subcommands: demo, sim, jobs, topo.
+// gpusched: the offline tool. Subcommands: demo, sim, jobs, topo (gpusched --help).
 
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "CLI/CLI.hpp"
+#include "cli/command.h"
 #include "cli/demo.h"
 #include "cli/jobs.h"
 #include "cli/sim.h"
 #include "cli/topo.h"
 
-namespace {
-
-constexpr char kUsage[] =
-    "usage: gpusched <command> [args]\n"
-    "commands:\n"
-    "  demo [--profile NAME] [--profiles FILE] [--seed N]\n"
-    "      schedule a small built-in cluster through the plugin framework and print decisions\n"
-    "  sim [--cluster NODES.csv --trace PODS.csv] [--policy ...] [--mode inflation|replay]\n"
-    "      [--seeds 42-51] [--out DIR] [--json]\n"
-    "      replay a trace (default: a built-in openb-like sample) through the GPU-sharing\n"
-    "      policies and report unallocated GPUs and fragmentation (gpusched sim --help)\n";
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    std::cout << kUsage;
-    return argc < 2 ? 2 : 0;
+  using namespace gpusched::cli;
+  struct Command {
+    const char* name;
+    Runner (*add)(CLI::App&);
+  };
+  constexpr Command kCommands[] = {{"demo", AddDemoCommand},
+                                   {"sim", AddSimCommand},
+                                   {"jobs", AddJobsCommand},
+                                   {"topo", AddTopoCommand}};
+  CLI::App app("gpusched: GPU scheduling for Kubernetes, offline: the demo, trace replays through "
+               "the extender's plugins, and topology tools.",
+               "gpusched");
+  app.require_subcommand(1);
+  std::vector<std::pair<CLI::App*, Runner>> subcommands;
+  for (const Command& c : kCommands) {
+    CLI::App* sub = app.add_subcommand(c.name);
+    subcommands.emplace_back(sub, c.add(*sub));
   }
-  const std::string cmd = argv[1];
-  std::vector<std::string> args(argv + 2, argv + argc);
-  if (cmd == "demo") return gpusched::cli::RunDemo(args, std::cout, std::cerr);
-  if (cmd == "sim") return gpusched::cli::RunSim(args, std::cout, std::cerr);
-  if (cmd == "jobs") return gpusched::cli::RunJobs(args, std::cout, std::cerr);
-  if (cmd == "topo") return gpusched::cli::RunTopo(args, std::cout, std::cerr);
-  std::cerr << "gpusched: unknown command \"" << cmd << "\"\n" << kUsage;
-  return 2;
+  const Runner dispatch = [&](std::ostream& out, std::ostream& err) {
+    for (const auto& [sub, run] : subcommands) {
+      if (sub->parsed()) return run(out, err);
+    }
+    return kExitUsage;  // not reached: a subcommand is required
+  };
+  return ParseThenRun(app, std::vector<std::string>(argv + 1, argv + argc), std::cout, std::cerr,
+                      dispatch);
 }

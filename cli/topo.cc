@@ -1,13 +1,17 @@
 #include "cli/topo.h"
 
-#include <fstream>
-#include <sstream>
+#include <memory>
+#include <set>
 
+#include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "cli/flags.h"
+#include "common/file.h"
+#include "common/json_string.h"
+#include "common/status_macros.h"
 #include "topology/device_set_search.h"
 #include "topology/nvidia_smi.h"
 #include "topology/presets.h"
@@ -16,46 +20,30 @@
 namespace gpusched::cli {
 namespace {
 
-constexpr char kUsage[] =
-    "usage: gpusched topo list\n"
-    "       gpusched topo show --preset NAME | --topology FILE\n"
-    "       gpusched topo best --preset NAME | --topology FILE --count K [--free 0,1,5]\n"
-    "                          [--numa N] [--json]\n";
+constexpr char kCommand[] = "topo";
 
-absl::StatusOr<topology::GpuTopology> Load(const std::string& preset, const std::string& file) {
-  if (!preset.empty() && !file.empty()) {
-    return absl::InvalidArgumentError("give --preset or --topology, not both");
-  }
-  if (!preset.empty()) return topology::Preset(preset);
-  if (file.empty()) return absl::InvalidArgumentError("give --preset NAME or --topology FILE");
-  std::ifstream in(file);
-  if (!in) return absl::NotFoundError("cannot open topology file " + file);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string body = text.str();
-  // The agent's JSON report starts with '{'; anything else is `nvidia-smi topo -m` text.
-  const size_t first = body.find_first_not_of(" \t\r\n");
+struct TopoFlags {
+  std::string preset, file, free;
+  int count = 0, numa = -1;
+  int max_input_mb = kDefaultMaxInputMb;
+  bool json = false;
+};
+
+absl::StatusOr<topology::GpuTopology> Load(const TopoFlags& f) {
+  if (!f.preset.empty()) return topology::Preset(f.preset);
+  ASSIGN_OR_RETURN(std::string body,
+                   ReadInputFile(f.file, static_cast<size_t>(f.max_input_mb) << 20, kMaxInputHint));
+  // The agent's JSON report starts with '{' (after an optional UTF-8 byte order mark and
+  // spaces); anything else is `nvidia-smi topo -m` text.
+  const size_t first = body.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
   if (first != std::string::npos && body[first] == '{') return topology::ParseTopologyJson(body);
-  return topology::ParseNvidiaSmiTopo(body, file);
+  return topology::ParseNvidiaSmiTopo(body, f.file);
 }
 
-// The name as a JSON string body (names can come from file paths).
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += absl::StrFormat("\\u%04x", static_cast<int>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+// What is odd about a topology, for the table and --json.
+std::vector<std::string> Warnings(const topology::GpuTopology& t) { return {}; }
 
-void Show(const topology::GpuTopology& t, std::ostream& out) {
+void ShowTable(const topology::GpuTopology& t, std::ostream& out) {
   out << absl::StrFormat("%s: %d GPUs. Bandwidth between GPUs in GB/s (NVLink count in "
                          "brackets); NUMA node per GPU.\n",
                          t.name(), t.gpu_count());
@@ -78,93 +66,131 @@ void Show(const topology::GpuTopology& t, std::ostream& out) {
   }
 }
 
-}  // namespace
-
-int RunTopo(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    out << kUsage;
-    return args.empty() ? 2 : 0;
-  }
-  const std::string cmd = args[0];
-  if (cmd == "list") {
-    for (const std::string& n : topology::PresetNames()) {
-      auto t = topology::Preset(n);
-      out << absl::StrFormat("%-16s %d GPUs\n", n, t.ok() ? t->gpu_count() : 0);
-    }
-    return 0;
-  }
-  if (cmd != "show" && cmd != "best") {
-    err << "topo: unknown subcommand \"" << cmd << "\"\n" << kUsage;
-    return 2;
-  }
-  std::string preset, file, free_text;
-  int count = 0, numa = -1;
-  bool json = false;
-  std::string count_text, numa_text;
-  FlagReader flags(args, /*start=*/1);
-  while (flags.Next()) {
-    if (flags.Value("--preset", preset) || flags.Value("--topology", file) ||
-        flags.Value("--free", free_text) || flags.Value("--count", count_text) ||
-        flags.Value("--numa", numa_text) || flags.Switch("--json", json)) {
-      continue;
-    }
-    return flags.Unknown(err, "topo", kUsage);
-  }
-  if (!count_text.empty() && (!absl::SimpleAtoi(count_text, &count) || count < 1)) {
-    err << "topo: --count: expected a positive integer, got \"" << count_text << "\"\n";
-    return 2;
-  }
-  if (!numa_text.empty() && (!absl::SimpleAtoi(numa_text, &numa) || numa < 0)) {
-    err << "topo: --numa: expected a NUMA node number, got \"" << numa_text << "\"\n";
-    return 2;
-  }
-  absl::StatusOr<topology::GpuTopology> t = Load(preset, file);
-  if (!t.ok()) {
-    err << "topo: " << t.status().message() << "\n";
-    return 1;
-  }
-  if (cmd == "show") {
-    Show(*t, out);
-    return 0;
-  }
-  if (count == 0) {
-    err << "topo: best needs --count K\n";
-    return 2;
-  }
-  std::vector<int> free;
-  if (free_text.empty()) {
-    for (int g = 0; g < t->gpu_count(); ++g) free.push_back(g);
+int Show(const TopoFlags& f, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<topology::GpuTopology> t = Load(f);
+  if (!t.ok()) return Fail(err, kCommand, t.status());
+  const std::vector<std::string> warnings = Warnings(*t);
+  if (f.json) {
+    out << topology::TopologyToJson(*t) << "\n";
+    PrintWarnings(err, warnings);  // the topology JSON has no place for them
   } else {
-    for (const std::string& part : std::vector<std::string>(absl::StrSplit(free_text, ','))) {
-      int g;
-      if (!absl::SimpleAtoi(part, &g)) {
-        err << "topo: --free: \"" << part << "\" is not a GPU index\n";
-        return 2;
-      }
-      free.push_back(g);
+    PrintWarnings(out, warnings);
+    ShowTable(*t, out);
+  }
+  return kExitOk;
+}
+
+// --free: GPU indices, none twice, each on the topology; empty text is an error, not "all".
+absl::StatusOr<std::vector<int>> ParseFree(const std::string& text, int gpu_count) {
+  std::vector<int> free;
+  std::set<int> seen;
+  for (const std::string& part : std::vector<std::string>(absl::StrSplit(text, ','))) {
+    int g = -1;
+    if (!absl::SimpleAtoi(part, &g)) {
+      return absl::InvalidArgumentError(absl::StrCat("--free: \"", part, "\" is not a GPU index"));
     }
+    if (g < 0 || g >= gpu_count) {
+      return absl::InvalidArgumentError(absl::StrCat("--free: GPU ", g, " is not on this node (GPUs 0..",
+                                                     gpu_count - 1, ")"));
+    }
+    if (!seen.insert(g).second) {
+      return absl::InvalidArgumentError(absl::StrCat("--free: GPU ", g, " is given twice"));
+    }
+    free.push_back(g);
+  }
+  return free;
+}
+
+int Best(const TopoFlags& f, bool free_given, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<topology::GpuTopology> t = Load(f);
+  if (!t.ok()) return Fail(err, kCommand, t.status());
+  std::vector<int> free;
+  if (free_given) {
+    absl::StatusOr<std::vector<int>> parsed = ParseFree(f.free, t->gpu_count());
+    if (!parsed.ok()) return UsageError(err, kCommand, MessageOf(parsed.status()));
+    free = *std::move(parsed);
+  } else {
+    for (int g = 0; g < t->gpu_count(); ++g) free.push_back(g);
+  }
+  if (f.count > static_cast<int>(free.size())) {
+    return UsageError(err, kCommand,
+                      absl::StrCat("--count ", f.count, ": only ", free.size(),
+                                   " GPUs are free on ", t->name()));
   }
   topology::SearchOptions options;
-  options.preferred_numa = numa;
-  absl::StatusOr<topology::DeviceSet> best = topology::BestDeviceSet(*t, free, count, options);
-  if (!best.ok()) {
-    err << "topo: " << best.status().message() << "\n";
-    return 1;
-  }
-  if (json) {
+  options.preferred_numa = f.numa;
+  absl::StatusOr<topology::DeviceSet> best = topology::BestDeviceSet(*t, free, f.count, options);
+  if (!best.ok()) return Fail(err, kCommand, best.status());
+  const std::vector<std::string> warnings = Warnings(*t);
+  if (f.json) {
+    std::string name;
+    AppendJsonString(name, t->name());
     out << absl::StrFormat(
-        "{\"topology\":\"%s\",\"count\":%d,\"gpus\":[%s],\"min_bandwidth_gbps\":%.1f,"
-        "\"ring_bandwidth_gbps\":%.1f,\"sockets\":%d}\n",
-        JsonEscape(t->name()), count, absl::StrJoin(best->gpus, ","), best->min_bandwidth,
-        best->ring_bandwidth, best->sockets);
+        "{\"topology\":%s,\"count\":%d,\"gpus\":[%s],\"min_bandwidth_gbps\":%.1f,"
+        "\"ring_bandwidth_gbps\":%.1f,\"sockets\":%d,\"warnings\":%s}\n",
+        name, f.count, absl::StrJoin(best->gpus, ","), best->min_bandwidth,
+        best->ring_bandwidth, best->sockets, WarningsJson(warnings));
   } else {
+    PrintWarnings(out, warnings);
     out << absl::StrFormat(
         "%s: best %d of %d free GPUs: %s\n  min pairwise bandwidth %.1f GB/s, ring %.1f GB/s, "
         "%d socket(s)\n",
-        t->name(), count, free.size(), absl::StrJoin(best->gpus, ","), best->min_bandwidth,
+        t->name(), f.count, free.size(), absl::StrJoin(best->gpus, ","), best->min_bandwidth,
         best->ring_bandwidth, best->sockets);
   }
-  return 0;
+  return kExitOk;
+}
+
+// --preset NAME | --topology FILE (exactly one), and --max-input-mb, on `show` and `best`.
+void AddSource(CLI::App& sub, TopoFlags& f) {
+  CLI::Option_group* source = sub.add_option_group("source", "the topology (one of)");
+  CLI::Option* preset = source->add_option("--preset", f.preset, "a built-in topology (topo list)")
+                            ->check(RealValue());
+  CLI::Option* file =
+      source->add_option("--topology", f.file, "`nvidia-smi topo -m` output or the agent's JSON")
+          ->check(RealValue());
+  preset->excludes(file);
+  source->require_option(1);
+  sub.add_option("--max-input-mb", f.max_input_mb, "size limit of the topology file, in MiB")
+      ->check(CLI::Range(1, kMaxMaxInputMb))
+      ->capture_default_str();
+}
+
+}  // namespace
+
+Runner AddTopoCommand(CLI::App& app) {
+  auto f = std::make_shared<TopoFlags>();
+  app.description("Inspect GPU topologies and pick the best GPUs of a node for a job.");
+  app.require_subcommand(1);
+  CLI::App* list = app.add_subcommand("list", "the built-in topologies");
+  CLI::App* show = app.add_subcommand("show", "the bandwidth matrix, NVLink counts and NUMA nodes");
+  AddSource(*show, *f);
+  show->add_flag("--json", f->json, "print the topology as JSON");
+  CLI::App* best = app.add_subcommand("best", "the best --count GPUs among the free ones");
+  AddSource(*best, *f);
+  best->add_option("--count", f->count, "how many GPUs")->check(CLI::Range(1, 4096))->required();
+  CLI::Option* free = best->add_option("--free", f->free, "free GPU indices, e.g. 0,1,5 (default: all)")
+                          ->check(RealValue());
+  best->add_option("--numa", f->numa, "the NUMA node preferred (the pod's CPUs)")
+      ->check(CLI::Range(0, 1023));
+  best->add_flag("--json", f->json, "print JSON");
+  return [f, list, show, best, free](std::ostream& out, std::ostream& err) {
+    if (list->parsed()) {
+      for (const std::string& n : topology::PresetNames()) {
+        auto t = topology::Preset(n);
+        out << absl::StrFormat("%-16s %d GPUs\n", n, t.ok() ? t->gpu_count() : 0);
+      }
+      return kExitOk;
+    }
+    if (show->parsed()) return Show(*f, out, err);
+    return Best(*f, free->count() > 0, out, err);
+  };
+}
+
+int RunTopo(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app("", "gpusched topo");
+  const Runner run = AddTopoCommand(app);
+  return ParseThenRun(app, args, out, err, run);
 }
 
 }  // namespace gpusched::cli

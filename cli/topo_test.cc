@@ -67,17 +67,29 @@ TEST(TopoCommand, BadInputIsAClearError) {
     std::string error;
   };
   const std::vector<Case> cases = {
-      {"unknown subcommand", {"draw"}, "unknown subcommand \"draw\""},
+      {"unknown subcommand", {"draw"}, "not understood: \"draw\""},
       {"unknown preset", {"show", "--preset", "dgx-9000"}, "dgx-9000"},
-      {"no source", {"show"}, "give --preset NAME or --topology FILE"},
-      {"both sources", {"show", "--preset", "dgx1-v100", "--topology", "x"}, "not both"},
+      {"no source", {"show"}, "Exactly 1 option from [--preset,--topology] is required"},
+      {"both sources", {"show", "--preset", "dgx1-v100", "--topology", "x"},
+       "--preset excludes --topology"},
       {"missing file", {"show", "--topology", "/nonexistent/topo.txt"}, "/nonexistent/topo.txt"},
-      {"no count", {"best", "--preset", "dgx1-v100"}, "best needs --count"},
+      {"no count", {"best", "--preset", "dgx1-v100"}, "--count is required"},
       {"bad count", {"best", "--preset", "dgx1-v100", "--count", "-1"}, "--count"},
       {"bad free", {"best", "--preset", "dgx1-v100", "--count", "1", "--free", "0,x"},
        "\"x\" is not a GPU index"},
       {"too many", {"best", "--preset", "dgx1-v100", "--count", "3", "--free", "0,1"}, ""},
-      {"out of range", {"best", "--preset", "dgx1-v100", "--count", "1", "--free", "9"}, ""},
+      {"out of range", {"best", "--preset", "dgx1-v100", "--count", "1", "--free", "9"},
+       "GPU 9 is not on this node"},
+      {"empty free list is not all free", {"best", "--preset", "dgx1-v100", "--count", "1", "--free", ""},
+       "--free: an empty value"},
+      {"GPU twice", {"best", "--preset", "dgx1-v100", "--count", "2", "--free", "1,1"},
+       "GPU 1 is given twice"},
+      {"flag of another subcommand", {"show", "--preset", "dgx1-v100", "--count", "2"},
+       "--count"},
+      {"the next flag as a value", {"show", "--topology", "--preset", "dgx1-v100"},
+       "\"--preset\" is a flag, not a value"},
+      {"directory as file", {"show", "--topology", "/"}, "is a directory, not a file"},
+      {"device as file", {"show", "--topology", "/dev/zero"}, "is a character device"},
   };
   for (const Case& tc : cases) {
     SCOPED_TRACE(tc.name);

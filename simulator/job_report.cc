@@ -210,19 +210,22 @@ void PrintJobTable(std::ostream& out, const std::vector<JobSimResult>& results) 
   }
 }
 
-std::string JobResultsJson(const std::vector<JobSimResult>& results, const std::string& title) {
+std::string JobResultsJson(const std::vector<JobSimResult>& results, const std::string& title,
+                           const std::vector<std::string>& warnings) {
   Json j;
   j["title"] = title;
   j["runs"] = Json::array();
   for (const JobSimResult& r : results) j["runs"].push_back(RunJson(r));
-  return j.dump(2) + "\n";
+  j["warnings"] = warnings;
+  // Invalid UTF-8 (a trace path is any bytes) is replaced (U+FFFD) instead of throwing.
+  return j.dump(2, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace) + "\n";
 }
 
 absl::Status WriteJobReport(const std::string& dir, const std::vector<JobSimResult>& results,
-                            const std::string& title) {
+                            const std::string& title, const std::vector<std::string>& warnings) {
   const fs::path root(dir);
   if (absl::Status s = MakeReportDir(dir); !s.ok()) return s;
-  if (absl::Status s = WriteFile(root / "summary.json", JobResultsJson(results, title)); !s.ok()) {
+  if (absl::Status s = WriteFile(root / "summary.json", JobResultsJson(results, title, warnings)); !s.ok()) {
     return s;
   }
   if (absl::Status s = WriteFile(root / "runs.csv", Csv(results)); !s.ok()) return s;

@@ -24,8 +24,11 @@
 namespace gpusched::simulator {
 
 void PrintJobTable(std::ostream& out, const std::vector<JobSimResult>& results);
-std::string JobResultsJson(const std::vector<JobSimResult>& results, const std::string& title);
+// {"title": ..., "runs": [...], "warnings": ["..."]}
+std::string JobResultsJson(const std::vector<JobSimResult>& results, const std::string& title,
+                           const std::vector<std::string>& warnings = {});
 absl::Status WriteJobReport(const std::string& dir, const std::vector<JobSimResult>& results,
-                            const std::string& title);
+                            const std::string& title,
+                            const std::vector<std::string>& warnings = {});
 
 }  // namespace gpusched::simulator

@@ -67,7 +67,8 @@ std::string MeanSd2(double mean, double sd) {
 // ---------------------------------------------------------------------------------------------
 // JSON
 
-Json SummaryObject(const std::vector<PolicySummary>& summaries, const std::string& title) {
+Json SummaryObject(const std::vector<PolicySummary>& summaries, const std::string& title,
+                   const std::vector<std::string>& warnings) {
   Json root = Json::object();
   root["title"] = title;
   Json policies = Json::array();
@@ -87,6 +88,7 @@ Json SummaryObject(const std::vector<PolicySummary>& summaries, const std::strin
     policies.push_back(std::move(p));
   }
   root["policies"] = std::move(policies);
+  root["warnings"] = warnings;
   return root;
 }
 
@@ -263,7 +265,8 @@ std::vector<Series> SeriesOf(const std::vector<PolicyCurve>& curves,
 }
 
 std::string ReportHtml(const std::vector<RunResult>& runs,
-                       const std::vector<PolicySummary>& summaries, const std::string& title) {
+                       const std::vector<PolicySummary>& summaries, const std::string& title,
+                       const std::vector<std::string>& warnings) {
   const std::vector<PolicyCurve> curves = MeanCurves(runs, summaries);
 
   int x_min = 0, x_max = 0;
@@ -310,6 +313,9 @@ std::string ReportHtml(const std::vector<RunResult>& runs,
       "numbers for that trace, not a result of this run, and compare only when this report is "
       "for the same trace.</p>\n");
 
+  for (const std::string& w : warnings) {
+    absl::StrAppend(&h, "<p class=\"note\"><b>Warning:</b> ", HtmlEscape(w), "</p>\n");
+  }
   absl::StrAppend(&h, "<h2>Summary</h2>\n", SummaryTableHtml(summaries, curves));
 
   if (!any_point) {
@@ -400,14 +406,14 @@ std::string ReportHtml(const std::vector<RunResult>& runs,
 }  // namespace
 
 absl::Status WriteReport(const std::string& dir, const std::vector<RunResult>& runs,
-                         const std::string& title) {
+                         const std::string& title, const std::vector<std::string>& warnings) {
   try {
     const fs::path root(dir);
     if (absl::Status s = MakeReportDir(dir); !s.ok()) return s;
 
     const std::vector<PolicySummary> summaries = Summarize(runs);
 
-    Json summary = SummaryObject(summaries, title);
+    Json summary = SummaryObject(summaries, title, warnings);
     Json run_list = Json::array();
     for (const RunResult& r : runs) run_list.push_back(RunObject(r));
     summary["runs"] = std::move(run_list);
@@ -418,7 +424,7 @@ absl::Status WriteReport(const std::string& dir, const std::vector<RunResult>& r
     if (!st.ok()) return st;
     st = WriteFile(root / "curves.csv", CurvesCsv(runs));
     if (!st.ok()) return st;
-    return WriteFile(root / "report.html", ReportHtml(runs, summaries, title));
+    return WriteFile(root / "report.html", ReportHtml(runs, summaries, title, warnings));
   } catch (const std::exception& e) {  // nlohmann, filesystem or allocation failures
     return absl::InternalError(absl::StrCat("writing report into ", dir, ": ", e.what()));
   }
@@ -456,9 +462,10 @@ void PrintSummaryTable(std::ostream& out, const std::vector<PolicySummary>& summ
   }
 }
 
-std::string SummaryJson(const std::vector<PolicySummary>& summaries, const std::string& title) {
+std::string SummaryJson(const std::vector<PolicySummary>& summaries, const std::string& title,
+                        const std::vector<std::string>& warnings) {
   try {
-    return Dump(SummaryObject(summaries, title));
+    return Dump(SummaryObject(summaries, title, warnings));
   } catch (const std::exception& e) {
     // Not expected (Dump replaces invalid UTF-8); keep the output valid JSON regardless.
     Json err = Json::object();

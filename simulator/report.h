@@ -26,15 +26,18 @@
 
 namespace gpusched::simulator {
 
+// `warnings` (simulator/workload_check.h) go into summary.json and the report.
 absl::Status WriteReport(const std::string& dir, const std::vector<RunResult>& runs,
-                         const std::string& title);
+                         const std::string& title, const std::vector<std::string>& warnings = {});
 
 // A fixed-width table: policy, runs, unallocated % at 100 (mean ± sd), at 130, failed pods,
 // seconds per run.
 void PrintSummaryTable(std::ostream& out, const std::vector<PolicySummary>& summaries);
 
 // The --json output: {"title":..., "policies":[{"policy":"fgd","runs":10,
-// "unallocated_at_100":{"mean":4.8,"sd":0.1},"unallocated_at_130":{...},"failed_pods":...}]}
-std::string SummaryJson(const std::vector<PolicySummary>& summaries, const std::string& title);
+// "unallocated_at_100":{"mean":4.8,"sd":0.1},"unallocated_at_130":{...},"failed_pods":...}],
+// "warnings":["3 of 8152 pods fit no node ..."]}
+std::string SummaryJson(const std::vector<PolicySummary>& summaries, const std::string& title,
+                        const std::vector<std::string>& warnings = {});
 
 }  // namespace gpusched::simulator

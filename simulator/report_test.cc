@@ -421,7 +421,7 @@ TEST(SummaryJson, HasTheDocumentedStructureInAFixedKeyOrder) {
   ASSERT_TRUE(j.is_object());
   std::vector<std::string> keys;
   for (const auto& [k, v] : j.items()) keys.push_back(k);
-  EXPECT_EQ(keys, (std::vector<std::string>{"title", "policies"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"title", "policies", "warnings"}));
   EXPECT_EQ(j["title"], "t");
   ASSERT_EQ(j["policies"].size(), 1u);
   const auto& p = j["policies"][0];
