@@ -29,7 +29,8 @@ struct TopoFlags {
   bool json = false;
 };
 
-absl::StatusOr<topology::GpuTopology> Load(const TopoFlags& f) {
+absl::StatusOr<topology::GpuTopology> LoadSource(const TopoFlags& f,
+                                                 std::vector<std::string>& warnings) {
   if (!f.preset.empty()) return topology::Preset(f.preset);
   ASSIGN_OR_RETURN(std::string body,
                    ReadInputFile(f.file, static_cast<size_t>(f.max_input_mb) << 20, kMaxInputHint));
@@ -37,11 +38,17 @@ absl::StatusOr<topology::GpuTopology> Load(const TopoFlags& f) {
   // spaces); anything else is `nvidia-smi topo -m` text.
   const size_t first = body.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
   if (first != std::string::npos && body[first] == '{') return topology::ParseTopologyJson(body);
-  return topology::ParseNvidiaSmiTopo(body, f.file);
+  return topology::ParseNvidiaSmiTopo(body, f.file, &warnings);
 }
 
-// What is odd about a topology, for the table and --json.
-std::vector<std::string> Warnings(const topology::GpuTopology& t) { return {}; }
+// The topology, and in `warnings` what is odd about it (the reader's and TopologyWarnings').
+absl::StatusOr<topology::GpuTopology> Load(const TopoFlags& f, std::vector<std::string>& warnings) {
+  absl::StatusOr<topology::GpuTopology> t = LoadSource(f, warnings);
+  if (t.ok()) {
+    for (std::string& w : topology::TopologyWarnings(*t)) warnings.push_back(std::move(w));
+  }
+  return t;
+}
 
 void ShowTable(const topology::GpuTopology& t, std::ostream& out) {
   out << absl::StrFormat("%s: %d GPUs. Bandwidth between GPUs in GB/s (NVLink count in "
@@ -67,9 +74,9 @@ void ShowTable(const topology::GpuTopology& t, std::ostream& out) {
 }
 
 int Show(const TopoFlags& f, std::ostream& out, std::ostream& err) {
-  absl::StatusOr<topology::GpuTopology> t = Load(f);
+  std::vector<std::string> warnings;
+  absl::StatusOr<topology::GpuTopology> t = Load(f, warnings);
   if (!t.ok()) return Fail(err, kCommand, t.status());
-  const std::vector<std::string> warnings = Warnings(*t);
   if (f.json) {
     out << topology::TopologyToJson(*t) << "\n";
     PrintWarnings(err, warnings);  // the topology JSON has no place for them
@@ -102,7 +109,8 @@ absl::StatusOr<std::vector<int>> ParseFree(const std::string& text, int gpu_coun
 }
 
 int Best(const TopoFlags& f, bool free_given, std::ostream& out, std::ostream& err) {
-  absl::StatusOr<topology::GpuTopology> t = Load(f);
+  std::vector<std::string> warnings;
+  absl::StatusOr<topology::GpuTopology> t = Load(f, warnings);
   if (!t.ok()) return Fail(err, kCommand, t.status());
   std::vector<int> free;
   if (free_given) {
@@ -121,7 +129,6 @@ int Best(const TopoFlags& f, bool free_given, std::ostream& out, std::ostream& e
   options.preferred_numa = f.numa;
   absl::StatusOr<topology::DeviceSet> best = topology::BestDeviceSet(*t, free, f.count, options);
   if (!best.ok()) return Fail(err, kCommand, best.status());
-  const std::vector<std::string> warnings = Warnings(*t);
   if (f.json) {
     std::string name;
     AppendJsonString(name, t->name());

@@ -17,11 +17,23 @@
 //      remaining free GPUs (if 4 remain), then the best pair's (exact, same clique search). The
 //      first (lexicographically smallest) set wins the last tie.
 //
-// Greedy (n > 16): from every seed GPU, k-1 times add the free GPU that keeps the set's minimum
+// Trivial answers first (any n): k == n takes every free GPU; k == 1 beyond the exact limit takes
+// the most loosely connected GPU (the smallest best link to another free GPU), on preferred_numa
+// when one is there, ties the lower index: what the leftover rule prefers, in O(n^2).
+//
+// Greedy (n > 16): from each seed GPU (every GPU while the work budget allows, else S evenly
+// spaced seeds), k-1 times add the free GPU that keeps the set's minimum
 // bandwidth highest (ties: no new socket, most bandwidth to the set, the socket with the most
 // tying GPUs, preferred_numa, lower index), then 1-swap local search on the minimum bandwidth.
 // The seeds' distinct sets are compared by quality 1-3; "what is left" is the best remaining
 // pair, then a quad grown greedily from it; last tie: lexicographically smallest.
+//
+// Bounds (n free GPUs, k wanted): exact search O(C(16, k) * k^2) at most (n <= 16). Greedy:
+// S = min(n, max(8, kGreedyBudget / (n*k + n^2))) seeds (kGreedyBudget = 3e7: all seeds up to
+// ~120 GPUs at k = 8); per seed O(n*k) to grow, at most kMaxSwapPasses (16) swap passes of
+// O(k^2 + n*k) each, a ring of O(kRingStarts * k^2) (8 nearest-neighbour starts beyond k = 16),
+// O(n^2) for what is left: in all O(n^2 + S * (16 * (k^2 + n*k) + n^2)), a few hundred million
+// steps at n = 1,024 (well under a second; bench/topology_benchmark.cc).
 //
 // Measured gap of the greedy against the exact search (the greedy run on inputs the exact search
 // also solves; min-bandwidth ratio greedy/exact; harness: the .cc included into a test program):
@@ -41,7 +53,9 @@
 #include <bit>
 #include <cstdint>
 #include <functional>
+#include <cmath>
 #include <limits>
+#include <numeric>
 #include <set>
 #include <string>
 #include <tuple>
@@ -56,6 +70,11 @@ namespace {
 constexpr double kNoBound = -std::numeric_limits<double>::infinity();
 constexpr int kExactRingLimit = 8;  // exact rings up to this size, nearest-neighbour beyond
 constexpr int kExactRingPairs = kExactRingLimit * (kExactRingLimit - 1) / 2;
+constexpr int kRingStarts = 16;        // nearest-neighbour ring starts: every member up to this k
+constexpr int kRingStartsLarge = 8;    // ... and this many, evenly spaced, beyond
+constexpr double kGreedyBudget = 3e7;  // seeds x (n*k + n^2) for the greedy
+constexpr int kMinSeeds = 8;
+constexpr int kMaxSwapPasses = 16;
 
 // std::popcount compiles to a libgcc call without -mpopcnt (our baseline x86-64 target); this
 // inline SWAR count is several times faster in the search loops.
@@ -146,7 +165,9 @@ double RingBandwidth(const Local& l, const int* m, int k, double min_bw, double 
   if (k > kExactRingLimit) {
     double best = min_bw;
     std::vector<char> used(k);
-    for (int s = 0; s < k; ++s) {
+    const int starts = k <= kRingStarts ? k : kRingStartsLarge;
+    for (int si = 0; si < starts; ++si) {
+      const int s = static_cast<int>(static_cast<int64_t>(si) * k / starts);
       std::fill(used.begin(), used.end(), 0);
       used[s] = 1;
       int cur = s;
@@ -550,10 +571,23 @@ void ImproveBySwaps(const Local& l, std::vector<int>& set, std::vector<char>& me
   const int k = static_cast<int>(set.size());
   if (k < 2) return;
   for (int g : set) member[g] = 1;
-  for (bool improved = true; improved;) {
+  std::vector<int> in_min_pairs(k);
+  bool improved = true;
+  for (int pass = 0; improved && pass < kMaxSwapPasses; ++pass) {
     improved = false;
     const double cur = MinBandwidth(l, set.data(), k);
+    // Only a member in every minimum pair can raise the min by leaving (at most two of them).
+    int min_pairs = 0;
+    std::fill(in_min_pairs.begin(), in_min_pairs.end(), 0);
+    for (int a = 0; a < k; ++a)
+      for (int b = a + 1; b < k; ++b)
+        if (l.at(set[a], set[b]) == cur) {
+          ++min_pairs;
+          ++in_min_pairs[a];
+          ++in_min_pairs[b];
+        }
     for (int i = 0; i < k && !improved; ++i) {
+      if (in_min_pairs[i] != min_pairs) continue;
       // The set's min without member i: only worth a swap when it is above the current min.
       double rest = std::numeric_limits<double>::infinity();
       for (int a = 0; a < k; ++a)
@@ -624,7 +658,11 @@ DeviceSet GreedySearch(const Local& l, int k, const SearchOptions& options) {
   bool have_best = false;
   Grower grower(l, options.preferred_numa);
   std::vector<char> member(l.n, 0);
-  for (int seed = 0; seed < l.n; ++seed) {
+  const double per_seed = static_cast<double>(l.n) * k + static_cast<double>(l.n) * l.n;
+  const int seeds = static_cast<int>(
+      std::min<double>(l.n, std::max<double>(kMinSeeds, std::floor(kGreedyBudget / per_seed))));
+  for (int si = 0; si < seeds; ++si) {
+    const int seed = static_cast<int>(static_cast<int64_t>(si) * l.n / seeds);
     std::vector<int> set = grower.Grow(seed, k);
     ImproveBySwaps(l, set, member);
     std::sort(set.begin(), set.end());
@@ -660,6 +698,38 @@ DeviceSet GreedySearch(const Local& l, int k, const SearchOptions& options) {
   return MakeResult(l, ties[winner].data(), k, best);
 }
 
+// k == n: every free GPU.
+DeviceSet AllOf(const Local& l, const SearchOptions& options) {
+  std::vector<int> m(l.n);
+  std::iota(m.begin(), m.end(), 0);
+  Quality q;
+  q.min_bw = MinBandwidth(l, m.data(), l.n);
+  q.ring = RingBandwidth(l, m.data(), l.n, q.min_bw, kNoBound);
+  FillSockets(l, m.data(), l.n, options.preferred_numa, q);
+  return MakeResult(l, m.data(), l.n, q);
+}
+
+// k == 1 on many GPUs: the most loosely connected GPU (on preferred_numa when possible).
+DeviceSet Loosest(const Local& l, const SearchOptions& options) {
+  bool any_preferred = false;
+  for (int i = 0; i < l.n; ++i) any_preferred = any_preferred || l.numa[i] == options.preferred_numa;
+  int pick = -1;
+  double pick_best = 0;
+  for (int i = 0; i < l.n; ++i) {
+    if (options.preferred_numa >= 0 && any_preferred && l.numa[i] != options.preferred_numa) continue;
+    double best = 0;
+    for (int j = 0; j < l.n; ++j)
+      if (j != i) best = std::max(best, l.at(i, j));
+    if (pick < 0 || best < pick_best) {
+      pick = i;
+      pick_best = best;
+    }
+  }
+  Quality q;
+  q.sockets = 1;
+  return MakeResult(l, &pick, 1, q);
+}
+
 }  // namespace
 
 absl::StatusOr<DeviceSet> BestDeviceSet(const GpuTopology& t, const std::vector<int>& free, int k,
@@ -681,6 +751,8 @@ absl::StatusOr<DeviceSet> BestDeviceSet(const GpuTopology& t, const std::vector<
     }
   }
   const Local l = MakeLocal(t, std::move(sorted));
+  if (k == l.n) return AllOf(l, options);
+  if (l.n > kExactLimit && k == 1) return Loosest(l, options);
   if (l.n <= kExactLimit) return ExactSearch(l, options).Run(k);
   return GreedySearch(l, k, options);
 }

@@ -121,7 +121,123 @@ std::string_view KindName(LinkKind k) {
 
 bool IsEndpoint(DeviceKind k) { return k == DeviceKind::kGpu || k == DeviceKind::kNic; }
 
+std::string DeviceLabel(const std::vector<Device>& devices, int i) {
+  return absl::StrCat("device ", i, " (", Printable(devices[i].name), ")");
+}
+
+// NVLink between a GPU and a CPU socket: NVLink-C2C (Grace).
+bool IsC2c(const std::vector<Device>& devices, const Link& l) {
+  const DeviceKind a = devices[l.a].kind, b = devices[l.b].kind;
+  return l.kind == LinkKind::kNvLink &&
+         ((a == DeviceKind::kGpu && b == DeviceKind::kCpuSocket) ||
+          (a == DeviceKind::kCpuSocket && b == DeviceKind::kGpu));
+}
+
+// The physical checks of one link whose endpoints are in range and distinct (see the header).
+absl::Status CheckLinkPhysics(const std::vector<Device>& devices, const Link& l, size_t i) {
+  const auto bad = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("links[", i, "] (", std::string(KindName(l.kind)), " ",
+                                                   DeviceLabel(devices, l.a), " - ",
+                                                   DeviceLabel(devices, l.b), "): ", what));
+  };
+  const DeviceKind ka = devices[l.a].kind, kb = devices[l.b].kind;
+  const auto is = [&](DeviceKind x, DeviceKind y) {
+    return (ka == x && kb == y) || (ka == y && kb == x);
+  };
+  switch (l.kind) {
+    case LinkKind::kNvLink: {
+      const bool c2c = IsC2c(devices, l);
+      const bool switches = is(DeviceKind::kNvSwitch, DeviceKind::kNvSwitch);
+      if (!is(DeviceKind::kGpu, DeviceKind::kGpu) && !is(DeviceKind::kGpu, DeviceKind::kNvSwitch) &&
+          !switches && !c2c) {
+        return bad("NVLink joins only GPUs, NVSwitches and (NVLink-C2C) a GPU and a CPU socket");
+      }
+      if (l.generation < 0 || l.generation > 5) {
+        return bad(absl::StrCat("NVLink generation ", l.generation, " does not exist (1-5, 0 unknown)"));
+      }
+      if (c2c) {
+        if (l.gbps > kMaxC2cGbps) {
+          return bad(absl::StrFormat("NVLink-C2C at %g GB/s, more than the %g GB/s it has per "
+                                     "direction", l.gbps, kMaxC2cGbps));
+        }
+        break;
+      }
+      if (!switches && l.count > kMaxNvLinksPerPair) {
+        return bad(absl::StrCat(l.count, " NVLinks in one bond, more than a GPU has (",
+                                kMaxNvLinksPerPair, ")"));
+      }
+      if (switches && l.count > 1024) {
+        return bad(absl::StrCat(l.count, " NVLinks between two switches, more than 1024"));
+      }
+      if (l.gbps > kMaxNvLinkGbpsPerLink * l.count * (1 + 1e-9)) {
+        return bad(absl::StrFormat("%g GB/s over %d NVLinks, more than %g GB/s per link per "
+                                   "direction (NVLink5)", l.gbps, l.count, kMaxNvLinkGbpsPerLink));
+      }
+      break;
+    }
+    case LinkKind::kPcie:
+      if (l.generation < 0 || l.generation > 6) {
+        return bad(absl::StrCat("PCIe generation ", l.generation, " does not exist (1-6, 0 unknown)"));
+      }
+      if (l.width < 1 || l.width > 32) {
+        return bad(absl::StrCat("PCIe width x", l.width, " (1..32 lanes)"));
+      }
+      if (l.count > 64) return bad(absl::StrCat("count ", l.count, " (at most 64)"));
+      if (l.gbps > kMaxPcieGbps * l.count) {
+        return bad(absl::StrFormat("%g GB/s, more than %g GB/s per PCIe link", l.gbps,
+                                   kMaxPcieGbps));
+      }
+      break;
+    case LinkKind::kInterSocket:
+      if (!is(DeviceKind::kCpuSocket, DeviceKind::kCpuSocket)) {
+        return bad("an inter-socket link joins two CPU sockets");
+      }
+      if (l.count > 64) return bad(absl::StrCat("count ", l.count, " (at most 64)"));
+      if (l.gbps > kMaxInterSocketGbps * l.count) {
+        return bad(absl::StrFormat("%g GB/s, more than %g GB/s per inter-socket link", l.gbps,
+                                   kMaxInterSocketGbps));
+      }
+      break;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::string Printable(std::string_view s, size_t max) {
+  std::string out;
+  const size_t n = std::min(s.size(), max);
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else {
+      out += absl::StrFormat("\\x%02x", c);
+    }
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
+
+int MaxNvLinksPerGpu(int generation) {
+  switch (generation) {
+    case 0:
+      return 18;
+    case 1:
+      return 4;
+    case 2:
+      return 6;
+    case 3:
+      return 12;
+    case 4:
+    case 5:
+      return 18;
+    default:
+      return 0;
+  }
+}
 
 double DefaultLinkGbps(const Link& link) {
   if (link.gbps != 0) return link.gbps;
@@ -185,13 +301,24 @@ double DefaultLinkGbps(const Link& link) {
 
 absl::StatusOr<GpuTopology> GpuTopology::Create(std::string name, std::vector<Device> devices,
                                                 std::vector<Link> links) {
+  if (devices.size() > static_cast<size_t>(kMaxDevices)) {
+    return absl::InvalidArgumentError(absl::StrCat("topology \"", Printable(name), "\": ",
+                                                   devices.size(), " devices, more than the limit of ",
+                                                   kMaxDevices));
+  }
+  if (links.size() > static_cast<size_t>(kMaxLinks)) {
+    return absl::InvalidArgumentError(absl::StrCat("topology \"", Printable(name), "\": ",
+                                                   links.size(), " links, more than the limit of ",
+                                                   kMaxLinks));
+  }
   const int n = static_cast<int>(devices.size());
   std::vector<int> gpu_of_device(n, -1);
   std::vector<int> gpu_devices;
   for (int i = 0; i < n; ++i) {
-    if (devices[i].numa < -1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("devices[", i, "]: numa ", devices[i].numa, " must be >= -1"));
+    if (devices[i].numa < -1 || devices[i].numa >= kMaxNuma) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "devices[", i, "]: numa ", devices[i].numa, " out of range -1..", kMaxNuma - 1, " (",
+          Printable(devices[i].name), ")"));
     }
     if (devices[i].kind == DeviceKind::kGpu) {
       gpu_of_device[i] = static_cast<int>(gpu_devices.size());
@@ -200,7 +327,12 @@ absl::StatusOr<GpuTopology> GpuTopology::Create(std::string name, std::vector<De
   }
   if (gpu_devices.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("topology \"", name, "\": no GPU among ", n, " devices"));
+        absl::StrCat("topology \"", Printable(name), "\": no GPU among ", n, " devices"));
+  }
+  if (gpu_devices.size() > static_cast<size_t>(kMaxGpus)) {
+    return absl::InvalidArgumentError(absl::StrCat("topology \"", Printable(name), "\": ",
+                                                   gpu_devices.size(),
+                                                   " GPUs, more than the limit of ", kMaxGpus));
   }
 
   // Validate links and bond parallel ones: (lo, hi) -> total GB/s, and NVLink-only totals.
@@ -219,7 +351,7 @@ absl::StatusOr<GpuTopology> GpuTopology::Create(std::string name, std::vector<De
     }
     if (l.a == l.b) {
       return absl::InvalidArgumentError(
-          absl::StrCat("links[", i, "]: self link on device ", l.a, " (", devices[l.a].name, ")"));
+          absl::StrCat("links[", i, "]: self link on ", DeviceLabel(devices, l.a)));
     }
     if (l.count < 1) {
       return absl::InvalidArgumentError(
@@ -237,11 +369,39 @@ absl::StatusOr<GpuTopology> GpuTopology::Create(std::string name, std::vector<De
           l.width));
     }
     l.gbps = gbps;  // stored derived, so links() shows what was used
+    if (absl::Status s = CheckLinkPhysics(devices, l, i); !s.ok()) return s;
     const std::pair<int, int> key = std::minmax(l.a, l.b);
     bonded[key] += gbps;
     if (l.kind == LinkKind::kNvLink) {
       nv_gbps[key] += gbps;
       nv_count[key] += l.count;
+    }
+  }
+
+  // Per GPU: NVLinks to GPUs and switches within the generation's count; some link at all.
+  {
+    std::vector<int> nv_total(n, 0), nv_gen(n, 0), any_link(n, 0);
+    for (const Link& l : links) {
+      any_link[l.a] = any_link[l.b] = 1;
+      if (l.kind != LinkKind::kNvLink || IsC2c(devices, l)) continue;
+      for (int end : {l.a, l.b}) {
+        nv_total[end] += l.count;
+        nv_gen[end] = std::max(nv_gen[end], l.generation);
+      }
+    }
+    for (int d : gpu_devices) {
+      if (gpu_devices.size() > 1 && !any_link[d]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "devices[", d, "] (", Printable(devices[d].name),
+            "): a GPU with no links at all; every GPU must be connected"));
+      }
+      const int cap = MaxNvLinksPerGpu(nv_gen[d]);
+      if (nv_total[d] > cap) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "devices[", d, "] (", Printable(devices[d].name), "): ", nv_total[d],
+            " NVLinks in all, more than the ", cap, " a GPU of NVLink generation ", nv_gen[d],
+            nv_gen[d] == 0 ? " (unknown)" : "", " has"));
+      }
     }
   }
 
@@ -325,6 +485,58 @@ absl::StatusOr<GpuTopology> GpuTopology::Create(std::string name, std::vector<De
   t.devices_ = std::move(devices);
   t.links_ = std::move(links);
   return t;
+}
+
+std::vector<std::string> TopologyWarnings(const GpuTopology& t) {
+  std::vector<std::string> out;
+  const int k = t.gpu_count();
+  std::vector<std::string> gpu_names;
+  std::vector<int> gpu_device;
+  for (size_t i = 0; i < t.devices().size(); ++i) {
+    if (t.devices()[i].kind != DeviceKind::kGpu) continue;
+    gpu_names.push_back(t.devices()[i].name.empty() ? absl::StrCat("GPU", gpu_names.size())
+                                                    : Printable(t.devices()[i].name));
+    gpu_device.push_back(static_cast<int>(i));
+  }
+  constexpr int kMaxListed = 8;
+  int unreachable = 0;
+  for (int a = 0; a < k; ++a) {
+    for (int b = a + 1; b < k; ++b) {
+      if (t.Bandwidth(a, b) > 0) continue;
+      if (++unreachable <= kMaxListed) {
+        out.push_back(absl::StrCat(gpu_names[a], " and ", gpu_names[b],
+                                   ": no path between them (bandwidth 0)"));
+      }
+    }
+  }
+  if (unreachable > kMaxListed) {
+    out.push_back(absl::StrCat("... and ", unreachable - kMaxListed, " more GPU pairs with no path"));
+  }
+  bool any_numa = false;
+  for (int g = 0; g < k; ++g) any_numa = any_numa || t.NumaOf(g) >= 0;
+  if (any_numa) {
+    for (int g = 0; g < k; ++g) {
+      if (t.NumaOf(g) < 0) {
+        out.push_back(absl::StrCat(gpu_names[g], ": NUMA node unknown while other GPUs have one"));
+      }
+    }
+  }
+  std::vector<int> lo(t.devices().size(), 0), hi(t.devices().size(), 0);
+  for (const Link& l : t.links()) {
+    if (l.kind != LinkKind::kNvLink || l.generation == 0) continue;
+    for (int end : {l.a, l.b}) {
+      lo[end] = lo[end] == 0 ? l.generation : std::min(lo[end], l.generation);
+      hi[end] = std::max(hi[end], l.generation);
+    }
+  }
+  for (int g = 0; g < k; ++g) {
+    const int d = gpu_device[g];
+    if (lo[d] != hi[d]) {
+      out.push_back(absl::StrCat(gpu_names[g], ": NVLinks of mixed generations (", lo[d], " and ",
+                                 hi[d], ")"));
+    }
+  }
+  return out;
 }
 
 double GpuTopology::Bandwidth(int gpu_a, int gpu_b) const {

@@ -14,14 +14,46 @@
 // with neither have bandwidth 0. All pairs are computed once, at Create.
 //
 // Immutable after Create; safe to share between threads (std::shared_ptr<const GpuTopology>).
+//
+// Limits and physical checks (Create rejects, naming the link or device index):
+//   * at most kMaxGpus GPUs, kMaxDevices devices and kMaxLinks links
+//     ("topology \"x\": 5000 GPUs, more than the limit of 1024");
+//   * numa in -1..kMaxNuma-1;
+//   * NVLink only between GPU-GPU, GPU-NVSwitch, NVSwitch-NVSwitch and GPU-CPU socket (NVLink-C2C
+//     on Grace); generation 0 (unknown) or 1..5; at most kMaxNvLinksPerPair (18) links in one
+//     GPU-GPU or GPU-switch bond; at most kMaxNvLinkGbpsPerLink (53.125 GB/s, NVLink5's per-link
+//     rate per direction) per link; per GPU, the NVLinks to GPUs and switches add up to at most
+//     the generation's count (NVLink1 P100 4, NVLink2 V100 6, NVLink3 A100 12, NVLink4 H100 18,
+//     NVLink5 B200 18; unknown 18); a C2C link at most kMaxC2cGbps (450 GB/s per direction);
+//   * PCIe generation 0..6, width 1..32, at most kMaxPcieGbps per link; inter-socket at most
+//     kMaxInterSocketGbps; count 1..64 for non-NVLink links;
+//   * with more than one GPU, every GPU has at least one link.
+// Oddities that still give a usable topology are TopologyWarnings (below), not errors.
+//
+// Cost of Create: G GPUs, V devices, E links, W distinct bonded link bandwidths:
+// O(G * (E log V + W' * (V + E))) time where W' <= W is the number of distinct GPU-pair
+// bandwidths seen from one GPU (a BFS each, for Hops), and O(G^2 + V + E) memory. An nvidia-smi
+// matrix of 1,000 GPUs builds in well under a second (bench/topology_benchmark.cc).
 
 #include <cstdint>
+#include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace gpusched::topology {
+
+inline constexpr int kMaxGpus = 1024;
+inline constexpr int kMaxDevices = 8192;
+inline constexpr int kMaxLinks = 65536;
+inline constexpr int kMaxNuma = 1024;  // NUMA node ids 0..1023
+inline constexpr int kMaxNvLinksPerPair = 18;
+inline constexpr double kMaxNvLinkGbpsPerLink = 53.125;
+inline constexpr double kMaxC2cGbps = 450;
+inline constexpr double kMaxPcieGbps = 256;
+inline constexpr double kMaxInterSocketGbps = 1024;
 
 enum class DeviceKind : uint8_t { kGpu, kNvSwitch, kPcieSwitch, kHostBridge, kCpuSocket, kNic };
 
@@ -80,5 +112,20 @@ class GpuTopology {
 // Per-link GB/s for NVLink generations (2: 25, 3: 25, 4: 25, 5: 50 per link per direction) and
 // PCIe (gen3 ~0.985, gen4 ~1.97, gen5 ~3.94 GB/s per lane); inter-socket 40 GB/s when unset.
 double DefaultLinkGbps(const Link& link);
+
+// The most NVLinks one GPU has in a generation (0 unknown: 18); 0 for a generation that does not
+// exist.
+int MaxNvLinksPerGpu(int generation);
+
+// Things that are odd but usable, for the CLI to print (empty when none), each naming the GPUs:
+//   "GPU3 and GPU7: no path between them (bandwidth 0)" (at most 8 such lines, then a count),
+//   "GPU2: NUMA node unknown while other GPUs have one",
+//   "GPU0: NVLinks of mixed generations (2 and 3)".
+// O(G^2 + E).
+std::vector<std::string> TopologyWarnings(const GpuTopology& topology);
+
+// `s` for an error message: printable ASCII kept, other bytes as \xNN, cut to `max` bytes with
+// "..." after. Never echoes raw binary.
+std::string Printable(std::string_view s, size_t max = 40);
 
 }  // namespace gpusched::topology

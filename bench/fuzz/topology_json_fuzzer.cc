@@ -1,0 +1,65 @@
+// Fuzzes ParseTopologyJson (the node agent's topology report). Errors must be InvalidArgument with
+// a printable message that carries a line and column or a field path; a parsed topology must be
+// within the limits and round-trip through TopologyToJson with the same bandwidths.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "bench/fuzz/fuzz_check.h"
+#include "topology/gpu_topology.h"
+#include "topology/topology_json.h"
+
+using gpusched::fuzz::CheckError;
+using gpusched::fuzz::CheckOk;
+namespace topo = gpusched::topology;
+
+namespace {
+
+bool Printable(std::string_view s) {
+  for (char c : s) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > (1 << 16)) return 0;
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  absl::StatusOr<topo::GpuTopology> t = topo::ParseTopologyJson(text);
+  CheckError(t.status());
+  if (!t.ok()) {
+    const std::string msg(t.status().message());
+    FUZZ_CHECK(Printable(msg));
+    FUZZ_CHECK(msg.find("line ") != std::string::npos ||
+               msg.find("topology") != std::string::npos);
+    return 0;
+  }
+  const int n = t->gpu_count();
+  FUZZ_CHECK(n >= 1 && n <= topo::kMaxGpus);
+  FUZZ_CHECK(t->devices().size() <= static_cast<size_t>(topo::kMaxDevices));
+  for (const std::string& w : topo::TopologyWarnings(*t)) FUZZ_CHECK(Printable(w));
+  for (int a = 0; a < n; ++a) {
+    FUZZ_CHECK(t->NumaOf(a) >= -1 && t->NumaOf(a) < topo::kMaxNuma);
+    for (int b = 0; b < n; ++b) {
+      FUZZ_CHECK(t->Bandwidth(a, b) >= 0);
+      FUZZ_CHECK(t->Bandwidth(a, b) == t->Bandwidth(b, a));
+    }
+  }
+  absl::StatusOr<topo::GpuTopology> back = topo::ParseTopologyJson(topo::TopologyToJson(*t));
+  CheckOk(back.status(), "ParseTopologyJson(TopologyToJson(parsed))");
+  FUZZ_CHECK(back->gpu_count() == n);
+  FUZZ_CHECK(back->name() == t->name());
+  for (int a = 0; a < n; ++a) {
+    FUZZ_CHECK(back->NumaOf(a) == t->NumaOf(a));
+    for (int b = 0; b < n; ++b) {
+      FUZZ_CHECK(back->Bandwidth(a, b) == t->Bandwidth(a, b));
+      FUZZ_CHECK(back->NvLinks(a, b) == t->NvLinks(a, b));
+    }
+  }
+  return 0;
+}
