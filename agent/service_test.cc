@@ -414,7 +414,7 @@ TEST_F(ServiceTest, StartRefusesHalfATlsConfiguration) {
   s = AgentServer::Start(
       AgentServerOptions{.address = "127.0.0.1:0", .cert_file = "/nonexistent.crt", .key_file = "/nonexistent.key"},
       service_.get());
-  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("/nonexistent.crt"));
 }
 

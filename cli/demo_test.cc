@@ -154,7 +154,7 @@ TEST(Demo, BadArgumentsFailWithAMessage) {
       {"negative seed", {"--seed", "-1"}, 2, {"--seed", "-1"}},
       {"seed without value", {"--seed"}, 2, {"--seed: 1 required", "--help"}},
       {"unknown flag", {"--bogus"}, 2, {"--bogus", "--help"}},
-      {"positional argument", {"baseline"}, 2, {"\"baseline\"", "--help"}},
+      {"positional argument", {"baseline"}, 2, {"not expected: baseline", "--help"}},
       {"profile without value", {"--profile"}, 2, {"--profile", "--help"}},
       {"profile given twice", {"--profile", "a", "--profile", "b"}, 2, {"--profile"}},
       {"next flag taken as the value", {"--profile", "--seed", "3"}, 2,

@@ -76,7 +76,7 @@ absl::StatusOr<std::vector<runtime::Profile>> ResolvePolicies(const SimFlags& f)
   if (f.policy.size() > 5 && (f.policy.ends_with(".yaml") || f.policy.ends_with(".yml") ||
                               f.policy.ends_with(".json"))) {
     ASSIGN_OR_RETURN(std::vector<runtime::Profile> loaded,
-                     runtime::LoadProfilesFile(f.policy));
+                     runtime::LoadProfilesFile(f.policy, static_cast<size_t>(f.max_input_mb) << 20));
     if (loaded.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("--policy ", f.policy, ": no profiles"));
     }

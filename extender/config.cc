@@ -6,7 +6,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
 #include "common/status_macros.h"
+#include "scheduler/runtime/yaml_guard.h"
 #include "yaml-cpp/yaml.h"
 
 namespace gpusched::extender {
@@ -148,6 +150,10 @@ absl::Status ParseAgents(std::string_view source, const YAML::Node& v, AgentsCon
 absl::StatusOr<ExtenderConfig> ParseOrThrow(std::string_view text, std::string_view source) {
   ExtenderConfig c;
   YAML::Node root;
+  // Anchors and aliases (a "billion laughs" file), deep nesting, a second document and duplicate
+  // keys are refused before the tree is built, as for profiles.
+  RETURN_IF_ERROR(runtime::CheckYamlDocument(text, source));
+  text = runtime::StripUtf8Bom(text);
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
@@ -265,14 +271,13 @@ absl::StatusOr<ExtenderConfig> ParseConfig(std::string_view text, std::string_vi
 }
 
 absl::StatusOr<ExtenderConfig> LoadConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  if (buf.str().size() > (1u << 20)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": larger than 1 MiB"));
+  // At most 1 MiB; a directory, device or pipe is refused by name.
+  absl::StatusOr<std::string> text = ReadSmallFile(path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("config file ", text.status().message()));
   }
-  return ParseConfig(buf.str(), path);
+  return ParseConfig(*text, path);
 }
 
 }  // namespace gpusched::extender

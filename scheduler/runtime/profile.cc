@@ -1,17 +1,29 @@
 #include "scheduler/runtime/profile.h"
 
-#include <fstream>
+#include <exception>
 #include <set>
-#include <sstream>
+#include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "scheduler/runtime/yaml_guard.h"
 #include "yaml-cpp/yaml.h"
 
 namespace gpusched::runtime {
 namespace {
 
 using framework::ArgValue;
+
+// A map key inside a field path: printable as is, anything else escaped.
+std::string KeyForPath(const std::string& key) {
+  for (char c : key) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      return QuoteForMessage(key);
+    }
+  }
+  return key.size() > 80 ? QuoteForMessage(key) : key;
+}
 
 // yaml-cpp reports problems with exceptions; this file is the boundary where they become
 // absl::Status values, and no exception leaves it.
@@ -50,9 +62,9 @@ class Decoder {
         for (const auto& kv : node) {
           const std::string key = kv.first.Scalar();
           if (!seen.insert(key).second) {
-            return Error(kv.first, absl::StrCat(path, ".", key), "duplicate key");
+            return Error(kv.first, absl::StrCat(path, ".", KeyForPath(key)), "duplicate key");
           }
-          absl::StatusOr<ArgValue> v = ToArg(kv.second, absl::StrCat(path, ".", key));
+          absl::StatusOr<ArgValue> v = ToArg(kv.second, absl::StrCat(path, ".", KeyForPath(key)));
           if (!v.ok()) return v.status();
           map.emplace_back(key, *std::move(v));
         }
@@ -87,7 +99,7 @@ class Decoder {
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
       if (key != "name" && key != "weight" && key != "args" && key != "points") {
-        return Error(kv.first, absl::StrCat(path, ".", key),
+        return Error(kv.first, absl::StrCat(path, ".", KeyForPath(key)),
                      "unknown field (known: name, weight, args, points)");
       }
     }
@@ -99,7 +111,9 @@ class Decoder {
     if (const YAML::Node w = node["weight"]; w) {
       int64_t weight;
       if (!w.IsScalar() || !absl::SimpleAtoi(w.Scalar(), &weight)) {
-        return Error(w, absl::StrCat(path, ".weight"), "expected an integer");
+        return Error(w, absl::StrCat(path, ".weight"),
+                     absl::StrCat("expected an integer, got ",
+                                  w.IsScalar() ? QuoteForMessage(w.Scalar()) : "a collection"));
       }
       if (weight < 1 || weight > kMaxPluginWeight) {
         return Error(w, absl::StrCat(path, ".weight"),
@@ -135,7 +149,7 @@ class Decoder {
     }
     for (const auto& kv : root) {
       if (kv.first.Scalar() != "profiles") {
-        return Error(kv.first, kv.first.Scalar(), "unknown field (known: profiles)");
+        return Error(kv.first, KeyForPath(kv.first.Scalar()), "unknown field (known: profiles)");
       }
     }
     const YAML::Node list = root["profiles"];
@@ -151,7 +165,7 @@ class Decoder {
       for (const auto& kv : p) {
         const std::string key = kv.first.Scalar();
         if (key != "name" && key != "plugins") {
-          return Error(kv.first, absl::StrCat(path, ".", key),
+          return Error(kv.first, absl::StrCat(path, ".", KeyForPath(key)),
                        "unknown field (known: name, plugins)");
         }
       }
@@ -162,7 +176,7 @@ class Decoder {
       profile.name = p["name"].Scalar();
       if (!names.insert(profile.name).second) {
         return Error(p["name"], absl::StrCat(path, ".name"),
-                     absl::StrCat("duplicate profile name \"", profile.name, "\""));
+                     absl::StrCat("duplicate profile name ", QuoteForMessage(profile.name)));
       }
       const YAML::Node plugins = p["plugins"];
       if (!plugins || !plugins.IsSequence() || plugins.size() == 0) {
@@ -176,7 +190,7 @@ class Decoder {
         if (!pc.ok()) return pc.status();
         if (!plugin_names.insert(pc->name).second) {
           return Error(plugins[j], absl::StrCat(ppath, ".name"),
-                       absl::StrCat("plugin \"", pc->name, "\" is listed twice"));
+                       absl::StrCat("plugin ", QuoteForMessage(pc->name), " is listed twice"));
         }
         profile.plugins.push_back(*std::move(pc));
       }
@@ -193,24 +207,33 @@ class Decoder {
 
 absl::StatusOr<std::vector<Profile>> ParseProfiles(std::string_view text,
                                                    std::string_view source) {
+  // Anchors, aliases, a second document, duplicate keys, depth and size are refused before the
+  // tree is built, so the walk below visits each node once and the tree is at most kMaxProfileNodes.
+  if (absl::Status s = CheckYamlDocument(
+          text, source, YamlLimits{.max_depth = kMaxProfileDepth, .max_nodes = kMaxProfileNodes});
+      !s.ok()) {
+    return s;
+  }
   Decoder decoder(source);
   try {
-    const YAML::Node root = YAML::Load(std::string(text));
+    const YAML::Node root = YAML::Load(std::string(StripUtf8Bom(text)));
     return decoder.Decode(root);
   } catch (const YAML::Exception& e) {
     const int line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
     const int col = e.mark.column >= 0 ? e.mark.column + 1 : 0;
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(source), ":", line, ":", col, ": not valid YAML/JSON: ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat(std::string(source), ":", line, ":", col,
+                                                   ": not valid YAML/JSON: ",
+                                                   SanitizeForMessage(e.msg)));
+  } catch (const std::exception& e) {  // allocation failures
+    return absl::ResourceExhaustedError(
+        absl::StrCat(std::string(source), ": cannot parse: ", SanitizeForMessage(e.what())));
   }
 }
 
-absl::StatusOr<std::vector<Profile>> LoadProfilesFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open profile file ", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return ParseProfiles(buf.str(), path);
+absl::StatusOr<std::vector<Profile>> LoadProfilesFile(const std::string& path, size_t max_bytes) {
+  absl::StatusOr<std::string> text = ReadInputFile(path, max_bytes, "raise it with --max-input-mb");
+  if (!text.ok()) return text.status();
+  return ParseProfiles(*text, path);
 }
 
 absl::StatusOr<Profile> FindProfile(const std::vector<Profile>& profiles, std::string_view name) {

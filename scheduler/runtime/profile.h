@@ -17,6 +17,11 @@
 // Each plugin's extension points come from the plugin itself; the order in the list is the order
 // plugins run at each point. Errors name the source, the line and column, and the field:
 //   "profiles.yaml:7:19: profiles[0].plugins[1].weight: must be in 1..100, got 0"
+// Hostile input (see yaml_guard.h): YAML anchors and aliases, a second document ("---"), a key
+// repeated in one map (YAML or JSON), nesting deeper than kMaxProfileDepth and more than
+// kMaxProfileNodes nodes are InvalidArgument errors naming source:line:col; a UTF-8 BOM is fine;
+// bytes from the input that are not printable ASCII are escaped (\xNN) in messages. Parsing is
+// O(input) time and memory. No exception leaves these functions.
 // Plugin-specific checks (unknown plugin, bad args, weight on a non-Score plugin) happen when a
 // Framework is built from the profile (framework.h), with the same field paths.
 
@@ -27,11 +32,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/file.h"
 #include "scheduler/api/plugin_args.h"
 
 namespace gpusched::runtime {
 
 inline constexpr int32_t kMaxPluginWeight = 100;
+inline constexpr int kMaxProfileDepth = 32;          // nested sequences/maps in a profile document
+inline constexpr int64_t kMaxProfileNodes = 100'000;  // scalars, sequences and maps together
 
 struct PluginConfig {
   std::string name;
@@ -50,8 +58,10 @@ struct Profile {
 
 // Parses a document holding `profiles:`. `source` names it in errors (a file name).
 absl::StatusOr<std::vector<Profile>> ParseProfiles(std::string_view text, std::string_view source);
-// Reads and parses a file.
-absl::StatusOr<std::vector<Profile>> LoadProfilesFile(const std::string& path);
+// Reads (common/file.h ReadInputFile: regular files only, at most `max_bytes`; the error says
+// "raise it with --max-input-mb") and parses a file.
+absl::StatusOr<std::vector<Profile>> LoadProfilesFile(const std::string& path,
+                                                      size_t max_bytes = kDefaultMaxInputBytes);
 // The profile called `name`, or NotFound listing the names there are.
 absl::StatusOr<Profile> FindProfile(const std::vector<Profile>& profiles, std::string_view name);
 

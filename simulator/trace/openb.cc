@@ -1,11 +1,7 @@
 #include "simulator/trace/openb.h"
 
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -17,14 +13,13 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/file.h"
 #include "common/quantity.h"
 #include "simulator/trace/text.h"
 
 namespace gpusched::simulator::trace {
 namespace {
 
-// Bounds beyond the common kMaxAmount.
-constexpr int64_t kMaxGpusPerEntry = 128;
 constexpr int64_t kMaxMib = kMaxAmount >> 20;  // so that mib << 20 <= kMaxAmount
 
 // absl here may use its own absl::string_view; convert explicitly at every absl call.
@@ -44,7 +39,8 @@ struct RowContext {
 
   absl::Status ColumnError(std::string_view column, std::string_view what) const {
     return absl::InvalidArgumentError(absl::StrCat(std::string(source), ":", line, ": column ",
-                                                   std::string(column), ": ", std::string(what)));
+                                                   NameForMessage(column), ": ",
+                                                   std::string(what)));
   }
   absl::Status LineError(std::string_view what) const {
     return absl::InvalidArgumentError(
@@ -123,8 +119,11 @@ class Header {
       return absl::InvalidArgumentError(
           absl::StrCat(std::string(source), ": empty file, expected a header line"));
     }
-    SplitOn(line, ',', &h.names_);
     RowContext ctx{source, h.line_};
+    if (!SplitOn(line, ',', &h.names_, kMaxCsvColumns)) {
+      return ctx.LineError(absl::StrCat("more than ", kMaxCsvColumns,
+                                        " columns in the header, the limit"));
+    }
     for (size_t i = 0; i < h.names_.size(); ++i) {
       std::string_view name = h.names_[i];
       if (name.find('"') != std::string_view::npos) {
@@ -151,9 +150,12 @@ class Header {
     size_t i = Find(name);
     if (i == kAbsent) {
       RowContext ctx{source, line_};
-      std::vector<std::string> have(names_.begin(), names_.end());
-      return ctx.ColumnError(
-          name, absl::StrCat("missing from the header (columns: ", absl::StrJoin(have, ","), ")"));
+      std::string have;
+      for (size_t j = 0; j < names_.size() && j < 32; ++j) {
+        absl::StrAppend(&have, j ? "," : "", NameForMessage(names_[j]));
+      }
+      if (names_.size() > 32) absl::StrAppend(&have, ",... (", names_.size(), " columns)");
+      return ctx.ColumnError(name, absl::StrCat("missing from the header (columns: ", have, ")"));
     }
     return i;
   }
@@ -170,7 +172,8 @@ class Header {
 // may hold a comma and so shift the count), and as many fields as the header.
 absl::Status SplitRow(const RowContext& ctx, const Header& header, std::string_view line,
                       std::vector<std::string_view>* fields) {
-  SplitOn(line, ',', fields);
+  // One field more than the header is enough to tell a wrong count; more are not stored.
+  const bool all = SplitOn(line, ',', fields, header.size() + 1);
   if (line.find('"') != std::string_view::npos) {
     for (size_t i = 0; i < fields->size(); ++i) {
       if ((*fields)[i].find('"') == std::string_view::npos) continue;
@@ -182,7 +185,7 @@ absl::Status SplitRow(const RowContext& ctx, const Header& header, std::string_v
   }
   if (fields->size() != header.size()) {
     return ctx.LineError(absl::StrCat("expected ", header.size(), " fields as in the header, got ",
-                                      fields->size()));
+                                      all ? fields->size() : CountOf(line, ',') + 1));
   }
   return absl::OkStatus();
 }
@@ -190,7 +193,6 @@ absl::Status SplitRow(const RowContext& ctx, const Header& header, std::string_v
 // Remembers names and the line each was first seen on.
 class NameSet {
  public:
-  explicit NameSet(size_t expected) { lines_.reserve(expected); }
 
   absl::Status Add(const RowContext& ctx, std::string_view column, std::string_view name) {
     if (name.empty()) return ctx.ColumnError(column, "empty name");
@@ -205,24 +207,6 @@ class NameSet {
  private:
   std::unordered_map<std::string_view, int64_t> lines_;
 };
-
-size_t EstimateRows(std::string_view text) {
-  size_t n = 0;
-  for (char c : text) n += (c == '\n');
-  return n;
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
-  return std::move(ss).str();
-}
 
 }  // namespace
 
@@ -241,15 +225,17 @@ absl::StatusOr<std::vector<OpenbNode>> ParseOpenbNodes(std::string_view text,
     col[i] = *c;
   }
 
-  const size_t rows = EstimateRows(text);
+  // No reserve from the line count: a file of blank lines would reserve memory far beyond its size.
   std::vector<OpenbNode> nodes;
-  nodes.reserve(rows);
-  NameSet names(rows);
+  NameSet names;
   std::vector<std::string_view> f;
   std::string_view line;
   RowContext ctx{source, 0};
   while (reader.Next(&line, &ctx.line)) {
     if (absl::Status s = SplitRow(ctx, header, line, &f); !s.ok()) return s;
+    if (nodes.size() >= static_cast<size_t>(kMaxOpenbNodes)) {
+      return ctx.LineError(absl::StrCat("more than ", kMaxOpenbNodes, " nodes, the limit"));
+    }
     OpenbNode n;
     std::string_view name = f[col[0]];
     if (absl::Status s = names.Add(ctx, kNames[0], name); !s.ok()) return s;
@@ -263,7 +249,7 @@ absl::StatusOr<std::vector<OpenbNode>> ParseOpenbNodes(std::string_view text,
     if (!mib.ok()) return mib.status();
     n.memory = MemoryBytes(*mib << 20);
 
-    absl::StatusOr<int64_t> gpus = ParseInt(ctx, kNames[3], f[col[3]], kMaxGpusPerEntry);
+    absl::StatusOr<int64_t> gpus = ParseInt(ctx, kNames[3], f[col[3]], kMaxGpusPerNode);
     if (!gpus.ok()) return gpus.status();
     n.gpus = static_cast<int32_t>(*gpus);
 
@@ -305,15 +291,16 @@ absl::StatusOr<std::vector<OpenbPod>> ParseOpenbPods(std::string_view text,
   const size_t col_deleted = header.Find("deletion_time");
   const size_t col_scheduled = header.Find("scheduled_time");
 
-  const size_t rows = EstimateRows(text);
   std::vector<OpenbPod> pods;
-  pods.reserve(rows);
-  NameSet names(rows);
+  NameSet names;
   std::vector<std::string_view> f;
   std::string_view line;
   RowContext ctx{source, 0};
   while (reader.Next(&line, &ctx.line)) {
     if (absl::Status s = SplitRow(ctx, header, line, &f); !s.ok()) return s;
+    if (pods.size() >= static_cast<size_t>(kMaxOpenbPods)) {
+      return ctx.LineError(absl::StrCat("more than ", kMaxOpenbPods, " pods, the limit"));
+    }
     OpenbPod p;
     std::string_view name = f[col[kName]];
     if (absl::Status s = names.Add(ctx, kNames[kName], name); !s.ok()) return s;
@@ -328,7 +315,7 @@ absl::StatusOr<std::vector<OpenbPod>> ParseOpenbPods(std::string_view text,
     p.memory = MemoryBytes(*mib << 20);
 
     absl::StatusOr<int64_t> num_gpu =
-        ParseInt(ctx, kNames[kNumGpu], f[col[kNumGpu]], kMaxGpusPerEntry);
+        ParseInt(ctx, kNames[kNumGpu], f[col[kNumGpu]], kMaxGpusPerPod);
     if (!num_gpu.ok()) return num_gpu.status();
     p.num_gpu = static_cast<int32_t>(*num_gpu);
 
@@ -389,14 +376,15 @@ absl::StatusOr<std::vector<OpenbPod>> ParseOpenbPods(std::string_view text,
   return pods;
 }
 
-absl::StatusOr<std::vector<OpenbNode>> ReadOpenbNodes(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadWholeFile(path);
+absl::StatusOr<std::vector<OpenbNode>> ReadOpenbNodes(const std::string& path,
+                                                      size_t max_bytes) {
+  absl::StatusOr<std::string> text = ReadInputFile(path, max_bytes, kMaxInputHint);
   if (!text.ok()) return text.status();
   return ParseOpenbNodes(*text, path);
 }
 
-absl::StatusOr<std::vector<OpenbPod>> ReadOpenbPods(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadWholeFile(path);
+absl::StatusOr<std::vector<OpenbPod>> ReadOpenbPods(const std::string& path, size_t max_bytes) {
+  absl::StatusOr<std::string> text = ReadInputFile(path, max_bytes, kMaxInputHint);
   if (!text.ok()) return text.status();
   return ParseOpenbPods(*text, path);
 }

@@ -15,11 +15,20 @@
 // Every malformed row is an InvalidArgument error naming the file, the line (1-based, header is
 // line 1), the column name and the bad value, e.g.
 //   "pods.csv:17: column gpu_milli: \"12x\" is not an integer"
-// Checks: numbers are non-negative integers within kMaxAmount; num_gpu in 0..128; gpu_milli in
+// Checks: numbers are non-negative integers within kMaxAmount; a node's gpu in
+// 0..kMaxGpusPerNode; a pod's num_gpu in 0..kMaxGpusPerPod; gpu_milli in
 // 0..1000; gpu_milli < 1000 only with num_gpu == 1 (a share of one GPU); a multi-GPU pod's
 // gpu_milli is 1000; names are unique and non-empty; times, when present, are integers >= 0 and
 // deletion >= creation; a header missing a required column is an error naming it. Blank lines and
-// a trailing newline are fine; CRLF line ends are accepted.
+// a trailing newline are fine; CRLF line ends and a UTF-8 byte order mark are accepted.
+//
+// Hostile input. At most kMaxOpenbNodes node rows, kMaxOpenbPods pod rows and kMaxCsvColumns
+// header columns: more is an error naming the line and the limit. Bytes of the input that are not
+// printable ASCII are escaped (\xNN) in messages, never echoed. Read* take the file through
+// common/file.h ReadInputFile: a directory, device, pipe or socket is refused by name, and a file
+// over `max_bytes` is an error saying "raise it with --max-input-mb". Parsing is one pass,
+// O(input) time; memory is the records plus a hash set of the names (no reserve from the line
+// count, so a file of blank lines costs nothing).
 
 #include <cstdint>
 #include <optional>
@@ -28,9 +37,16 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/file.h"
 #include "common/quantity.h"
 
 namespace gpusched::simulator::trace {
+
+inline constexpr int64_t kMaxOpenbNodes = 100'000;     // node rows in one file
+inline constexpr int64_t kMaxOpenbPods = 10'000'000;   // pod rows in one file (openb: ~8,200)
+inline constexpr int64_t kMaxGpusPerNode = 64;  // a server holds at most 16-20 GPUs today
+inline constexpr int64_t kMaxGpusPerPod = 128;  // more than one node can hold is the CLI's warning
+inline constexpr size_t kMaxCsvColumns = 1024;  // header columns
 
 struct OpenbNode {
   std::string name;
@@ -58,9 +74,12 @@ absl::StatusOr<std::vector<OpenbNode>> ParseOpenbNodes(std::string_view text,
                                                        std::string_view source);
 absl::StatusOr<std::vector<OpenbPod>> ParseOpenbPods(std::string_view text,
                                                      std::string_view source);
-// Read the file at `path` (NotFound naming it if it cannot be opened) and parse it.
-absl::StatusOr<std::vector<OpenbNode>> ReadOpenbNodes(const std::string& path);
-absl::StatusOr<std::vector<OpenbPod>> ReadOpenbPods(const std::string& path);
+// Read the file at `path` with ReadInputFile(path, max_bytes) (NotFound naming it when missing;
+// FailedPrecondition for a directory, a special file or a file over `max_bytes`) and parse it.
+absl::StatusOr<std::vector<OpenbNode>> ReadOpenbNodes(const std::string& path,
+                                                      size_t max_bytes = kDefaultMaxInputBytes);
+absl::StatusOr<std::vector<OpenbPod>> ReadOpenbPods(const std::string& path,
+                                                    size_t max_bytes = kDefaultMaxInputBytes);
 
 // Writes the 5-column node form / 11-column pod form (empty optional times as empty fields), so
 // that Parse(Write(x)) == x. Used by the sample generator.

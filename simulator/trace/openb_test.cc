@@ -23,6 +23,7 @@ namespace gpusched::simulator::trace {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr int64_t kMib = int64_t{1} << 20;
@@ -354,7 +355,7 @@ TEST(ParseOpenbNodesTest, RejectsInvalidFilesNamingLineAndColumn) {
       {"negative_cpu", h + "n0,-1000,1024,2,T4\n",
        "nodes.csv:2: column cpu_milli: \"-1000\" is negative"},
       {"gpu_129", h + "n0,1000,1024,129,T4\n",
-       "nodes.csv:2: column gpu: \"129\" exceeds the maximum 128"},
+       "nodes.csv:2: column gpu: \"129\" exceeds the maximum 64"},
       {"duplicate_sn", h + "n0,1000,1024,2,T4\nn1,1,1,0,\nn0,1000,1024,2,T4\n",
        "nodes.csv:4: column sn: \"n0\" duplicates the name on line 2"},
       {"empty_sn", h + ",1000,1024,2,T4\n", "nodes.csv:2: column sn: empty name"},
@@ -411,7 +412,7 @@ TEST(WriteOpenbTest, RoundTripsNodes) {
   const std::vector<OpenbNode> nodes = {Node("n0", 96000, 393216, 8, "G2"),
                                         Node("n1", 32000, 262144, 0, ""),
                                         Node("n2", 8000, 61440, 0, "P100"),
-                                        Node("n3", kMaxAmount, kMaxAmount >> 20, 128, "X")};
+                                        Node("n3", kMaxAmount, kMaxAmount >> 20, 64, "X")};
   const std::string text = WriteOpenbNodes(nodes);
   EXPECT_THAT(text, StartsWith("sn,cpu_milli,memory_mib,gpu,model\nn0,96000,393216,8,G2\n"));
   absl::StatusOr<std::vector<OpenbNode>> back = ParseOpenbNodes(text, "written");
@@ -463,6 +464,148 @@ std::optional<std::filesystem::path> OpenbDir(std::string* why) {
   const auto var##_opt = OpenbDir(&why_skipped); \
   if (!var##_opt) GTEST_SKIP() << why_skipped; \
   const std::filesystem::path var = *var##_opt
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input, by class.
+
+bool PrintableAscii(const std::string& s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
+  }
+  return true;
+}
+
+TEST(OpenbHostileTest, SpecialFilesAndSizeLimitsAreRefusedByName) {
+  for (const char* path : {"/dev/zero", "/dev/null"}) {
+    absl::StatusOr<std::vector<OpenbPod>> pods = ReadOpenbPods(path);
+    ASSERT_FALSE(pods.ok());
+    EXPECT_EQ(pods.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(pods.status().message()), HasSubstr("a character device"));
+  }
+  const std::string dir = ::testing::TempDir();
+  absl::StatusOr<std::vector<OpenbNode>> nodes = ReadOpenbNodes(dir);
+  ASSERT_FALSE(nodes.ok());
+  EXPECT_THAT(std::string(nodes.status().message()), HasSubstr("is a directory, not a file"));
+  EXPECT_THAT(std::string(nodes.status().message()), Not(HasSubstr("empty")));
+
+  const std::string path = (std::filesystem::path(dir) / "openb_hostile_nodes.csv").string();
+  const std::string text = "sn,cpu_milli,memory_mib,gpu,model\nn0,1,1,8,G2\n";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+  }
+  EXPECT_TRUE(ReadOpenbNodes(path, text.size()).ok());
+  nodes = ReadOpenbNodes(path, text.size() - 1);
+  ASSERT_FALSE(nodes.ok());
+  EXPECT_THAT(std::string(nodes.status().message()), HasSubstr("raise it with --max-input-mb"));
+  std::filesystem::remove(path);
+}
+
+TEST(OpenbHostileTest, BinaryBytesAreNeverEchoed) {
+  std::string garbage;
+  for (int i = 0; i < 512; ++i) garbage.push_back(static_cast<char>((i * 131 + 7) & 0xff));
+  const std::string texts[] = {
+      garbage,
+      "sn,cpu\xff\x01,memory_mib,gpu\n",  // missing column: the header is listed, escaped
+      "sn,cpu_milli,memory_mib,gpu,model,\x80,\x80\n",  // duplicate column
+      "sn,cpu_milli,memory_mib,gpu,model\nn\x01,1\xfe,1,1,M\n",
+      "sn,cpu_milli,memory_mib,gpu,model\nn,\"\x01\",1,1,M\n",
+  };
+  for (const std::string& text : texts) {
+    absl::StatusOr<std::vector<OpenbNode>> nodes = ParseOpenbNodes(text, "bin.csv");
+    ASSERT_FALSE(nodes.ok());
+    EXPECT_TRUE(PrintableAscii(std::string(nodes.status().message()))) << nodes.status();
+    EXPECT_THAT(std::string(nodes.status().message()), StartsWith("bin.csv"));
+    absl::StatusOr<std::vector<OpenbPod>> pods = ParseOpenbPods(text, "bin.csv");
+    ASSERT_FALSE(pods.ok());
+    EXPECT_TRUE(PrintableAscii(std::string(pods.status().message()))) << pods.status();
+  }
+}
+
+TEST(OpenbHostileTest, CountLimitsAreErrorsNamingTheLimit) {
+  std::string text = "sn,cpu_milli,memory_mib,gpu,model\n";
+  for (int64_t i = 0; i <= kMaxOpenbNodes; ++i) absl::StrAppend(&text, "n", i, ",1,1,0,\n");
+  absl::StatusOr<std::vector<OpenbNode>> nodes = ParseOpenbNodes(text, "nodes.csv");
+  ASSERT_FALSE(nodes.ok());
+  EXPECT_EQ(std::string(nodes.status().message()),
+            absl::StrCat("nodes.csv:", kMaxOpenbNodes + 2, ": more than ", kMaxOpenbNodes,
+                         " nodes, the limit"));
+  // The header's column count is bounded too, and a row of many commas stores none of them.
+  const std::string wide = absl::StrCat(std::string(5000, ','), "\n");
+  nodes = ParseOpenbNodes(wide, "wide.csv");
+  ASSERT_FALSE(nodes.ok());
+  EXPECT_THAT(std::string(nodes.status().message()),
+              HasSubstr(absl::StrCat("more than ", kMaxCsvColumns, " columns")));
+  absl::StatusOr<std::vector<OpenbPod>> pods = ParseOpenbPods(
+      absl::StrCat("name,cpu_milli,memory_mib,num_gpu,gpu_milli\n", std::string(1'000'000, ',')),
+      "pods.csv");
+  ASSERT_FALSE(pods.ok());
+  EXPECT_THAT(std::string(pods.status().message()),
+              HasSubstr("pods.csv:2: expected 5 fields as in the header, got 1000001"));
+  EXPECT_EQ(kMaxOpenbPods, 10'000'000);
+}
+
+TEST(OpenbHostileTest, BlankLinesReserveNothing) {
+  // 20 M newlines once reserved 20 M records (~4 GB); now the result is just empty.
+  absl::StatusOr<std::vector<OpenbPod>> pods = ParseOpenbPods(
+      absl::StrCat("name,cpu_milli,memory_mib,num_gpu,gpu_milli\n", std::string(20'000'000, '\n')),
+      "pods.csv");
+  ASSERT_TRUE(pods.ok());
+  EXPECT_TRUE(pods->empty());
+  EXPECT_EQ(pods->capacity(), 0u);
+}
+
+TEST(OpenbHostileTest, MeaninglessValuesAreErrors) {
+  struct Case {
+    const char* row;
+    const char* error;
+  };
+  const Case node_cases[] = {
+      {"n,1,1,65,M", "column gpu: \"65\" exceeds the maximum 64"},
+      {"n,-1,1,1,M", "column cpu_milli: \"-1\" is negative"},
+      {"n,1,nan,1,M", "column memory_mib: \"nan\" is not an integer"},
+      {"n,1,1,1e3,M", "column gpu: \"1e3\" is not an integer"},
+      {"n,1,1,8,", "column model: empty, but the node has 8 GPUs"},
+  };
+  for (const Case& c : node_cases) {
+    SCOPED_TRACE(c.row);
+    absl::StatusOr<std::vector<OpenbNode>> nodes =
+        ParseOpenbNodes(absl::StrCat("sn,cpu_milli,memory_mib,gpu,model\n", c.row), "n.csv");
+    ASSERT_FALSE(nodes.ok());
+    EXPECT_THAT(std::string(nodes.status().message()), HasSubstr(c.error));
+  }
+  const Case pod_cases[] = {
+      {"p,1,1,129,1000", "column num_gpu: \"129\" exceeds the maximum 128"},
+      {"p,1,1,1,1001", "column gpu_milli: \"1001\" exceeds the maximum 1000"},
+      {"p,1,1,2,500", "a multi-GPU pod takes whole GPUs"},
+      {"p,inf,1,0,0", "column cpu_milli: \"inf\" is not an integer"},
+  };
+  for (const Case& c : pod_cases) {
+    SCOPED_TRACE(c.row);
+    absl::StatusOr<std::vector<OpenbPod>> pods =
+        ParseOpenbPods(absl::StrCat("name,cpu_milli,memory_mib,num_gpu,gpu_milli\n", c.row), "p.csv");
+    ASSERT_FALSE(pods.ok());
+    EXPECT_THAT(std::string(pods.status().message()), HasSubstr(c.error));
+  }
+}
+
+TEST(OpenbHostileTest, BigGeneratedPodFileIsReadWhole) {
+  constexpr int kRows = 500'000;
+  std::string text =
+      "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,"
+      "deletion_time,scheduled_time\n";
+  for (int i = 0; i < kRows; ++i) {
+    absl::StrAppend(&text, "pod-", i, ",4000,16384,1,", 100 + i % 900, ",V100M16|T4,LS,Running,",
+                    i, ",", i + 60, ",", i, "\n");
+  }
+  absl::StatusOr<std::vector<OpenbPod>> pods = ParseOpenbPods(text, "big.csv");
+  ASSERT_TRUE(pods.ok()) << pods.status();
+  ASSERT_EQ(pods->size(), static_cast<size_t>(kRows));
+  EXPECT_EQ(pods->back().name, absl::StrCat("pod-", kRows - 1));
+  EXPECT_EQ(*pods->back().deletion_time, kRows - 1 + 60);
+}
 
 TEST(OpenbRealTraceTest, EveryFileParses) {
   GPUSCHED_OPENB_DIR_OR_SKIP(dir);

@@ -7,11 +7,10 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <map>
 #include <random>
-#include <sstream>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -24,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "common/file.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "simulator/trace/text.h"
@@ -39,26 +39,19 @@ enum Column { kJobType, kCommand, kNumStepsArg, kNeedsDataDir, kTotalSteps, kArr
 
 constexpr std::string_view kSyntheticJobType = "Synthetic";
 
-// A value quoted for an error message, cut if very long. Like absl::CHexEscape, but it leaves
-// "'" alone: the throughput table's keys are full of them.
-std::string Quote(std::string_view v) {
-  constexpr size_t kMaxShown = 80;
-  std::string out = "\"";
-  for (char c : v.substr(0, kMaxShown)) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c >= 0x7f) {
-      absl::StrAppend(&out, absl::StrFormat("\\x%02x", static_cast<unsigned char>(c)));
-    } else {
-      out.push_back(c);
-    }
-  }
-  out += v.size() > kMaxShown ? "...\"" : "\"";
-  return out;
+// Nesting limit of simulation_throughputs.json (it has 3 levels).
+constexpr int kMaxJsonDepth = 16;
+
+std::string_view StripBom(std::string_view text) {
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  return text;
 }
+
+
+// A value quoted for an error message, cut if very long; bytes that are not printable ASCII are
+// escaped. Like absl::CHexEscape, but it leaves "'" alone: the throughput table's keys are full
+// of them.
+std::string Quote(std::string_view v) { return QuoteForMessage(v); }
 
 // Errors for one row of one file, in the form "<file>:<line>: column <name>: <what>".
 struct RowContext {
@@ -131,17 +124,6 @@ absl::StatusOr<double> ParseSeconds(const RowContext& ctx, Column column, std::s
 // and so lets FormatPhillyTrace's 6 decimals round-trip.
 absl::Duration SecondsToDuration(double seconds) {
   return absl::Microseconds(std::llround(seconds * 1e6));
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
-  return std::move(ss).str();
 }
 
 // A key of simulation_throughputs.json, "('<job type>', <scale>)": the repr() of a Python tuple.
@@ -242,8 +224,9 @@ absl::StatusOr<ThroughputTable> ThroughputTable::Parse(std::string_view json_tex
 }
 
 absl::StatusOr<ThroughputTable> ThroughputTable::Read(const std::string& path,
-                                                      std::string_view gpu_type) {
-  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+                                                      std::string_view gpu_type,
+                                                      size_t max_bytes) {
+  ASSIGN_OR_RETURN(std::string text, ReadInputFile(path, max_bytes, kMaxInputHint));
   return ParseFrom(text, path, gpu_type);
 }
 
@@ -253,10 +236,50 @@ absl::StatusOr<ThroughputTable> ThroughputTable::ParseFrom(std::string_view json
   const std::string src(source);
   const std::string gpu(gpu_type);
   nlohmann::json root;
+  // Keys seen in each open object, to refuse a repeated key (nlohmann would keep the last one);
+  // nesting is capped so that a hostile "[[[[..." costs no deep recursion when destroyed.
+  struct Refused {
+    std::string what;
+  };
+  std::vector<std::set<std::string>> open_objects;
+  std::vector<std::string> path;  // the keys leading to the current value
+  auto guard = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (depth > kMaxJsonDepth) {
+      throw Refused{absl::StrCat("nested deeper than ", kMaxJsonDepth, " levels, the limit")};
+    }
+    switch (event) {
+      case E::object_start:
+        open_objects.emplace_back();
+        break;
+      case E::object_end:
+        if (!open_objects.empty()) open_objects.pop_back();
+        break;
+      case E::key: {
+        std::string key = parsed.get<std::string>();
+        if (!open_objects.empty() && !open_objects.back().insert(key).second) {
+          std::string where;
+          if (open_objects.size() >= 2 && path.size() >= open_objects.size() - 1) {
+            where = absl::StrCat(" in ", Quote(path[open_objects.size() - 2]));
+          }
+          throw Refused{absl::StrCat("duplicate key ", Quote(key), where)};
+        }
+        if (path.size() < open_objects.size()) path.resize(open_objects.size());
+        if (!path.empty()) path[open_objects.size() - 1] = std::move(key);
+        break;
+      }
+      default:
+        break;
+    }
+    return true;
+  };
   try {
-    root = nlohmann::json::parse(json_text.begin(), json_text.end());
+    root = nlohmann::json::parse(StripBom(json_text).begin(), StripBom(json_text).end(), guard);
+  } catch (const Refused& r) {
+    return absl::InvalidArgumentError(absl::StrCat(src, ": ", r.what));
   } catch (const std::exception& e) {  // nlohmann parse/out_of_range errors, allocation failures
-    return absl::InvalidArgumentError(absl::StrCat(src, ": invalid JSON: ", e.what()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, ": invalid JSON: ", QuoteForMessage(e.what(), 300)));
   }
   if (!root.is_object()) {
     return absl::InvalidArgumentError(
@@ -264,10 +287,17 @@ absl::StatusOr<ThroughputTable> ThroughputTable::ParseFrom(std::string_view json
   }
   const auto it = root.find(gpu);
   if (it == root.end()) {
-    std::vector<std::string> have;
-    for (const auto& [key, value] : root.items()) have.push_back(key);
-    return absl::InvalidArgumentError(absl::StrCat(
-        src, ": no GPU type ", Quote(gpu), " (available: ", absl::StrJoin(have, ", "), ")"));
+    std::string have;
+    size_t shown = 0;
+    for (const auto& [key, value] : root.items()) {
+      if (++shown > 32) {
+        absl::StrAppend(&have, ", ... (", root.size(), " keys)");
+        break;
+      }
+      absl::StrAppend(&have, shown > 1 ? ", " : "", NameForMessage(key));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, ": no GPU type ", Quote(gpu), " (available: ", have, ")"));
   }
   if (!it->is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(src, ": GPU type ", Quote(gpu),
@@ -277,7 +307,7 @@ absl::StatusOr<ThroughputTable> ThroughputTable::ParseFrom(std::string_view json
   ThroughputTable table;
   table.gpu_type_ = gpu;
   for (const auto& [key, value] : it->items()) {
-    const std::string where = absl::StrCat(src, ": ", gpu, ": key ", Quote(key));
+    const std::string where = absl::StrCat(src, ": ", NameForMessage(gpu), ": key ", Quote(key));
     std::string job_type;
     int scale = 0;
     if (!ParseTupleKey(key, &job_type, &scale)) {
@@ -364,15 +394,22 @@ absl::StatusOr<std::vector<JobRecord>> ParsePhillyTrace(std::string_view text,
                                                         const ThroughputTable& table) {
   const std::string stem = std::filesystem::path(std::string(file_label)).stem().string();
   std::vector<JobRecord> jobs;
+  // Reserve from the newline count, capped at what the bytes can hold (a row is >= 14 bytes) and
+  // at kMaxTraceJobs, so that blank lines cannot make it reserve more than the text justifies.
+  jobs.reserve(std::min({CountOf(text, '\n') + 1, text.size() / 14 + 1,
+                         static_cast<size_t>(kMaxTraceJobs)}));
   LineReader reader(text);
   std::vector<std::string_view> f;
   std::string_view line;
   RowContext ctx{file_label, 0};
   while (reader.Next(&line, &ctx.line)) {
-    SplitOn(line, '\t', &f);
-    if (f.size() != kColumns) {
-      return ctx.LineError(
-          absl::StrCat("expected ", kColumns, " tab-separated fields, got ", f.size()));
+    // One field more than kColumns is enough to tell a wrong count; more are not stored.
+    if (!SplitOn(line, '\t', &f, kColumns + 1) || f.size() != kColumns) {
+      return ctx.LineError(absl::StrCat("expected ", kColumns, " tab-separated fields, got ",
+                                        CountOf(line, '\t') + 1));
+    }
+    if (jobs.size() >= static_cast<size_t>(kMaxTraceJobs)) {
+      return ctx.LineError(absl::StrCat("more than ", kMaxTraceJobs, " jobs, the limit"));
     }
     JobRecord job;
     job.id = absl::StrCat(stem, "-", ctx.line);
@@ -405,11 +442,12 @@ absl::StatusOr<std::vector<JobRecord>> ParsePhillyTrace(std::string_view text,
 }
 
 absl::StatusOr<std::vector<JobRecord>> ReadPhillyTrace(const std::string& path_or_dir,
-                                                       const ThroughputTable& table) {
+                                                       const ThroughputTable& table,
+                                                       size_t max_bytes) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(path_or_dir, ec)) {
-    ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path_or_dir));
+    ASSIGN_OR_RETURN(std::string text, ReadInputFile(path_or_dir, max_bytes, kMaxInputHint));
     return ParsePhillyTrace(text, path_or_dir, table);
   }
 
@@ -420,6 +458,10 @@ absl::StatusOr<std::vector<JobRecord>> ReadPhillyTrace(const std::string& path_o
     if (ec) break;
     std::error_code file_ec;
     if (it->path().extension() == ".trace" && it->is_regular_file(file_ec)) {
+      if (files.size() >= static_cast<size_t>(kMaxTraceFiles)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            path_or_dir, ": more than ", kMaxTraceFiles, " *.trace files, the limit"));
+      }
       files.push_back(it->path());
     }
   }
@@ -431,10 +473,24 @@ absl::StatusOr<std::vector<JobRecord>> ReadPhillyTrace(const std::string& path_o
             [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
 
   std::vector<JobRecord> all;
+  uint64_t total_bytes = 0;
   for (const fs::path& file : files) {
-    ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, ReadPhillyTrace(file.string(), table));
-    all.insert(all.end(), std::make_move_iterator(jobs.begin()),
-               std::make_move_iterator(jobs.end()));
+    // The limit holds for the directory as a whole: each file gets what the others left.
+    const size_t left = max_bytes - std::min<uint64_t>(total_bytes, max_bytes);
+    ASSIGN_OR_RETURN(std::string text, ReadInputFile(file.string(), left, kMaxInputHint));
+    total_bytes += text.size();
+    ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, ParsePhillyTrace(text, file.string(), table));
+    if (all.size() + jobs.size() > static_cast<size_t>(kMaxTraceJobs)) {
+      return absl::InvalidArgumentError(absl::StrCat(path_or_dir, ": more than ", kMaxTraceJobs,
+                                                     " jobs in all, the limit (at ",
+                                                     file.filename().string(), ")"));
+    }
+    if (all.empty()) {
+      all = std::move(jobs);
+    } else {
+      all.insert(all.end(), std::make_move_iterator(jobs.begin()),
+                 std::make_move_iterator(jobs.end()));
+    }
   }
   // Each file is one virtual cluster's queue in arrival order; merging them keeps, for equal
   // arrivals, the file order and then the line order, so the result does not depend on the sort.

@@ -25,7 +25,20 @@
 // A job type that the throughput table does not know, or whose throughput there is 0 (the table
 // has 0 for ResNet-50 (batch size 128) on 2, 4 and 8 K80s, so seed=0 cannot be read with "k80"),
 // is an error in column job_type naming the line. Blank lines, a trailing newline and CRLF line
-// ends are fine. Any input gives a value or an error, never a crash.
+// ends and a UTF-8 byte order mark are fine. Any input gives a value or an error, never a crash.
+//
+// Hostile input. Files are read with common/file.h ReadInputFile: a directory given where a file
+// is expected is read as a trace directory, a device, pipe or socket is refused by name, and more
+// than `max_bytes` (for a directory: all its *.trace files together) is an error saying "raise it
+// with --max-input-mb". At most kMaxTraceJobs jobs (in all) and kMaxTraceFiles files in a
+// directory. A line is split into at most 8 fields however many TABs it has. Bytes of the input
+// that are not printable ASCII are escaped (\xNN) in messages. In simulation_throughputs.json a
+// key repeated in one object is an error naming it, nesting is capped at 16 levels.
+//
+// Cost. ParsePhillyTrace is one pass: O(n) time for n bytes, memory the records (~130 bytes a
+// job plus the job type when longer than 15 bytes) and nothing proportional to line length or
+// blank lines. ReadPhillyTrace on a directory adds a stable sort by arrival, O(J log J) for J
+// jobs. A 1.2 M-row trace (~190 MB) reads in about a second (bench/trace_benchmark.cc).
 //
 // Duration. The trace has no durations, only work: duration = total_steps / steps-per-second of
 // the job's type at its scale on one GPU type, from Gavel's simulation_throughputs.json. That
@@ -45,12 +58,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/file.h"
 
 namespace gpusched::simulator::trace {
 
 inline constexpr int kMaxScale = 1024;                            // gang size in GPUs
 inline constexpr int64_t kMaxTotalSteps = 1'000'000'000'000'000;  // 1e15; the traces: < 1e9
 inline constexpr double kMaxTraceSeconds = 1e10;  // ~317 years, for arrivals and durations
+inline constexpr int64_t kMaxTraceJobs = 10'000'000;  // rows of a trace (a file or a directory)
+inline constexpr int64_t kMaxTraceFiles = 10'000;     // *.trace files in a trace directory
 
 struct JobRecord {
   std::string id;        // "<file stem>-<line>", e.g. "0e4a51-17"
@@ -72,8 +88,10 @@ class ThroughputTable {
   // ignored. Errors are InvalidArgument naming the key.
   static absl::StatusOr<ThroughputTable> Parse(std::string_view json_text,
                                                std::string_view gpu_type);
-  // Reads the file at `path` (NotFound naming it if it cannot be opened); errors name the path.
-  static absl::StatusOr<ThroughputTable> Read(const std::string& path, std::string_view gpu_type);
+  // Reads the file at `path` with ReadInputFile(path, max_bytes) (NotFound naming it when
+  // missing; FailedPrecondition for a special file or one over `max_bytes`); errors name the path.
+  static absl::StatusOr<ThroughputTable> Read(const std::string& path, std::string_view gpu_type,
+                                              size_t max_bytes = kDefaultMaxInputBytes);
 
   // The table for the jobs of GenerateJobSample / FormatPhillyTrace: job type "Synthetic" runs at
   // 1 step/s at every scale 1..kMaxScale, so that total_steps is the duration in seconds.
@@ -106,9 +124,11 @@ absl::StatusOr<std::vector<JobRecord>> ParsePhillyTrace(std::string_view text,
 
 // Reads one trace file, or, for a directory, every *.trace file in it (sorted by name; not
 // recursive), merged and stably sorted by arrival (ties keep file, then line order). NotFound if
-// the path cannot be opened or a directory holds no *.trace file.
+// the path does not exist or a directory holds no *.trace file; `max_bytes` bounds the bytes read
+// (all files of a directory together).
 absl::StatusOr<std::vector<JobRecord>> ReadPhillyTrace(const std::string& path_or_dir,
-                                                       const ThroughputTable& table);
+                                                       const ThroughputTable& table,
+                                                       size_t max_bytes = kDefaultMaxInputBytes);
 
 // Writes `jobs` in the 7-column trace format, one line each in the given order: job_type (any
 // TAB, CR or LF in it replaced by a space), command "-", num_steps_arg "-step", needs_data_dir 1,

@@ -526,6 +526,168 @@ std::optional<std::filesystem::path> PhillyDir(std::string* why) {
   if (!var##_opt) GTEST_SKIP() << why_skipped;    \
   const std::filesystem::path var = *var##_opt
 
+// ---------------------------------------------------------------------------------------------
+// Hostile input, by class.
+
+bool PrintableAscii(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+}
+
+TEST(PhillyHostileTest, SpecialFilesAndSizeLimitsAreRefusedByName) {
+  const ThroughputTable table = ThroughputTable::Synthetic();
+  for (const char* path : {"/dev/zero", "/dev/null"}) {
+    absl::StatusOr<std::vector<JobRecord>> jobs = ReadPhillyTrace(path, table);
+    ASSERT_FALSE(jobs.ok()) << path;
+    EXPECT_EQ(jobs.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(jobs.status().message()), HasSubstr("a character device"));
+    absl::StatusOr<ThroughputTable> t = ThroughputTable::Read(path, "v100");
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition);
+  }
+  TempDir dir("hostile_size");
+  absl::StatusOr<ThroughputTable> t = ThroughputTable::Read(dir.path().string(), "v100");
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("is a directory, not a file"));
+  const std::string line = "Synthetic\t-\t-step\t1\t10\t0\t1\n";
+  dir.Write("a.trace", line + line);
+  dir.Write("b.trace", line + line);
+  EXPECT_TRUE(ReadPhillyTrace((dir.path() / "a.trace").string(), table, line.size() * 2).ok());
+  absl::StatusOr<std::vector<JobRecord>> one =
+      ReadPhillyTrace((dir.path() / "a.trace").string(), table, line.size());
+  ASSERT_FALSE(one.ok());
+  EXPECT_THAT(std::string(one.status().message()), HasSubstr("raise it with --max-input-mb"));
+  // A directory's limit holds for its files together.
+  EXPECT_TRUE(ReadPhillyTrace(dir.path().string(), table, line.size() * 4).ok());
+  absl::StatusOr<std::vector<JobRecord>> both =
+      ReadPhillyTrace(dir.path().string(), table, line.size() * 3);
+  ASSERT_FALSE(both.ok());
+  EXPECT_THAT(std::string(both.status().message()), HasSubstr("b.trace"));
+}
+
+TEST(PhillyHostileTest, Utf8BomIsAcceptedInTracesAndJson) {
+  absl::StatusOr<std::vector<JobRecord>> jobs = ParsePhillyTrace(
+      "\xEF\xBB\xBFSynthetic\t-\t-step\t1\t10\t0\t1\n", "bom.trace", ThroughputTable::Synthetic());
+  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  EXPECT_EQ((*jobs)[0].job_type, "Synthetic");
+  absl::StatusOr<ThroughputTable> t =
+      ThroughputTable::Parse("\xEF\xBB\xBF{\"v100\": {\"('A', 1)\": {\"null\": 2}}}", "v100");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_DOUBLE_EQ(*t->StepsPerSecond("A", 1), 2.0);
+}
+
+TEST(PhillyHostileTest, DuplicateJsonKeysAndDeepNestingAreErrors) {
+  struct Case {
+    std::string json;
+    std::string error;
+  };
+  const Case cases[] = {
+      {R"json({"v100": {"('A', 1)": {"null": 2}, "('A', 1)": {"null": 3}}})json",
+       "duplicate key \"('A', 1)\" in \"v100\""},
+      {R"json({"v100": {}, "v100": {"('A', 1)": {"null": 3}}})json", "duplicate key \"v100\""},
+      {R"json({"v100": {"('A', 1)": {"null": 2, "null": 0}}})json", "duplicate key \"null\""},
+      {absl::StrCat("{\"v100\": ", std::string(100000, '['), std::string(100000, ']'), "}"),
+       "nested deeper than 16 levels"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.json.substr(0, 80));
+    absl::StatusOr<ThroughputTable> t = ThroughputTable::Parse(c.json, "v100");
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(t.status().message()), HasSubstr(c.error));
+  }
+}
+
+TEST(PhillyHostileTest, BinaryBytesAreNeverEchoed) {
+  std::string garbage;
+  for (int i = 0; i < 512; ++i) garbage.push_back(static_cast<char>((i * 131 + 7) & 0xff));
+  const ThroughputTable synthetic = ThroughputTable::Synthetic();
+  for (const std::string& text :
+       {garbage, std::string("Synth\xff\x01tic\t-\t-step\t1\t10\t0\t1\n"),
+        std::string("Synthetic\t-\t-step\t1\t1\x80\x00x\t0\t1\n", 28),
+        std::string("Synthetic\t-\t-step\t1\t10\t0\t1\t\xfe\n")}) {
+    absl::StatusOr<std::vector<JobRecord>> jobs = ParsePhillyTrace(text, "bin.trace", synthetic);
+    ASSERT_FALSE(jobs.ok());
+    EXPECT_TRUE(PrintableAscii(std::string(jobs.status().message()))) << jobs.status();
+    EXPECT_THAT(std::string(jobs.status().message()), StartsWith("bin.trace:"));
+  }
+  for (const std::string& json :
+       {garbage, std::string("{\"v\xff\x01\": {}}"), std::string("{\"v100\": {\"\xc3\x28\": 1}}"),
+        std::string("{\"v100\": \"\xff\xfe\"}"), std::string("[\"\x01\"]")}) {
+    absl::StatusOr<ThroughputTable> t = ThroughputTable::Parse(json, "v100");
+    ASSERT_FALSE(t.ok());
+    EXPECT_TRUE(PrintableAscii(std::string(t.status().message()))) << t.status();
+  }
+}
+
+TEST(PhillyHostileTest, LongLinesOfSeparatorsCostNoMemoryPerField) {
+  // 2 M TABs on one line: the error counts the fields without storing them.
+  const std::string text = std::string("Synthetic") + std::string(2'000'000, '\t') + "\n";
+  absl::StatusOr<std::vector<JobRecord>> jobs =
+      ParsePhillyTrace(text, "tabs.trace", ThroughputTable::Synthetic());
+  ASSERT_FALSE(jobs.ok());
+  EXPECT_THAT(std::string(jobs.status().message()),
+              HasSubstr("tabs.trace:1: expected 7 tab-separated fields, got 2000001"));
+}
+
+TEST(PhillyHostileTest, ValuesOutsideTheirRangesAreErrors) {
+  const ThroughputTable synthetic = ThroughputTable::Synthetic();
+  struct Case {
+    std::string row;
+    std::string error;
+  };
+  const Case cases[] = {
+      {"Synthetic\t-\t-step\t1\t10\tnan\t1", "column arrival_time: \"nan\" is not finite"},
+      {"Synthetic\t-\t-step\t1\t10\tinf\t1", "column arrival_time: \"inf\" is not finite"},
+      {"Synthetic\t-\t-step\t1\t10\t-1\t1", "column arrival_time: \"-1\" is negative"},
+      {"Synthetic\t-\t-step\t1\t10\t1e11\t1", "exceeds the maximum"},
+      {"Synthetic\t-\t-step\t1\t0\t0\t1", "column total_steps: \"0\" is outside 1.."},
+      {"Synthetic\t-\t-step\t1\t-5\t0\t1", "column total_steps: \"-5\" is outside 1.."},
+      {"Synthetic\t-\t-step\t1\t10\t0\t0", "column scale_factor: \"0\" is outside 1..1024"},
+      {"Synthetic\t-\t-step\t1\t10\t0\t1025", "column scale_factor: \"1025\" is outside 1..1024"},
+      {"Synthetic\t-\t-step\t2\t10\t0\t1", "column needs_data_dir: \"2\" is outside 0..1"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.row);
+    absl::StatusOr<std::vector<JobRecord>> jobs = ParsePhillyTrace(c.row, "r.trace", synthetic);
+    ASSERT_FALSE(jobs.ok());
+    EXPECT_THAT(std::string(jobs.status().message()), HasSubstr(c.error));
+  }
+  absl::StatusOr<ThroughputTable> t =
+      ThroughputTable::Parse(R"json({"v100": {"('A', 1)": {"null": -1}}})json", "v100");
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("expected a finite number >= 0"));
+}
+
+TEST(PhillyHostileTest, BigGeneratedTraceIsReadWhole) {
+  // 1.2 M rows (the size the benchmark times): every row is read, in order, with its line number.
+  constexpr int kRows = 1'200'000;
+  std::string text;
+  text.reserve(static_cast<size_t>(kRows) * 40);
+  for (int i = 0; i < kRows; ++i) {
+    absl::StrAppend(&text, "Synthetic\t-\t-step\t1\t", 60 + i % 1000, "\t", i, ".5\t",
+                    1 << (i % 4), "\n");
+  }
+  absl::StatusOr<std::vector<JobRecord>> jobs =
+      ParsePhillyTrace(text, "big.trace", ThroughputTable::Synthetic());
+  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  ASSERT_EQ(jobs->size(), static_cast<size_t>(kRows));
+  EXPECT_EQ(jobs->back().id, absl::StrCat("big-", kRows));
+  EXPECT_EQ(jobs->back().arrival, absl::Seconds(kRows - 1) + absl::Milliseconds(500));
+  EXPECT_EQ((*jobs)[7].gpus, 8);
+}
+
+TEST(PhillyHostileTest, JobCountLimitIsStated) {
+  EXPECT_EQ(kMaxTraceJobs, 10'000'000);
+  // The limit is checked per row (a real limit-sized input would be ~140 MB); an empty trace and
+  // a trace of blank lines are fine and reserve nothing for the blank lines.
+  absl::StatusOr<std::vector<JobRecord>> blank =
+      ParsePhillyTrace(std::string(5'000'000, '\n'), "blank.trace", ThroughputTable::Synthetic());
+  ASSERT_TRUE(blank.ok());
+  EXPECT_TRUE(blank->empty());
+}
+
 TEST(PhillyRealDataTest, ThroughputTable) {
   GPUSCHED_PHILLY_DIR_OR_SKIP(dir);
   const std::string json = (dir / "simulation_throughputs.json").string();

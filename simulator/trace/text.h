@@ -7,10 +7,14 @@
 //   while (lines.Next(&line, &number)) { SplitOn(line, ',', &fields); ... }
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace gpusched::simulator::trace {
+
+// What the size-limit error of the Read* functions suggests (common/file.h ReadInputFile).
+inline constexpr std::string_view kMaxInputHint = "raise it with --max-input-mb";
 
 // Iterates the physical lines of `text`, dropping a trailing '\r' and skipping blank lines
 // (empty or only spaces/tabs). Line numbers are 1-based physical lines, so that they match what
@@ -45,19 +49,66 @@ class LineReader {
 };
 
 // Splits `line` at every `sep` (no quoting: neither format has any); n separators give n + 1
-// fields, empty ones included.
-inline void SplitOn(std::string_view line, char sep, std::vector<std::string_view>* fields) {
+// fields, empty ones included. At most `max_fields` fields are stored: the rest of the line after
+// the last stored separator is dropped and the function returns false, so that a hostile line of
+// millions of separators costs O(line) time and O(max_fields) memory. True when all fit.
+inline bool SplitOn(std::string_view line, char sep, std::vector<std::string_view>* fields,
+                    size_t max_fields = static_cast<size_t>(-1)) {
   fields->clear();
   size_t start = 0;
-  while (true) {
+  while (fields->size() < max_fields) {
     const size_t at = line.find(sep, start);
     if (at == std::string_view::npos) {
       fields->push_back(line.substr(start));
-      return;
+      return true;
     }
     fields->push_back(line.substr(start, at - start));
     start = at + 1;
   }
+  return false;
+}
+
+// Number of occurrences of `sep` in `line` (to report a field count without storing the fields).
+inline size_t CountOf(std::string_view line, char sep) {
+  size_t n = 0;
+  for (char c : line) n += (c == sep);
+  return n;
+}
+
+// `v` for an error message: printable ASCII kept, '"' and '\\' escaped, every other byte as
+// \xNN (\t for TAB), cut after `max_shown` bytes with "...", in double quotes. Raw input bytes
+// never reach a message.
+inline std::string QuoteForMessage(std::string_view v, size_t max_shown = 80) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (char ch : v.substr(0, max_shown)) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  out += v.size() > max_shown ? "...\"" : "\"";
+  return out;
+}
+
+// A name from the input (a CSV column, a JSON key) for a message: as it is when it is 1..80
+// printable ASCII bytes without '"', else QuoteForMessage(name).
+inline std::string NameForMessage(std::string_view name) {
+  bool plain = !name.empty() && name.size() <= 80;
+  for (char ch : name) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7f || c == '"') plain = false;
+  }
+  return plain ? std::string(name) : QuoteForMessage(name);
 }
 
 }  // namespace gpusched::simulator::trace
