@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -29,7 +30,7 @@ constexpr char kCommand[] = "demo";
 
 struct DemoFlags {
   std::string profile, profiles_file;
-  uint64_t seed = 42;
+  std::string seed_text = "42";
 };
 
 // FGD needs typical pods, which the simulator counts from its trace; the demo has no trace, so
@@ -182,6 +183,8 @@ int RunProfile(const runtime::Profile& profile, uint64_t seed, std::ostream& out
 }
 
 int Run(const DemoFlags& f, std::ostream& out, std::ostream& err) {
+  uint64_t seed = 42;
+  (void)absl::SimpleAtoi(f.seed_text, &seed);  // checked when parsed
   absl::StatusOr<std::vector<runtime::Profile>> profiles =
       f.profiles_file.empty()
           ? runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in profiles")
@@ -204,9 +207,9 @@ int Run(const DemoFlags& f, std::ostream& out, std::ostream& err) {
   out << "gpusched demo: 6 nodes (2 DGX A100 one with a failed GPU, 2 T4 boxes, a CPU node, a\n"
          "tainted A10 canary), 12 pods (training, GPU shares, inference, CPU jobs), scheduled\n"
          "through the plugin framework with each profile. Seed "
-      << f.seed << ".\n";
+      << seed << ".\n";
   for (const runtime::Profile& p : chosen) {
-    if (int rc = RunProfile(p, f.seed, out, err); rc != 0) return rc;
+    if (int rc = RunProfile(p, seed, out, err); rc != 0) return rc;
   }
   return kExitOk;
 }
@@ -223,8 +226,16 @@ Runner AddDemoCommand(CLI::App& app) {
       ->check(RealValue());
   app.add_option("--profiles", f->profiles_file, "a profiles file (YAML or JSON)")
       ->check(RealValue());
-  app.add_option("--seed", f->seed, "the random source's seed")
-      ->check(CLI::NonNegativeNumber)  // CLI11 would wrap "-1" around to 2^64-1
+  // Parsed here, not by CLI11: its unsigned conversion wraps "-1" and overflows silently.
+  app.add_option("--seed", f->seed_text, "the random source's seed, 0..2^64-1")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            uint64_t seed = 0;
+            return absl::SimpleAtoi(v, &seed) && v[0] != '-' && v[0] != '+'
+                       ? ""
+                       : absl::StrCat("\"", v, "\" is not a number in 0..2^64-1");
+          },
+          "UINT64"))
       ->capture_default_str();
   return [f](std::ostream& out, std::ostream& err) { return Run(*f, out, err); };
 }

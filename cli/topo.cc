@@ -37,8 +37,12 @@ absl::StatusOr<topology::GpuTopology> LoadSource(const TopoFlags& f,
   // The agent's JSON report starts with '{' (after an optional UTF-8 byte order mark and
   // spaces); anything else is `nvidia-smi topo -m` text.
   const size_t first = body.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
-  if (first != std::string::npos && body[first] == '{') return topology::ParseTopologyJson(body);
-  return topology::ParseNvidiaSmiTopo(body, f.file, &warnings);
+  absl::StatusOr<topology::GpuTopology> t =
+      first != std::string::npos && body[first] == '{'
+          ? topology::ParseTopologyJson(body)
+          : topology::ParseNvidiaSmiTopo(body, f.file, &warnings);
+  if (t.ok() || MessageOf(t.status()).starts_with(f.file)) return t;
+  return absl::Status(t.status().code(), absl::StrCat(f.file, ": ", t.status().message()));
 }
 
 // The topology, and in `warnings` what is odd about it (the reader's and TopologyWarnings').
