@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "common/metrics/in_memory_metrics.h"
 #include "common/sim_clock.h"
+#include "common/status_macros.h"
 #include "plugins/gpu_share/fragmentation.h"
 #include "plugins/gpu_share/policies.h"
 #include "plugins/registry.h"
@@ -210,153 +211,114 @@ GpuMemMiB DeviceMemoryFor(std::string_view model) {
 }
 
 
-absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profile& profile,
-                                  uint64_t seed, const SimOptions& options) {
-  const auto wall_start = std::chrono::steady_clock::now();
-  if (options.mode != "inflation" && options.mode != "replay") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mode: must be inflation or replay, got \"", options.mode, "\""));
-  }
-  if (workload.nodes.empty()) return absl::InvalidArgumentError("the cluster has no nodes");
-  if (workload.pods.empty()) return absl::InvalidArgumentError("the trace has no pods");
-  if (options.tie_break != "first" && options.tie_break != "random") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tie_break: must be first or random, got \"", options.tie_break, "\""));
-  }
-  if (options.path != "framework" && options.path != "extender") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("path: must be framework or extender, got \"", options.path, "\""));
-  }
-  if (options.typical_pods != "trace" && options.typical_pods != "observed") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "typical_pods: must be trace or observed, got \"", options.typical_pods, "\""));
-  }
+// The checks RunOnce makes before any work; InvalidArgument naming the option.
+absl::Status ValidateSimOptions(const SimOptions& options) {
+  auto one_of = [](std::string_view field, const std::string& value, std::string_view a,
+                   std::string_view b) -> absl::Status {
+    if (value == a || value == b) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(std::string(field), ": must be ", std::string(a),
+                                                   " or ", std::string(b), ", got \"", value, "\""));
+  };
+  RETURN_IF_ERROR(one_of("mode", options.mode, "inflation", "replay"));
+  RETURN_IF_ERROR(one_of("tie_break", options.tie_break, "first", "random"));
+  RETURN_IF_ERROR(one_of("path", options.path, "framework", "extender"));
+  RETURN_IF_ERROR(one_of("typical_pods", options.typical_pods, "trace", "observed"));
   if (options.extender_weight < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("extender_weight: must be at least 1, got ", options.extender_weight));
   }
-  const bool extender = options.path == "extender";
-  std::mt19937_64 rng(seed);
+  return absl::OkStatus();
+}
+
+namespace {
+
+// One simulation run, step by step: the model (BuildModel), the framework and, on the extender
+// path, the kube-scheduler driver (MakeScheduler), the pods (Inflation or Replay), the result
+// (Finish). Each attempt goes through Attempt, which records the decision and the measurements.
+class SimRun {
+ public:
+  SimRun(const Workload& workload, const runtime::Profile& profile, uint64_t seed,
+         const SimOptions& options)
+      : workload_(workload),
+        profile_(profile),
+        seed_(seed),
+        options_(options),
+        extender_(options.path == "extender"),
+        rng_(seed),
+        typical_(TypicalPodsOf(workload.pods, options.typical_threshold)),
+        frag_model_(typical_) {}
+
   // Nodes enter the model in an order shuffled by the seed: with "first" tie-breaking this is
   // the seeded node ranking of the paper's simulator.
-  std::vector<const trace::OpenbNode*> node_order;
-  for (const trace::OpenbNode& n : workload.nodes) node_order.push_back(&n);
-  std::sort(node_order.begin(), node_order.end(),
-            [](const trace::OpenbNode* a, const trace::OpenbNode* b) { return a->name < b->name; });
-  for (size_t i = node_order.size(); i > 1; --i) {
-    std::swap(node_order[i - 1], node_order[UniformBelow(rng, i)]);
-  }
-  std::map<std::string, std::shared_ptr<const topology::GpuTopology>> presets;
-  for (const auto& [model, preset] : options.topology_presets) {
-    absl::StatusOr<topology::GpuTopology> t = topology::Preset(preset);
-    if (!t.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("topology preset for model ", model, ": ", t.status().message()));
+  absl::Status BuildModel() {
+    std::vector<const trace::OpenbNode*> order;
+    for (const trace::OpenbNode& n : workload_.nodes) order.push_back(&n);
+    std::sort(order.begin(), order.end(),
+              [](const trace::OpenbNode* a, const trace::OpenbNode* b) { return a->name < b->name; });
+    for (size_t i = order.size(); i > 1; --i) {
+      std::swap(order[i - 1], order[UniformBelow(rng_, i)]);
     }
-    presets[model] = std::make_shared<const topology::GpuTopology>(*std::move(t));
-  }
-  cache::ClusterCache cache;   // the model on the framework path
-  cache::SnapshotStore store;  // the model on the extender path
-  for (const trace::OpenbNode* np : node_order) {
-    const trace::OpenbNode& n = *np;
-    framework::NodeSpec spec;
-    spec.name = NodeId(n.name);
-    spec.cpu = n.cpu;
-    spec.memory = n.memory;
-    spec.max_pods = 1 << 20;  // the trace has no pod limit
-    for (int32_t i = 0; i < n.gpus; ++i) {
-      spec.gpus.push_back(framework::GpuDevice{n.model, DeviceMemoryFor(n.model), true, -1});
-    }
-    if (auto it = presets.find(n.model); it != presets.end() && it->second->gpu_count() == n.gpus) {
-      spec.topology = it->second;
-    }
-    absl::Status added = extender ? store.Apply(cache::ModelOp::AddNode(std::move(spec)))
-                                  : cache.AddNode(std::move(spec));
-    if (!added.ok()) return added;
-  }
-  // The model as it is now, for measurements.
-  cache::SnapshotRef current;
-  auto model = [&]() -> const framework::ClusterSnapshot& {
-    if (!extender) return cache;
-    current = store.Current();
-    return *current;
-  };
-
-  const std::vector<TypicalPod> typical = TypicalPodsOf(workload.pods, options.typical_threshold);
-  SimClock clock;
-  metrics::InMemoryMetrics metrics;
-  SimBinder binder;
-  const framework::Registry registry = plugins::NewInTreeRegistry();  // per run: no shared state
-  auto fw = runtime::Framework::Create(
-      registry, WithTypicalPods(profile, typical, options.typical_pods),
-      runtime::FrameworkDeps{clock, rng, extender ? nullptr : &cache, metrics, binder},
-      runtime::FrameworkOptions{.parallelism = std::max(1, options.parallelism),
-                                .tie_break = options.tie_break == "first"
-                                                 ? runtime::FrameworkOptions::TieBreak::kFirst
-                                                 : runtime::FrameworkOptions::TieBreak::kRandom});
-  if (!fw.ok()) return fw.status();
-  std::unique_ptr<runtime::LiveScheduler> live;  // destroyed before the framework
-  std::optional<KubeSchedulerDriver> kube_scheduler;
-  if (extender) {
-    live = std::make_unique<runtime::LiveScheduler>(
-        **fw, store, clock, runtime::LiveOptions{.sweep_every = absl::InfiniteDuration()});
-    kube_scheduler.emplace(*live, options.extender_weight, seed ^ 0x9e3779b97f4a7c15ull);
-  }
-  // One pod through the chosen path.
-  auto schedule = [&](const PodInfo& pod) -> runtime::ScheduleResult {
-    return extender ? kube_scheduler->Schedule(pod) : (*fw)->SchedulePod(pod);
-  };
-
-  FragmentationModel frag_model(typical);
-  Recorder rec(model(), frag_model);
-  RunResult result;
-  result.policy = profile.name;
-  result.seed = seed;
-  result.mode = options.mode;
-  result.nodes = static_cast<int64_t>(workload.nodes.size());
-  result.gpu_capacity_milli = rec.capacity();
-  result.empty_frag_amount_pct = rec.empty_frag_pct();
-  Digest digest;
-  int64_t arrived = 0, used = 0, failed = 0;
-  double multi_bw_sum = 0;
-
-  auto attempt = [&](const PodInfo& pod) -> bool {
-    runtime::ScheduleResult r = schedule(pod);
-    const std::string line = DecisionLine(pod, r);
-    digest.Add(line);
-    if (options.decision_log) options.decision_log->append(line);
-    if (!r.status.ok()) return false;
-    used += pod.requests.gpu.total_milli().value();
-    if (r.gpus.size() >= 2) {
-      const framework::NodeInfo* node = model().FindNode(r.node);
-      if (node != nullptr && node->spec().topology != nullptr) {
-        double min_bw = std::numeric_limits<double>::infinity();
-        for (size_t a = 0; a < r.gpus.size(); ++a) {
-          for (size_t b = a + 1; b < r.gpus.size(); ++b) {
-            min_bw = std::min(min_bw, node->spec().topology->Bandwidth(r.gpus[a].gpu.value(),
-                                                                       r.gpus[b].gpu.value()));
-          }
-        }
-        ++result.multi_gpu_pods_on_topology;
-        multi_bw_sum += min_bw;
-        auto& [count, mean] = result.min_bandwidth_by_gpu_count[static_cast<int>(r.gpus.size())];
-        ++count;
-        mean += (min_bw - mean) / static_cast<double>(count);
+    std::map<std::string, std::shared_ptr<const topology::GpuTopology>> presets;
+    for (const auto& [model, preset] : options_.topology_presets) {
+      absl::StatusOr<topology::GpuTopology> t = topology::Preset(preset);
+      if (!t.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("topology preset for model ", model, ": ", t.status().message()));
       }
+      presets[model] = std::make_shared<const topology::GpuTopology>(*std::move(t));
     }
-    rec.NodeChanged(model(), r.node);
-    ++result.pods_scheduled;
-    return true;
-  };
+    for (const trace::OpenbNode* np : order) {
+      const trace::OpenbNode& n = *np;
+      framework::NodeSpec spec;
+      spec.name = NodeId(n.name);
+      spec.cpu = n.cpu;
+      spec.memory = n.memory;
+      spec.max_pods = 1 << 20;  // the trace has no pod limit
+      for (int32_t i = 0; i < n.gpus; ++i) {
+        spec.gpus.push_back(framework::GpuDevice{n.model, DeviceMemoryFor(n.model), true, -1});
+      }
+      if (auto it = presets.find(n.model);
+          it != presets.end() && it->second->gpu_count() == n.gpus) {
+        spec.topology = it->second;
+      }
+      RETURN_IF_ERROR(extender_ ? store_.Apply(cache::ModelOp::AddNode(std::move(spec)))
+                                : cache_.AddNode(std::move(spec)));
+    }
+    recorder_.emplace(Model(), frag_model_);
+    result_.gpu_capacity_milli = recorder_->capacity();
+    result_.empty_frag_amount_pct = recorder_->empty_frag_pct();  // of the empty cluster
+    return absl::OkStatus();
+  }
 
-  if (options.mode == "inflation") {
-    // Shuffle (Fisher-Yates with the seeded stream), then resample up to the target.
+  absl::Status MakeScheduler() {
+    registry_ = plugins::NewInTreeRegistry();  // per run: no shared state
+    ASSIGN_OR_RETURN(
+        framework_,
+        runtime::Framework::Create(
+            registry_, WithTypicalPods(profile_, typical_, options_.typical_pods),
+            runtime::FrameworkDeps{clock_, rng_, extender_ ? nullptr : &cache_, metrics_, binder_},
+            runtime::FrameworkOptions{
+                .parallelism = std::max(1, options_.parallelism),
+                .tie_break = options_.tie_break == "first"
+                                 ? runtime::FrameworkOptions::TieBreak::kFirst
+                                 : runtime::FrameworkOptions::TieBreak::kRandom}));
+    if (extender_) {
+      live_ = std::make_unique<runtime::LiveScheduler>(
+          *framework_, store_, clock_, runtime::LiveOptions{.sweep_every = absl::InfiniteDuration()});
+      kube_scheduler_.emplace(*live_, options_.extender_weight, seed_ ^ 0x9e3779b97f4a7c15ull);
+    }
+    return absl::OkStatus();
+  }
+
+  // The FGD paper's experiment: pods sorted by name are shuffled (Fisher-Yates with the seeded
+  // stream), then resampled up to the target; each is tried once, in order.
+  void Inflation() {
     std::vector<const trace::OpenbPod*> order;
-    for (const trace::OpenbPod& p : workload.pods) order.push_back(&p);
+    for (const trace::OpenbPod& p : workload_.pods) order.push_back(&p);
     std::sort(order.begin(), order.end(),
               [](const trace::OpenbPod* a, const trace::OpenbPod* b) { return a->name < b->name; });
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[UniformBelow(rng, i)]);
-    const double target = options.inflation * static_cast<double>(rec.capacity());
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[UniformBelow(rng_, i)]);
+    const double target = options_.inflation * static_cast<double>(recorder_->capacity());
     int64_t total = 0;
     for (const trace::OpenbPod* p : order) total += GpuRequestMilli(*p);
     const size_t originals = order.size();
@@ -366,7 +328,7 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
       return GpuRequestMilli(*p) > 0;
     });
     while (originals > 0 && any_gpu_pod) {
-      const trace::OpenbPod* p = order[UniformBelow(rng, originals)];
+      const trace::OpenbPod* p = order[UniformBelow(rng_, originals)];
       if (static_cast<double>(total + GpuRequestMilli(*p)) > target) break;
       total += GpuRequestMilli(*p);
       order.push_back(p);
@@ -375,80 +337,178 @@ absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profi
       const trace::OpenbPod& p = *order[i];
       const PodInfo pod = ToPod(p, i < originals ? p.name : absl::StrCat(p.name, "#", i),
                                 static_cast<int64_t>(i));
-      ++result.pods_arrived;
-      arrived += pod.requests.gpu.total_milli().value();
-      if (!attempt(pod)) ++failed;
-      rec.Sample(arrived, used, failed);
+      Arrive(pod);
+      if (!Attempt(pod)) ++failed_;
+      Sample();
     }
-  } else {
-    // Replay: arrivals and departures in (time, sequence) order on the simulated clock.
-    std::vector<PodInfo> pods;
-    for (size_t i = 0; i < workload.pods.size(); ++i) {
-      const trace::OpenbPod& p = workload.pods[i];
+  }
+
+  // Arrivals and departures in (time, sequence) order on the simulated clock; a pod that does
+  // not fit waits (in the profile's queue order) and is retried whenever a pod leaves.
+  absl::Status Replay() {
+    for (size_t i = 0; i < workload_.pods.size(); ++i) {
+      const trace::OpenbPod& p = workload_.pods[i];
       if (!p.creation_time || !p.deletion_time) {
         return absl::InvalidArgumentError(absl::StrCat(
             "replay needs creation_time and deletion_time; pod ", p.name, " has none"));
       }
-      pods.push_back(ToPod(p, p.name, static_cast<int64_t>(i)));
+      pods_.push_back(ToPod(p, p.name, static_cast<int64_t>(i)));
     }
-    std::vector<size_t> waiting;  // indices into pods, kept in queue order
-    auto retry_waiting = [&] {
-      std::vector<size_t> still;
-      for (size_t idx : waiting) {
-        if (!attempt(pods[idx])) still.push_back(idx);
-      }
-      waiting = std::move(still);
-    };
-    for (size_t i = 0; i < pods.size(); ++i) {
-      const trace::OpenbPod& p = workload.pods[i];
-      clock.ScheduleAfter(absl::Seconds(*p.creation_time), [&, i] {
-        ++result.pods_arrived;
-        arrived += pods[i].requests.gpu.total_milli().value();
-        if (!attempt(pods[i])) {
-          waiting.push_back(i);
-          std::stable_sort(waiting.begin(), waiting.end(), [&](size_t a, size_t b) {
-            return (*fw)->Less(pods[a], pods[b]);
-          });
-        }
-        rec.Sample(arrived, used, failed);
-      });
-      clock.ScheduleAfter(absl::Seconds(*p.deletion_time), [&, i] {
-        auto w = std::find(waiting.begin(), waiting.end(), i);
-        if (w != waiting.end()) {  // left before it ever ran
-          waiting.erase(w);
-          ++failed;
-          rec.Sample(arrived, used, failed);
-          return;
-        }
-        const cache::PodRecord* record = model().FindPod(pods[i].uid);
-        if (record == nullptr) return;
-        const NodeId node = record->node;
-        used -= pods[i].requests.gpu.total_milli().value();
-        if (extender) {
-          (void)live->OnPodDeleted(pods[i].uid);
-        } else {
-          (void)cache.RemovePod(pods[i].uid);
-        }
-        rec.NodeChanged(model(), node);
-        retry_waiting();
-        rec.Sample(arrived, used, failed);
-      });
+    for (size_t i = 0; i < pods_.size(); ++i) {
+      const trace::OpenbPod& p = workload_.pods[i];
+      clock_.ScheduleAfter(absl::Seconds(*p.creation_time), [this, i] { Arrival(i); });
+      clock_.ScheduleAfter(absl::Seconds(*p.deletion_time), [this, i] { Departure(i); });
     }
-    while (clock.pending_timers() > 0) clock.AdvanceTo(clock.NextTimerAt());
+    while (clock_.pending_timers() > 0) clock_.AdvanceTo(clock_.NextTimerAt());
+    return absl::OkStatus();
   }
 
-  result.pods_failed = failed;
-  if (result.multi_gpu_pods_on_topology > 0) {
-    result.mean_multi_gpu_min_bandwidth_gbps =
-        multi_bw_sum / static_cast<double>(result.multi_gpu_pods_on_topology);
+  RunResult Finish(std::chrono::steady_clock::time_point wall_start) {
+    result_.policy = profile_.name;
+    result_.seed = seed_;
+    result_.mode = options_.mode;
+    result_.nodes = static_cast<int64_t>(workload_.nodes.size());
+    result_.pods_failed = failed_;
+    if (result_.multi_gpu_pods_on_topology > 0) {
+      result_.mean_multi_gpu_min_bandwidth_gbps =
+          multi_bw_sum_ / static_cast<double>(result_.multi_gpu_pods_on_topology);
+    }
+    result_.curve = recorder_->Curve();
+    result_.unallocated_at_100 = recorder_->UnallocatedAt(100);
+    result_.unallocated_at_130 = recorder_->UnallocatedAt(130);
+    result_.decision_log_digest = digest_.Hex();
+    result_.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    return std::move(result_);
   }
-  result.curve = rec.Curve();
-  result.unallocated_at_100 = rec.UnallocatedAt(100);
-  result.unallocated_at_130 = rec.UnallocatedAt(130);
-  result.decision_log_digest = digest.Hex();
-  result.wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  return result;
+
+ private:
+  // The model as it is now, for measurements.
+  const framework::ClusterSnapshot& Model() {
+    if (!extender_) return cache_;
+    current_ = store_.Current();
+    return *current_;
+  }
+
+  void Arrive(const PodInfo& pod) {
+    ++result_.pods_arrived;
+    arrived_ += pod.requests.gpu.total_milli().value();
+  }
+  void Sample() { recorder_->Sample(arrived_, used_, failed_); }
+
+  // One pod through the chosen path; true when it was bound.
+  bool Attempt(const PodInfo& pod) {
+    const runtime::ScheduleResult r =
+        extender_ ? kube_scheduler_->Schedule(pod) : framework_->SchedulePod(pod);
+    const std::string line = DecisionLine(pod, r);
+    digest_.Add(line);
+    if (options_.decision_log) options_.decision_log->append(line);
+    if (!r.status.ok()) return false;
+    used_ += pod.requests.gpu.total_milli().value();
+    if (r.gpus.size() >= 2) RecordBandwidth(r);
+    recorder_->NodeChanged(Model(), r.node);
+    ++result_.pods_scheduled;
+    return true;
+  }
+
+  // A multi-GPU pod on a node with a topology: the slowest pair of its GPUs.
+  void RecordBandwidth(const runtime::ScheduleResult& r) {
+    const framework::NodeInfo* node = Model().FindNode(r.node);
+    if (node == nullptr || node->spec().topology == nullptr) return;
+    double min_bw = std::numeric_limits<double>::infinity();
+    for (size_t a = 0; a < r.gpus.size(); ++a) {
+      for (size_t b = a + 1; b < r.gpus.size(); ++b) {
+        min_bw = std::min(min_bw, node->spec().topology->Bandwidth(r.gpus[a].gpu.value(),
+                                                                   r.gpus[b].gpu.value()));
+      }
+    }
+    ++result_.multi_gpu_pods_on_topology;
+    multi_bw_sum_ += min_bw;
+    auto& [count, mean] = result_.min_bandwidth_by_gpu_count[static_cast<int>(r.gpus.size())];
+    ++count;
+    mean += (min_bw - mean) / static_cast<double>(count);
+  }
+
+  void Arrival(size_t i) {
+    Arrive(pods_[i]);
+    if (!Attempt(pods_[i])) {
+      waiting_.push_back(i);
+      std::stable_sort(waiting_.begin(), waiting_.end(), [&](size_t a, size_t b) {
+        return framework_->Less(pods_[a], pods_[b]);
+      });
+    }
+    Sample();
+  }
+
+  void Departure(size_t i) {
+    if (auto w = std::find(waiting_.begin(), waiting_.end(), i); w != waiting_.end()) {
+      waiting_.erase(w);  // left before it ever ran
+      ++failed_;
+      Sample();
+      return;
+    }
+    const cache::PodRecord* record = Model().FindPod(pods_[i].uid);
+    if (record == nullptr) return;
+    const NodeId node = record->node;
+    used_ -= pods_[i].requests.gpu.total_milli().value();
+    if (extender_) {
+      (void)live_->OnPodDeleted(pods_[i].uid);
+    } else {
+      (void)cache_.RemovePod(pods_[i].uid);
+    }
+    recorder_->NodeChanged(Model(), node);
+    std::vector<size_t> still;  // retry the waiting pods, in queue order
+    for (size_t idx : waiting_) {
+      if (!Attempt(pods_[idx])) still.push_back(idx);
+    }
+    waiting_ = std::move(still);
+    Sample();
+  }
+
+  const Workload& workload_;
+  const runtime::Profile& profile_;
+  const uint64_t seed_;
+  const SimOptions& options_;
+  const bool extender_;
+  std::mt19937_64 rng_;
+  const std::vector<TypicalPod> typical_;
+  FragmentationModel frag_model_;
+  SimClock clock_;
+  metrics::InMemoryMetrics metrics_;
+  SimBinder binder_;
+  cache::ClusterCache cache_;   // the model on the framework path
+  cache::SnapshotStore store_;  // the model on the extender path
+  cache::SnapshotRef current_;
+  framework::Registry registry_;
+  std::unique_ptr<runtime::Framework> framework_;
+  std::unique_ptr<runtime::LiveScheduler> live_;  // declared after: destroyed before the framework
+  std::optional<KubeSchedulerDriver> kube_scheduler_;
+  std::optional<Recorder> recorder_;
+  RunResult result_;
+  Digest digest_;
+  int64_t arrived_ = 0, used_ = 0, failed_ = 0;
+  double multi_bw_sum_ = 0;
+  std::vector<PodInfo> pods_;    // replay: every pod, in trace order
+  std::vector<size_t> waiting_;  // replay: indices into pods_, in queue order
+};
+
+}  // namespace
+
+absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profile& profile,
+                                  uint64_t seed, const SimOptions& options) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(ValidateSimOptions(options));
+  if (workload.nodes.empty()) return absl::InvalidArgumentError("the cluster has no nodes");
+  if (workload.pods.empty()) return absl::InvalidArgumentError("the trace has no pods");
+  SimRun run(workload, profile, seed, options);
+  RETURN_IF_ERROR(run.BuildModel());
+  RETURN_IF_ERROR(run.MakeScheduler());
+  if (options.mode == "inflation") {
+    run.Inflation();
+  } else {
+    RETURN_IF_ERROR(run.Replay());
+  }
+  return run.Finish(wall_start);
 }
 
 absl::StatusOr<std::vector<RunResult>> RunMany(

@@ -71,6 +71,10 @@ struct SimOptions {
 };
 
 
+// InvalidArgument naming the first option out of its set (mode, tie_break, path, typical_pods,
+// extender_weight); RunOnce makes these checks first.
+absl::Status ValidateSimOptions(const SimOptions& options);
+
 absl::StatusOr<RunResult> RunOnce(const Workload& workload, const runtime::Profile& profile,
                                   uint64_t seed, const SimOptions& options);
 
