@@ -1,5 +1,7 @@
 #include "topology/gpu_topology.h"
 
+#include "common/printable.h"
+
 #include <atomic>
 
 // How a topology becomes numbers.
@@ -204,22 +206,7 @@ absl::Status CheckLinkPhysics(const std::vector<Device>& devices, const Link& l,
 
 }  // namespace
 
-std::string Printable(std::string_view s, size_t max) {
-  std::string out;
-  const size_t n = std::min(s.size(), max);
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else if (c == '\\') {
-      out += "\\\\";
-    } else {
-      out += absl::StrFormat("\\x%02x", c);
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
+std::string Printable(std::string_view s, size_t max) { return EscapeForMessage(s, max); }
 
 int MaxNvLinksPerGpu(int generation) {
   switch (generation) {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "bench/fuzz/fuzz_check.h"
+#include "common/printable.h"
 #include "common/quantity.h"
 #include "simulator/trace/openb.h"
 
@@ -17,18 +18,12 @@ using gpusched::fuzz::CheckError;
 
 namespace {
 
-bool PrintableAscii(std::string_view s) {
-  for (char c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
-  }
-  return true;
-}
 
 void CheckErrorMessage(const absl::Status& s) {
   CheckError(s);
   if (s.ok()) return;
   FUZZ_CHECK(absl::StartsWith(s.message(), "fuzz.csv"));
-  FUZZ_CHECK(PrintableAscii(std::string(s.message())));
+  FUZZ_CHECK(gpusched::IsPrintableAscii(std::string(s.message())));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "bench/fuzz/fuzz_check.h"
+#include "common/printable.h"
 #include "simulator/trace/philly.h"
 
 namespace trace = gpusched::simulator::trace;
@@ -18,12 +19,6 @@ using gpusched::fuzz::CheckError;
 
 namespace {
 
-bool PrintableAscii(std::string_view s) {
-  for (char c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
-  }
-  return true;
-}
 
 const trace::ThroughputTable& SmallTable() {
   static const trace::ThroughputTable* table = [] {
@@ -45,7 +40,7 @@ void CheckJobs(std::string_view text, const trace::ThroughputTable& table, bool 
   CheckError(jobs.status());
   if (!jobs.ok()) {
     FUZZ_CHECK(absl::StartsWith(jobs.status().message(), "dir/fuzz.trace:"));
-    FUZZ_CHECK(PrintableAscii(std::string(jobs.status().message())));
+    FUZZ_CHECK(gpusched::IsPrintableAscii(std::string(jobs.status().message())));
     return;
   }
   FUZZ_CHECK(jobs->size() <= static_cast<size_t>(trace::kMaxTraceJobs));

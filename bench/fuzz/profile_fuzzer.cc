@@ -10,21 +10,11 @@
 
 #include "absl/strings/match.h"
 #include "bench/fuzz/fuzz_check.h"
+#include "common/printable.h"
 #include "scheduler/runtime/profile.h"
 
 using gpusched::fuzz::CheckError;
 namespace runtime = gpusched::runtime;
-
-namespace {
-
-bool PrintableAscii(std::string_view s) {
-  for (char c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -33,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              {absl::StatusCode::kInvalidArgument, absl::StatusCode::kResourceExhausted});
   if (!p.ok()) {
     FUZZ_CHECK(absl::StartsWith(p.status().message(), "fuzz.yaml"));
-    FUZZ_CHECK(PrintableAscii(std::string(p.status().message())));
+    FUZZ_CHECK(gpusched::IsPrintableAscii(std::string(p.status().message())));
     return 0;
   }
   FUZZ_CHECK(!p->empty());

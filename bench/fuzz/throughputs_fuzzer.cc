@@ -10,21 +10,11 @@
 
 #include "absl/strings/match.h"
 #include "bench/fuzz/fuzz_check.h"
+#include "common/printable.h"
 #include "simulator/trace/philly.h"
 
 namespace trace = gpusched::simulator::trace;
 using gpusched::fuzz::CheckError;
-
-namespace {
-
-bool PrintableAscii(std::string_view s) {
-  for (char c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -33,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckError(t.status());
     if (!t.ok()) {
       FUZZ_CHECK(absl::StartsWith(t.status().message(), "<throughputs json>"));
-      FUZZ_CHECK(PrintableAscii(std::string(t.status().message())));
+      FUZZ_CHECK(gpusched::IsPrintableAscii(std::string(t.status().message())));
       continue;
     }
     FUZZ_CHECK(t->gpu_type() == gpu);

@@ -8,24 +8,13 @@
 #include <string_view>
 
 #include "bench/fuzz/fuzz_check.h"
+#include "common/printable.h"
 #include "topology/gpu_topology.h"
 #include "topology/topology_json.h"
 
 using gpusched::fuzz::CheckError;
 using gpusched::fuzz::CheckOk;
 namespace topo = gpusched::topology;
-
-namespace {
-
-bool Printable(std::string_view s) {
-  for (char c : s) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > (1 << 16)) return 0;
@@ -34,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckError(t.status());
   if (!t.ok()) {
     const std::string msg(t.status().message());
-    FUZZ_CHECK(Printable(msg));
+    FUZZ_CHECK(gpusched::IsPrintableAscii(msg));
     FUZZ_CHECK(msg.find("line ") != std::string::npos ||
                msg.find("topology") != std::string::npos);
     return 0;
@@ -42,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int n = t->gpu_count();
   FUZZ_CHECK(n >= 1 && n <= topo::kMaxGpus);
   FUZZ_CHECK(t->devices().size() <= static_cast<size_t>(topo::kMaxDevices));
-  for (const std::string& w : topo::TopologyWarnings(*t)) FUZZ_CHECK(Printable(w));
+  for (const std::string& w : topo::TopologyWarnings(*t)) FUZZ_CHECK(gpusched::IsPrintableAscii(w));
   for (int a = 0; a < n; ++a) {
     FUZZ_CHECK(t->NumaOf(a) >= -1 && t->NumaOf(a) < topo::kMaxNuma);
     for (int b = 0; b < n; ++b) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench/fuzz/fuzz_check.h"
+#include "common/printable.h"
 #include "topology/gpu_topology.h"
 #include "topology/nvidia_smi.h"
 #include "topology/topology_json.h"
@@ -18,18 +19,6 @@ using gpusched::fuzz::CheckError;
 using gpusched::fuzz::CheckOk;
 namespace topo = gpusched::topology;
 
-namespace {
-
-bool Printable(std::string_view s) {
-  for (char c : s) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > (1 << 16)) return 0;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -37,10 +26,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<topo::GpuTopology> t = topo::ParseNvidiaSmiTopo(text, "fuzz", &warnings);
   CheckError(t.status());
   if (!t.ok()) {
-    FUZZ_CHECK(Printable(std::string(t.status().message())));
+    FUZZ_CHECK(gpusched::IsPrintableAscii(std::string(t.status().message())));
     return 0;
   }
-  for (const std::string& w : warnings) FUZZ_CHECK(Printable(w));
+  for (const std::string& w : warnings) FUZZ_CHECK(gpusched::IsPrintableAscii(w));
   const int n = t->gpu_count();
   FUZZ_CHECK(n >= 1 && n <= topo::kMaxGpus);
   for (int a = 0; a < n; ++a) {
@@ -50,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(t->NvLinks(a, b) >= 0 && t->NvLinks(a, b) <= topo::kMaxNvLinksPerPair);
     }
   }
-  for (const std::string& w : topo::TopologyWarnings(*t)) FUZZ_CHECK(Printable(w));
+  for (const std::string& w : topo::TopologyWarnings(*t)) FUZZ_CHECK(gpusched::IsPrintableAscii(w));
 
   absl::StatusOr<topo::GpuTopology> back = topo::ParseTopologyJson(topo::TopologyToJson(*t));
   CheckOk(back.status(), "ParseTopologyJson(TopologyToJson(parsed text))");

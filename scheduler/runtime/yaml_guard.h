@@ -32,6 +32,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/printable.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
@@ -48,35 +49,11 @@ inline std::string_view StripUtf8Bom(std::string_view text) {
   return text;
 }
 
-// `v` for an error message: printable ASCII kept, '"' and '\\' escaped, every other byte as \xNN,
-// cut after `max_shown` bytes with "...", in double quotes. Raw input bytes never reach a message.
-inline std::string QuoteForMessage(std::string_view v, size_t max_shown = 80) {
-  std::string out = "\"";
-  for (char ch : v.substr(0, max_shown)) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(ch);
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20 || c >= 0x7f) {
-      absl::StrAppend(&out, absl::StrFormat("\\x%02x", c));
-    } else {
-      out.push_back(ch);
-    }
-  }
-  out += v.size() > max_shown ? "...\"" : "\"";
-  return out;
-}
+using ::gpusched::QuoteForMessage;
 
 // A message from a library (yaml-cpp, nlohmann) that may quote input bytes: non-printable bytes
 // escaped as above, without the quotes, cut at 200 bytes.
-inline std::string SanitizeForMessage(std::string_view v) {
-  std::string q = QuoteForMessage(v, 200);
-  return q.substr(1, q.size() - 2);
-}
+inline std::string SanitizeForMessage(std::string_view v) { return EscapeForMessage(v, 200); }
 
 namespace yaml_guard_internal {
 

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/printable.h"
+
 namespace gpusched::simulator::trace {
 
 // What the size-limit error of the Read* functions suggests (common/file.h ReadInputFile).
@@ -75,30 +77,7 @@ inline size_t CountOf(std::string_view line, char sep) {
   return n;
 }
 
-// `v` for an error message: printable ASCII kept, '"' and '\\' escaped, every other byte as
-// \xNN (\t for TAB), cut after `max_shown` bytes with "...", in double quotes. Raw input bytes
-// never reach a message.
-inline std::string QuoteForMessage(std::string_view v, size_t max_shown = 80) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (char ch : v.substr(0, max_shown)) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(ch);
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c >= 0x7f) {
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    } else {
-      out.push_back(ch);
-    }
-  }
-  out += v.size() > max_shown ? "...\"" : "\"";
-  return out;
-}
+using ::gpusched::QuoteForMessage;
 
 // A name from the input (a CSV column, a JSON key) for a message: as it is when it is 1..80
 // printable ASCII bytes without '"', else QuoteForMessage(name).
