@@ -10,6 +10,10 @@ PACKAGES=(
   prometheus-cpp-dev prometheus libssl-dev libsimdjson-dev
   clang libclang-rt-14-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libcli11-dev
+  # test/e2e: etcd, and what scripts/control-plane.sh needs to build kube-apiserver and
+  # kube-scheduler 1.20.2 from Debian's source package (apt-get source, Go, Debian's reflect2)
+  etcd-server golang-go golang-github-modern-go-reflect2-dev dpkg-dev rsync make openssl curl
+  python3
 )
 
 missing=()

@@ -376,7 +376,17 @@ std::string EncodeFilterReply(const FilterReply& reply, const ExtenderArgs& args
   out += ",\"FailedAndUnresolvableNodes\":";
   AppendMap(out, reply.unresolvable);
   out += ",\"FailedNodes\":";
-  AppendMap(out, reply.failed);
+  // Unresolvable nodes are listed in FailedNodes too: kube-scheduler before 1.21 does not know
+  // FailedAndUnresolvableNodes and would show the pod "0/N nodes are available: ." without our
+  // reasons; from 1.21 on, a node in both maps is unresolvable (FailedNodes entries for it are
+  // skipped), so nothing changes there.
+  if (reply.unresolvable.empty()) {
+    AppendMap(out, reply.failed);
+  } else {
+    std::map<std::string, std::string> both = reply.failed;
+    for (const auto& [node, reason] : reply.unresolvable) both.insert_or_assign(node, reason);
+    AppendMap(out, both);
+  }
   if (args.node_cache_capable) {
     out += ",\"NodeNames\":[";  // [] when empty: every node filtered, with reasons
     for (size_t i = 0; i < reply.feasible.size(); ++i) {

@@ -57,6 +57,20 @@ TEST(ExtenderArgs, EmptyNodeListIsItemsNull) {
             R"({"Error":"","FailedAndUnresolvableNodes":{},"FailedNodes":{},"NodeNames":[],"Nodes":null})");
 }
 
+// kube-scheduler < 1.21 reads only FailedNodes: unresolvable reasons are repeated there (1.21+
+// lets FailedAndUnresolvableNodes win for a node in both).
+TEST(ExtenderArgs, UnresolvableNodesAreAlsoFailedNodesForOldSchedulers) {
+  auto names = DecodeExtenderArgs(R"({"Pod":{},"Nodes":null,"NodeNames":["a","b","c"]})");
+  ASSERT_TRUE(names.ok());
+  FilterReply reply;
+  reply.feasible = {"c"};
+  reply.failed = {{"b", "busy"}};
+  reply.unresolvable = {{"a", "no such GPU"}};
+  EXPECT_EQ(EncodeFilterReply(reply, *names),
+            R"({"Error":"","FailedAndUnresolvableNodes":{"a":"no such GPU"},)"
+            R"("FailedNodes":{"a":"no such GPU","b":"busy"},"NodeNames":["c"],"Nodes":null})");
+}
+
 TEST(ExtenderArgs, KeysMatchIgnoringCaseAsGoDoes) {
   auto args = DecodeExtenderArgs(R"({"pod":{"metadata":{"name":"p"}},"nodenames":["x"],"Extra":1})");
   ASSERT_TRUE(args.ok()) << args.status();
