@@ -689,6 +689,47 @@ def scenario_restart(cl):
     log(f"40 pods placed across the restart; {len(used)} GPUs in use, none handed out twice")
 
 
+def scenario_topology(cl):
+    """Node topology drives the choice of node: with the fgd-topology profile, 4-GPU pods go to
+    the node whose wiring (label gpusched.io/topology-preset=dgx-a100: NVSwitch, 300 GB/s between
+    any two GPUs) joins them best, not to the PCIe-only node (25 GB/s) that kube-scheduler's own
+    score prefers (a preferred node affinity on every pod). (With deploy's default profile, fgd,
+    both empty nodes tie and the extender breaks the tie itself.) (Not DGX-1: its V100 quads are joined by single 25 GB/s NVLinks, no faster than PCIe 4.0 x16, and the
+    scheduler rightly sees no difference.)"""
+    ns = cl.namespace("e2e-topology")
+    preset = "gpusched.io/topology-preset"
+    nodes = {cl.node("nvlink-box", 8, labels={preset: "dgx-a100", "e2e/preferred": "no"}): 8,
+             cl.node("pcie-box", 8, labels={preset: "pcie-8gpu", "e2e/preferred": "yes"}): 8}
+    prefer_pcie = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "preference": {"matchExpressions": [
+            {"key": "e2e/preferred", "operator": "In", "values": ["yes"]}]}}]}}
+
+    cl.kill_extender(signal.SIGTERM)
+    with open(cl.ext_config) as f:
+        cfg = f.read()
+    cfg, n = re.subn(r"(?m)^(\s*)profile:\s*fgd\s*$", lambda m: f"{m.group(1)}profile: fgd-topology", cfg)
+    check(n == 1, "deploy's extender.yaml has no 'profile: fgd' to replace")
+    with open(cl.ext_config, "w") as f:
+        f.write(cfg)
+    cl.launch_extender()
+    placed = []
+    for i in range(2):
+        name = f"allreduce-{i}"
+        cl.create_pod(ns, cl.pod_spec(name, gpus=4, affinity=prefer_pcie))
+        pod = cl.wait_bound(ns, [name], 60)[name]
+        gpus = {d["index"] for d in assignment(pod)["gpus"]}
+        check(pod["spec"]["nodeName"] == "nvlink-box",
+              f"{name} (4 GPUs) bound to {pod['spec']['nodeName']}, not to the NVLink node")
+        check(len(gpus) == 4, f"{name} got GPUs {sorted(gpus)} on nvlink-box")
+        placed.append(f"{name}->nvlink-box{sorted(gpus)}")
+    # The NVLink node is full: the next one goes to the PCIe node.
+    cl.create_pod(ns, cl.pod_spec("allreduce-2", gpus=4, affinity=prefer_pcie))
+    pod = cl.wait_bound(ns, ["allreduce-2"], 60)["allreduce-2"]
+    check(pod["spec"]["nodeName"] == "pcie-box", f"allreduce-2 bound to {pod['spec']['nodeName']}")
+    check_assignments(cl.pods(ns), nodes)
+    log(f"topology: {', '.join(placed)}; allreduce-2->pcie-box once the NVLink node was full")
+
+
 def measure(cl, ns, pods, threads=8):
     t0 = time.time()
     with concurrent.futures.ThreadPoolExecutor(threads) as ex:
@@ -741,6 +782,7 @@ SCENARIOS = {
     "gang": scenario_gang,
     "failed_nodes_events": scenario_failed_nodes_events,
     "restart": scenario_restart,
+    "topology": scenario_topology,
     "throughput": scenario_throughput,
 }
 
