@@ -3,11 +3,13 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <system_error>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "common/json_string.h"
+#include "common/printable.h"
 #include "common/status_macros.h"
 
 namespace gpusched::cli {
@@ -43,7 +45,16 @@ int ParseThenRun(CLI::App& app, const std::vector<std::string>& args, std::ostre
         << "Run \"" << name << " --help\" for the flags.\n";
     return kExitUsage;
   }
-  return run(out, err);
+  // The commands report errors as statuses; what escapes as an exception (memory exhausted,
+  // a library's throw) still ends as a message and exit 1, never as an abort.
+  try {
+    return run(out, err);
+  } catch (const std::bad_alloc&) {
+    err << app.get_name() << ": out of memory (the input is larger than this machine can hold)\n";
+  } catch (const std::exception& e) {
+    err << app.get_name() << ": internal error: " << EscapeForMessage(e.what(), 200) << "\n";
+  }
+  return kExitFailed;
 }
 
 const CLI::Validator& RealValue() {

@@ -35,7 +35,7 @@ using Runner = std::function<int(std::ostream& out, std::ostream& err)>;
 
 // Parses `args` (without the program name) for `app`, then calls `run`. --help prints the
 // generated help to `out` (exit 0); a parse error prints "<app name>: <what>" and the hint to
-// use --help to `err` (exit 2).
+// use --help to `err` (exit 2). An exception from `run` (memory exhausted) is a message and exit 1.
 int ParseThenRun(CLI::App& app, const std::vector<std::string>& args, std::ostream& out,
                  std::ostream& err, const Runner& run);
 
