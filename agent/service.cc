@@ -40,15 +40,30 @@ grpc::Status NodeAgentService::Watch(grpc::ServerContext* context, const pb::Wat
   }
   watchers_.fetch_add(1);
   if (logger_) logger_->Info("subscriber connected", {{"subscriber", who}, {"peer", peer}});
-  uint64_t sent = 0;
-  pb::NodeState first = state_.Current();
-  bool ok = writer->Write(first);
-  sent = first.sequence();
+  // The topology goes out on the first message and whenever it changes; in between the
+  // messages say `topology_unchanged` instead of repeating it.
+  std::string last_topology;
+  bool first = true;
+  auto write = [&](pb::NodeState& msg) {
+    std::string bytes;
+    if (msg.has_topology()) msg.topology().SerializeToString(&bytes);
+    if (!first && msg.has_topology() && bytes == last_topology) {
+      msg.clear_topology();
+      msg.set_topology_unchanged(true);
+    } else {
+      last_topology = std::move(bytes);
+    }
+    first = false;
+    return writer->Write(msg);
+  };
+  pb::NodeState current = state_.Current();
+  bool ok = write(current);
+  uint64_t sent = current.sequence();
   // Wait in short slices so a cancelled call or a stopping server ends the stream promptly.
   while (ok && !context->IsCancelled() && !state_.shut_down()) {
     std::optional<pb::NodeState> next = state_.WaitNewer(sent, absl::Milliseconds(200));
     if (!next) continue;
-    ok = writer->Write(*next);
+    ok = write(*next);
     sent = next->sequence();
   }
   watchers_.fetch_sub(1);

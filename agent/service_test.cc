@@ -221,6 +221,21 @@ TEST_F(ServiceTest, WatchSendsTheCurrentStateThenEveryChange) {
   ASSERT_TRUE(third.has_value());
   EXPECT_GT(third->sequence(), second->sequence());
   EXPECT_EQ(service_->watchers(), 1);
+
+  // The wiring goes once per stream: the first message carries it, the others say unchanged.
+  EXPECT_TRUE(first->has_topology());
+  EXPECT_FALSE(first->topology_unchanged());
+  for (const pb::NodeState* m : {&*second, &*third}) {
+    EXPECT_FALSE(m->has_topology());
+    EXPECT_TRUE(m->topology_unchanged());
+    EXPECT_TRUE(ValidateNodeState(*m).ok());
+  }
+  // A new stream starts with the topology again.
+  WatchStream again(*stub, "n1");
+  std::optional<pb::NodeState> restart = again.Next();
+  ASSERT_TRUE(restart.has_value());
+  EXPECT_TRUE(restart->has_topology());
+  EXPECT_FALSE(restart->topology_unchanged());
 }
 
 TEST_F(ServiceTest, WatchOfAnotherNodeIsRefused) {

@@ -225,6 +225,9 @@ absl::Status ValidateNodeState(const pb::NodeState& state, bool topology_known) 
   for (int i = 0; i < state.gpus_size(); ++i) {
     if (absl::Status s = CheckGpu(i, state.gpus(i)); !s.ok()) return s;
   }
+  if (state.topology_unchanged() && state.has_topology()) {
+    return Bad("topology_unchanged", "set while topology is present");
+  }
   if (state.has_topology() && !topology_known) {
     absl::StatusOr<topology::GpuTopology> t = TopologyFromProto(state.topology());
     if (!t.ok()) return t.status();
@@ -265,6 +268,14 @@ absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state) {
 
 absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state,
                                                   std::shared_ptr<const topology::GpuTopology> known) {
+  if (state.topology_unchanged()) {
+    if (state.has_topology()) return Bad("topology_unchanged", "set while topology is present");
+    if (!known) return Bad("topology_unchanged", "no topology was sent earlier on this stream");
+    if (known->gpu_count() != state.gpus_size()) {
+      return Bad("topology_unchanged", absl::StrCat("the topology sent earlier has ", known->gpu_count(),
+                                                    " GPUs but gpus has ", state.gpus_size()));
+    }
+  }
   const bool reuse = known && state.has_topology() && known->gpu_count() == state.gpus_size();
   // Without a known topology the check builds it; build it once, here, and check the rest.
   std::shared_ptr<const topology::GpuTopology> built;
@@ -287,7 +298,11 @@ absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state,
     d.headroom = g.has_probe() ? g.probe().headroom() : 1.0;
     inv.gpus.push_back(std::move(d));
   }
-  if (state.has_topology()) inv.topology = reuse ? std::move(known) : std::move(built);
+  if (state.topology_unchanged()) {
+    inv.topology = std::move(known);
+  } else if (state.has_topology()) {
+    inv.topology = reuse ? std::move(known) : std::move(built);
+  }
   return inv;
 }
 

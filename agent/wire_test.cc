@@ -325,6 +325,32 @@ TEST(WireTest, InventoryFromStateCarriesHeadroom) {
   EXPECT_EQ(inv->topology, nullptr);
 }
 
+TEST(WireTest, TopologyUnchangedUsesTheStreamsTopologyAndIsRefusedWithoutOne) {
+  pb::NodeState s = ValidState();
+  absl::StatusOr<AgentInventory> first = InventoryFromState(s, nullptr);
+  ASSERT_TRUE(first.ok()) << first.status();
+  s.clear_topology();
+  s.set_topology_unchanged(true);
+  EXPECT_TRUE(ValidateNodeState(s).ok());
+  absl::StatusOr<AgentInventory> next = InventoryFromState(s, first->topology);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->topology, first->topology);  // the same object: nothing rebuilt
+
+  absl::StatusOr<AgentInventory> orphan = InventoryFromState(s, nullptr);
+  EXPECT_FALSE(orphan.ok());
+  EXPECT_THAT(std::string(orphan.status().message()),
+              HasSubstr("topology_unchanged: no topology was sent earlier on this stream"));
+
+  pb::NodeState both = ValidState();
+  both.set_topology_unchanged(true);
+  EXPECT_THAT(std::string(ValidateNodeState(both).message()),
+              HasSubstr("topology_unchanged: set while topology is present"));
+
+  pb::NodeState fewer = s;
+  fewer.mutable_gpus()->RemoveLast();
+  EXPECT_FALSE(InventoryFromState(fewer, first->topology).ok());
+}
+
 TEST(WireTest, InventoryFromStateReusesAKnownTopology) {
   const pb::NodeState s = ValidState();
   absl::StatusOr<AgentInventory> first = InventoryFromState(s, nullptr);

@@ -4,7 +4,8 @@
 //
 // A child process (forked before any thread exists) plays the agents: one gRPC callback server
 // listening on --ports ports, serving a Watch stream per node that sends a full NodeState
-// (8 A100s of a DGX A100 with its topology and probe results) once a second; every
+// (8 A100s of a DGX A100 with probe results; the topology on the first message only, then
+// `topology_unchanged`, as the agent sends it) once a second; every
 // --change-every'th message moves a GPU's headroom by 0.3 (a real change the model must take),
 // the others only jitter it by 1 %. The parent is the extender as it runs: ExtenderApp with an
 // `agents.static` entry per node, fed by a FakeApiServer with the 5,000 Node objects, so every
@@ -74,6 +75,11 @@ class Stream final : public grpc::ServerWriteReactor<pb::NodeState> {
     if (writing_ || done_) return;
     msg_.set_sequence(msg_.sequence() + 1);
     msg_.set_observed_unix_ms(absl::ToUnixMillis(absl::Now()));
+    // As the agent does (agent/service.cc): the topology once per stream, then "unchanged".
+    if (msg_.has_topology()) {
+      msg_.clear_topology();
+      msg_.set_topology_unchanged(true);
+    }
     const uint64_t n = msg_.sequence() + std::hash<std::string>()(msg_.node_name()) % 997;
     for (pb::Gpu& g : *msg_.mutable_gpus()) {
       double h = 0.9 + 0.01 * static_cast<double>((n + g.index()) % 3);

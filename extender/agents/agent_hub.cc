@@ -268,12 +268,15 @@ void AgentHub::OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState&
   // The wiring rarely changes: the same bytes as last time reuse the topology built then
   // (building one is most of what checking a message costs). Only this stream's callbacks
   // touch topology_bytes/topology (gRPC runs one reaction of a stream at a time).
+  // Agents send the topology once per stream and then `topology_unchanged` (agent.proto).
   std::string bytes;
   if (msg.has_topology()) msg.topology().SerializeToString(&bytes);
   std::shared_ptr<const topology::GpuTopology> known;
   {
     MutexLock l(&mu_);
-    if (!bytes.empty() && bytes == link->topology_bytes) known = link->topology;
+    if (msg.topology_unchanged() || (!bytes.empty() && bytes == link->topology_bytes)) {
+      known = link->topology;
+    }
   }
   absl::StatusOr<agent::AgentInventory> inv = agent::InventoryFromState(msg, known);
   if (!inv.ok()) {
