@@ -59,6 +59,7 @@ struct Job {
   int bound_gpus = 0;
   bool running = false, done = false, never = false, partial = false;
   absl::Time arrival, start, finish;
+  bool started() const { return running || done; }
 };
 
 class JobSim {
@@ -100,12 +101,12 @@ class JobSim {
       }
       Pass();
       curve_.emplace_back(Hours(t - t0), 100.0 * busy_gpus_ / total_gpus_);
-      if (running_.empty() && !pending_.empty()) {
+      if (running_.empty() && live_pending_ > 0) {
         result_.deadlocked = true;
         result_.deadlock_at_hours = Hours(t - t0);
-        result_.stuck_jobs = static_cast<int>(pending_.size());
+        result_.stuck_jobs = static_cast<int>(live_pending_);
         result_.stuck_gpus_held = held_gpus_;
-        result_.unfinished = static_cast<int>(pending_.size() + (arrivals.size() - next));
+        result_.unfinished = static_cast<int>(live_pending_ + (arrivals.size() - next));
         result_.jobs = static_cast<int>(jobs_.size());  // those not arrived yet count too
         break;
       }
@@ -211,6 +212,7 @@ class JobSim {
       return;
     }
     pending_.push_back(j);
+    ++live_pending_;
   }
 
   void OnBound(const PodInfo& pod) {
@@ -225,6 +227,7 @@ class JobSim {
   void Start(size_t j) {
     Job& job = jobs_[j];
     job.running = true;
+    --live_pending_;
     job.start = clock_.Now();
     job.finish = job.start + job.rec->duration;
     running_.push({job.finish, j});
@@ -285,40 +288,43 @@ class JobSim {
   // jobs that arrive together interleave (their controllers create them at the same time), and
   // each binds as soon as it fits.
   void TryPods(const std::vector<size_t>& order) {
-    struct Item {
-      size_t group;   // jobs that tie in the order (same arrival, same size) share a group
-      size_t member;
-      size_t position;  // in `order`
-    };
-    std::vector<Item> items;
-    size_t group = 0;
-    for (size_t pos = 0; pos < order.size(); ++pos) {
-      const Job& job = jobs_[order[pos]];
-      if (pos > 0) {
-        const Job& prev = jobs_[order[pos - 1]];
+    // Pods in queue order, generated group by group (jobs that tie in the order form a
+    // contiguous group: by member index, then position), so a pass stops as soon as no GPU is
+    // left instead of first listing and sorting every pending pod.
+    const bool strict = o_.order == "fifo";
+    for (size_t begin = 0; begin < order.size();) {
+      size_t end = begin + 1;
+      size_t members = jobs_[order[begin]].members.size();
+      while (end < order.size()) {
+        const Job& prev = jobs_[order[end - 1]];
+        const Job& job = jobs_[order[end]];
         const bool tie = prev.arrival == job.arrival &&
                          (o_.order != "smallest-first" || prev.rec->gpus == job.rec->gpus);
-        if (!tie) ++group;
+        if (!tie) break;
+        members = std::max(members, job.members.size());
+        ++end;
       }
-      for (size_t k = 0; k < job.members.size(); ++k) {
-        if (!job.member_bound[k]) items.push_back({group, k, pos});
+      for (size_t k = 0; k < members; ++k) {
+        for (size_t pos = begin; pos < end; ++pos) {
+          const Job& job = jobs_[order[pos]];
+          if (k >= job.members.size() || job.member_bound[k]) continue;
+          if (FreeGpus() == 0) return;  // every pod needs a GPU
+          const PodInfo& pod = job.members[k];
+          const bool fits = pod.requests.gpu.count <= FreeGpus() && Schedule(pod).status.ok();
+          if (!fits && strict) return;
+        }
       }
-    }
-    std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
-      if (a.group != b.group) return a.group < b.group;
-      if (a.member != b.member) return a.member < b.member;
-      return a.position < b.position;
-    });
-    const bool strict = o_.order == "fifo";
-    for (const Item& it : items) {
-      const PodInfo& pod = jobs_[order[it.position]].members[it.member];
-      const bool fits = pod.requests.gpu.count <= FreeGpus() && Schedule(pod).status.ok();
-      if (!fits && strict) break;
+      begin = end;
     }
   }
 
+  // The jobs waiting (started ones skipped), in arrival order or, for smallest-first, by size.
   std::vector<size_t> Ordered() const {
-    std::vector<size_t> order = pending_;  // pending_ is kept in arrival order
+    std::vector<size_t> order;
+    order.reserve(live_pending_);
+    for (size_t i = first_live_; i < pending_.size(); ++i) {
+      if (!jobs_[pending_[i]].started()) order.push_back(pending_[i]);
+    }
     if (o_.order == "smallest-first") {
       std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
         return jobs_[a].rec->gpus < jobs_[b].rec->gpus;
@@ -327,34 +333,58 @@ class JobSim {
     return order;
   }
 
+  // A job seen holding some but not all of its members after a try.
+  void NotePartial(size_t j) {
+    Job& job = jobs_[j];
+    if (!job.started() && job.bound > 0 && !job.partial) {
+      job.partial = true;
+      ++result_.partial_gangs;
+    }
+  }
+
   void Pass() {
-    const std::vector<size_t> order = Ordered();
     if (o_.mode == "naive") {
+      const std::vector<size_t> order = Ordered();
       TryPods(order);
       for (size_t j : order) {
         Job& job = jobs_[j];
         if (job.bound == static_cast<int>(job.members.size())) Start(j);
       }
-    } else if (o_.order == "backfill") {
-      Backfill(order);
+      for (size_t j : order) NotePartial(j);
+    } else if (o_.order == "fifo" || o_.order == "greedy") {
+      // Straight from pending_: a strict FIFO pass looks at the head only, a greedy one stops
+      // when no GPU is free (every job needs one), so a long queue costs nothing it does not use.
+      const bool strict = o_.order == "fifo";
+      for (size_t i = first_live_; i < pending_.size() && FreeGpus() > 0; ++i) {
+        const size_t j = pending_[i];
+        if (jobs_[j].started()) continue;
+        const bool started = TryGang(j);
+        NotePartial(j);
+        if (!started && strict) break;
+      }
     } else {
-      const bool strict = o_.order == "fifo";  // greedy and smallest-first skip
-      for (size_t j : order) {
-        if (!TryGang(j) && strict) break;
+      const std::vector<size_t> order = Ordered();
+      if (o_.order == "backfill") {
+        Backfill(order);
+      } else {  // smallest-first skips what does not fit
+        for (size_t j : order) {
+          if (FreeGpus() == 0) break;
+          TryGang(j);
+        }
       }
+      for (size_t j : order) NotePartial(j);
     }
-    // Partial holds and the new pending list.
-    std::vector<size_t> still;
-    for (size_t j : pending_) {
-      Job& job = jobs_[j];
-      if (job.running) continue;
-      if (job.bound > 0 && !job.partial) {
-        job.partial = true;
-        ++result_.partial_gangs;
-      }
-      still.push_back(j);
+    Compact();
+  }
+
+  // Drops the entries of started jobs from pending_ once they are half of it (amortized O(1) per
+  // job), and moves first_live_ past the started ones at the front.
+  void Compact() {
+    if (2 * (pending_.size() - live_pending_) > pending_.size()) {
+      std::erase_if(pending_, [&](size_t j) { return jobs_[j].started(); });
+      first_live_ = 0;
     }
-    pending_ = std::move(still);
+    while (first_live_ < pending_.size() && jobs_[pending_[first_live_]].started()) ++first_live_;
   }
 
   void Backfill(const std::vector<size_t>& order) {
@@ -436,7 +466,11 @@ class JobSim {
   std::optional<KubeSchedulerDriver> kube_scheduler_;  // plays kube-scheduler on that path
   std::vector<Job> jobs_;
   absl::flat_hash_map<PodUid, std::pair<size_t, size_t>> member_of_;  // -> (job, member)
+  // Jobs waiting, in arrival order. Entries of jobs that have started are dropped lazily
+  // (Compact), so a pass costs what it looks at rather than the length of the queue.
   std::vector<size_t> pending_;
+  size_t first_live_ = 0;    // pending_[0, first_live_) have all started
+  size_t live_pending_ = 0;  // entries of pending_ that have not started
   using End = std::pair<absl::Time, size_t>;
   std::priority_queue<End, std::vector<End>, std::greater<End>> running_;
   int total_gpus_ = 0, held_gpus_ = 0, busy_gpus_ = 0;
