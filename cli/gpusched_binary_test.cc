@@ -38,8 +38,11 @@ struct Outcome {
   std::string out, err;
 };
 
+// Unique per process: ctest runs the tests of this file as parallel processes.
 std::string Temp(const std::string& name) {
-  return (std::filesystem::path(::testing::TempDir()) / ("binary_" + name)).string();
+  return (std::filesystem::path(::testing::TempDir()) /
+          ("binary_" + std::to_string(::getpid()) + "_" + name))
+      .string();
 }
 
 std::string Slurp(const std::string& path) {

@@ -4,6 +4,7 @@
 // Crashes and hangs of the real binary are covered by gpusched_binary_test.cc.
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -41,8 +42,11 @@ Result Jobs(const std::vector<std::string>& args) { return Capture(RunJobs, args
 Result Topo(const std::vector<std::string>& args) { return Capture(RunTopo, args); }
 Result Demo(const std::vector<std::string>& args) { return Capture(RunDemo, args); }
 
+// Unique per process: ctest runs each test as its own process, several at a time.
 std::string Temp(const std::string& name) {
-  return (std::filesystem::path(::testing::TempDir()) / ("hostile_" + name)).string();
+  return (std::filesystem::path(::testing::TempDir()) /
+          ("hostile_" + std::to_string(::getpid()) + "_" + name))
+      .string();
 }
 std::string Write(const std::string& name, const std::string& text) {
   const std::string path = Temp(name);
