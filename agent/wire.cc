@@ -268,8 +268,7 @@ absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state) {
 
 absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state,
                                                   std::shared_ptr<const topology::GpuTopology> known) {
-  if (state.topology_unchanged()) {
-    if (state.has_topology()) return Bad("topology_unchanged", "set while topology is present");
+  if (state.topology_unchanged() && !state.has_topology()) {  // with one: ValidateNodeState says
     if (!known) return Bad("topology_unchanged", "no topology was sent earlier on this stream");
     if (known->gpu_count() != state.gpus_size()) {
       return Bad("topology_unchanged", absl::StrCat("the topology sent earlier has ", known->gpu_count(),
@@ -298,7 +297,7 @@ absl::StatusOr<AgentInventory> InventoryFromState(const pb::NodeState& state,
     d.headroom = g.has_probe() ? g.probe().headroom() : 1.0;
     inv.gpus.push_back(std::move(d));
   }
-  if (state.topology_unchanged()) {
+  if (state.topology_unchanged()) {  // validated above: no topology of its own
     inv.topology = std::move(known);
   } else if (state.has_topology()) {
     inv.topology = reuse ? std::move(known) : std::move(built);

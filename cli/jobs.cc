@@ -85,12 +85,10 @@ absl::StatusOr<LoadedJobs> LoadJobs(const JobsFlags& f) {
   return l;
 }
 
-// Jobs that no run can ever start: larger than the cluster (or than a rack, with rack gangs).
+// Jobs that no run can ever start: larger than a gang can be (simulator::MaxGangGpus).
 std::vector<std::string> JobWarnings(const std::vector<simulator::trace::JobRecord>& jobs,
                                      const simulator::JobSimOptions& o) {
-  const int64_t cluster = int64_t{o.nodes} * o.gpus_per_node;
-  const int64_t rack = int64_t{std::min(o.nodes, o.nodes_per_rack)} * o.gpus_per_node;
-  const int64_t limit = o.gang_topology == "rack" ? rack : cluster;
+  const int64_t limit = simulator::MaxGangGpus(o);
   int64_t never = 0, largest = 0;
   for (const auto& j : jobs) {
     if (j.gpus > limit) {
@@ -99,9 +97,11 @@ std::vector<std::string> JobWarnings(const std::vector<simulator::trace::JobReco
     }
   }
   if (never == 0) return {};
-  return {absl::StrCat(never, " of ", jobs.size(), " jobs need more GPUs than ",
-                       o.gang_topology == "rack" ? "one rack" : "the cluster", " has (", limit,
-                       "; the largest asks for ", largest,
+  const std::string scope = o.gang_topology == "rack"            ? "one rack"
+                            : o.gang_topology == "nvlink-domain" ? "one NVLink domain"
+                                                                 : "the cluster";
+  return {absl::StrCat(never, " of ", jobs.size(), " jobs need more GPUs than ", scope, " has (",
+                       limit, "; the largest asks for ", largest,
                        "): they never run and are left out of the figures")};
 }
 

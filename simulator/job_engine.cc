@@ -172,14 +172,12 @@ class JobSim {
   }
 
   void BuildMembers() {
-    const int rack_gpus = o_.nodes_per_rack * o_.gpus_per_node;
-    const int domain_gpus = o_.nodes_per_nvlink_domain * o_.gpus_per_node;
+    const int max_gang = MaxGangGpus(o_);
     for (size_t j = 0; j < jobs_.size(); ++j) {
       Job& job = jobs_[j];
       const trace::JobRecord& rec = *job.rec;
       job.arrival = absl::UnixEpoch() + rec.arrival;
-      job.never = rec.gpus > total_gpus_ || (o_.gang_topology == "rack" && rec.gpus > rack_gpus) ||
-                  (o_.gang_topology == "nvlink-domain" && rec.gpus > domain_gpus);
+      job.never = rec.gpus > max_gang;
       const int count = (rec.gpus + o_.gpus_per_pod - 1) / o_.gpus_per_pod;
       for (int k = 0; k < count; ++k) {
         PodInfo pod;
@@ -481,6 +479,13 @@ class JobSim {
 };
 
 }  // namespace
+
+int MaxGangGpus(const JobSimOptions& o) {
+  int nodes = o.nodes;
+  if (o.gang_topology == "rack") nodes = std::min(nodes, o.nodes_per_rack);
+  if (o.gang_topology == "nvlink-domain") nodes = std::min(nodes, o.nodes_per_nvlink_domain);
+  return nodes * o.gpus_per_node;
+}
 
 absl::Status ValidateJobSimOptions(const JobSimOptions& o) {
   auto bad = [](std::string_view what) { return absl::InvalidArgumentError(std::string(what)); };

@@ -81,6 +81,10 @@ struct JobSimOptions {
 // InvalidArgument naming the bad option.
 absl::Status ValidateJobSimOptions(const JobSimOptions& options);
 
+// The most GPUs one gang can have with these options: the cluster's, or one rack's or NVLink
+// domain's with that gang topology. Larger jobs never run (JobSimResult::never_fits).
+int MaxGangGpus(const JobSimOptions& options);
+
 struct JobSimResult {
   std::string label;  // "gang/fifo"
   std::string mode, order;

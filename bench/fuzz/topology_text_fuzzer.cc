@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench/fuzz/fuzz_check.h"
+#include "bench/fuzz/topology_check.h"
 #include "common/printable.h"
 #include "topology/gpu_topology.h"
 #include "topology/nvidia_smi.h"
@@ -41,15 +42,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (const std::string& w : topo::TopologyWarnings(*t)) FUZZ_CHECK(gpusched::IsPrintableAscii(w));
 
-  absl::StatusOr<topo::GpuTopology> back = topo::ParseTopologyJson(topo::TopologyToJson(*t));
-  CheckOk(back.status(), "ParseTopologyJson(TopologyToJson(parsed text))");
-  FUZZ_CHECK(back->gpu_count() == n);
-  for (int a = 0; a < n; ++a) {
-    FUZZ_CHECK(back->NumaOf(a) == t->NumaOf(a));
-    for (int b = 0; b < n; ++b) {
-      FUZZ_CHECK(back->Bandwidth(a, b) == t->Bandwidth(a, b));
-      FUZZ_CHECK(back->NvLinks(a, b) == t->NvLinks(a, b));
-    }
-  }
+  gpusched::fuzz::CheckJsonRoundTrip(*t);
   return 0;
 }
