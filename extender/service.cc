@@ -187,13 +187,13 @@ http::Response ExtenderService::Filter(const std::string& body) {
     return Json(200, wire::EncodeFilterReply(reply, *args));
   }
   reply.feasible.reserve(v.feasible.size());
-  for (const NodeId& n : v.feasible) reply.feasible.push_back(n.str());
+  for (uint32_t i : v.feasible) reply.feasible.push_back(args->node_names[i]);
   std::map<std::pair<std::string, std::string>, int> rejected;  // (plugin, kind) -> nodes
   for (const auto* list : {&v.failed, &v.unresolvable}) {
     const bool unresolvable = list == &v.unresolvable;
     auto& into = unresolvable ? reply.unresolvable : reply.failed;
     for (const Framework::NodeReason& r : *list) {
-      into.emplace(r.node.str(), r.reason());
+      into.emplace(args->node_names[r.index], r.reason());
       ++rejected[{std::string(r.status.plugin()), unresolvable ? "unresolvable" : "unschedulable"}];
     }
   }
@@ -219,8 +219,10 @@ http::Response ExtenderService::Prioritize(const std::string& body) {
   }
   absl::StatusOr<Framework::Priorities> p = live_.Prioritize(pod->info, ToIds(args->node_names));
   if (!p.ok()) return JsonError(500, p.status());
-  scores.reserve(p->host_priority.size());
-  for (const auto& [node, score] : p->host_priority) scores.push_back({node.str(), score});
+  scores.reserve(p->priority.size());
+  for (size_t i = 0; i < p->priority.size(); ++i) {
+    scores.push_back({args->node_names[i], p->priority[i]});
+  }
   return Json(200, wire::EncodePrioritizeReply(scores));
 }
 

@@ -45,12 +45,14 @@ int64_t BalancedAllocationScore(const framework::NodeInfo& n, const PodInfo& pod
 // What kube-scheduler does with our priorities: adds priority * weight * (100 / 10) to its own
 // in-tree scores and takes the best node, ties broken uniformly at random (selectHost).
 NodeId KubeSchedulerPick(const framework::ClusterSnapshot& model, const PodInfo& pod,
-                         const std::vector<std::pair<NodeId, int64_t>>& priorities,
+                         const std::vector<NodeId>& names, const std::vector<int64_t>& priorities,
                          int64_t weight, std::mt19937_64& rng) {
   NodeId chosen;
   int64_t best = std::numeric_limits<int64_t>::min();
   uint64_t ties = 0;
-  for (const auto& [name, priority] : priorities) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    const NodeId& name = names[i];
+    const int64_t priority = priorities[i];
     const framework::NodeInfo* n = model.FindNode(name);
     if (n == nullptr) continue;
     const int64_t total = priority * weight * (framework::kMaxNodeScore /
@@ -79,12 +81,13 @@ runtime::ScheduleResult KubeSchedulerDriver::Schedule(const PodInfo& pod) {
     r.status = v.error.ok() ? framework::Status::Unschedulable("no node fits") : v.error;
     return r;
   }
-  absl::StatusOr<runtime::Framework::Priorities> p = live_.Prioritize(pod, v.feasible);
+  const std::vector<NodeId> feasible = v.FeasibleNames(names_);
+  absl::StatusOr<runtime::Framework::Priorities> p = live_.Prioritize(pod, feasible);
   if (!p.ok()) {
     r.status = framework::Status::FromError(p.status());
     return r;
   }
-  r.node = KubeSchedulerPick(*snap, pod, p->host_priority, weight_, rng_);
+  r.node = KubeSchedulerPick(*snap, pod, feasible, p->priority, weight_, rng_);
   snap.reset();
   runtime::LiveScheduler::BindResult b = live_.Bind(pod, r.node);
   r.status = b.status;

@@ -24,10 +24,11 @@ uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n);
 int64_t LeastAllocatedScore(const framework::NodeInfo& n, const framework::PodInfo& pod);
 int64_t BalancedAllocationScore(const framework::NodeInfo& n, const framework::PodInfo& pod);
 
-// The node kube-scheduler binds: `priorities` as /prioritize answered them, `weight` the
-// extender's configured weight; `rng` breaks ties (kube-scheduler's own randomness).
+// The node kube-scheduler binds: `priorities` as /prioritize answered them for `names` (one
+// each), `weight` the extender's configured weight; `rng` breaks ties (kube-scheduler's own
+// randomness).
 NodeId KubeSchedulerPick(const framework::ClusterSnapshot& model, const framework::PodInfo& pod,
-                         const std::vector<std::pair<NodeId, int64_t>>& priorities,
+                         const std::vector<NodeId>& names, const std::vector<int64_t>& priorities,
                          int64_t weight, std::mt19937_64& rng);
 
 // Plays kube-scheduler against a LiveScheduler, one pod at a time: filter over every node of the

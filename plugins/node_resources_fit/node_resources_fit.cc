@@ -69,11 +69,14 @@ Status NodeResourcesFit::PreFilter(framework::CycleState&, const framework::PodI
 Status NodeResourcesFit::Filter(const framework::CycleState&, const framework::PodInfo& pod,
                                 const framework::NodeInfo& node) const {
   const framework::PodResources& req = pod.requests;
-  const framework::NodeSpec& spec = node.spec();
   // Capacity first: a pod bigger than the whole node can never fit there.
-  if (req.cpu > spec.cpu) return Status::UnschedulableAndUnresolvable("Insufficient cpu");
-  if (req.memory > spec.memory) return Status::UnschedulableAndUnresolvable("Insufficient memory");
-  if (spec.max_pods == 0) return Status::UnschedulableAndUnresolvable("Too many pods");
+  if (req.cpu > node.cpu_capacity()) {
+    return Status::UnschedulableAndUnresolvable("Insufficient cpu");
+  }
+  if (req.memory > node.memory_capacity()) {
+    return Status::UnschedulableAndUnresolvable("Insufficient memory");
+  }
+  if (node.max_pods() == 0) return Status::UnschedulableAndUnresolvable("Too many pods");
   const framework::GpuFitResult gpu = framework::CheckGpuFit(node, req.gpu);
   if (gpu.fit == framework::GpuFit::kNever) {
     return Status::UnschedulableAndUnresolvable(gpu.reason);
@@ -81,7 +84,7 @@ Status NodeResourcesFit::Filter(const framework::CycleState&, const framework::P
   // Then what is free now.
   if (req.cpu > node.cpu_free()) return Status::Unschedulable("Insufficient cpu");
   if (req.memory > node.memory_free()) return Status::Unschedulable("Insufficient memory");
-  if (node.pod_count() >= spec.max_pods) return Status::Unschedulable("Too many pods");
+  if (node.pod_count() >= node.max_pods()) return Status::Unschedulable("Too many pods");
   if (gpu.fit == framework::GpuFit::kBusy) return Status::Unschedulable(gpu.reason);
   return Status::Success();
 }
@@ -100,7 +103,6 @@ std::optional<int64_t> UsedPercent(int64_t requested_after, int64_t capacity) {
 Status NodeResourcesFit::Score(const framework::CycleState&, const framework::PodInfo& pod,
                                const framework::NodeInfo& node, int64_t& score) const {
   const framework::PodResources& req = pod.requests;
-  const framework::NodeSpec& spec = node.spec();
   int64_t weighted = 0;
   int64_t weights = 0;
   auto add = [&](std::optional<int64_t> used, int64_t weight) {
@@ -109,14 +111,15 @@ Status NodeResourcesFit::Score(const framework::CycleState&, const framework::Po
     weighted += v * weight;
     weights += weight;
   };
-  add(UsedPercent((node.cpu_requested() + req.cpu).value(), spec.cpu.value()), args_.cpu_weight);
-  add(UsedPercent((node.memory_requested() + req.memory).value(), spec.memory.value()),
+  add(UsedPercent((node.cpu_requested() + req.cpu).value(), node.cpu_capacity().value()),
+      args_.cpu_weight);
+  add(UsedPercent((node.memory_requested() + req.memory).value(), node.memory_capacity().value()),
       args_.memory_weight);
   // GPU use counts only for pods that use GPUs: otherwise bin-packing would steer CPU-only pods
   // onto busy GPU nodes and eat the CPU that GPU pods there need.
   if (!req.gpu.empty()) {
     add(UsedPercent((node.gpu_milli_used() + req.gpu.total_milli()).value(),
-                    static_cast<int64_t>(node.gpus().size()) * kOneGpu.value()),
+                    static_cast<int64_t>(node.gpu_count()) * kOneGpu.value()),
         args_.gpu_weight);
   }
   score = weights == 0 ? 0 : weighted / weights;

@@ -31,6 +31,7 @@ bool ToleratedByPod(const framework::PodInfo& pod, const framework::Taint& taint
 
 Status TaintToleration::Filter(const framework::CycleState&, const framework::PodInfo& pod,
                                const framework::NodeInfo& node) const {
+  if (!node.cordoned_or_tainted()) return Status::Success();  // most nodes: nothing to check
   const framework::NodeSpec& spec = node.spec();
   if (spec.unschedulable) {
     const framework::Taint cordon{std::string(kUnschedulableTaint), "",

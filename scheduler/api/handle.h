@@ -42,6 +42,11 @@ class ClusterSnapshot {
   // Every node, in a stable order (insertion order, with removals filled from the back).
   virtual const std::vector<const NodeInfo*>& Nodes() const = 0;
   virtual const NodeInfo* FindNode(const NodeId& name) const = 0;
+  // FindNode for each of `names` into `out` (same size). Models may make a run of names that
+  // follows their own node order cheaper than one lookup each (ClusterCache does).
+  virtual void FindNodes(absl::Span<const NodeId> names, absl::Span<const NodeInfo*> out) const {
+    for (size_t i = 0; i < names.size(); ++i) out[i] = FindNode(names[i]);
+  }
   // A placed pod (assumed or bound); nullptr if the model holds no such pod.
   virtual const PlacedPod* FindPod(const PodUid& uid) const = 0;
   // Every placed pod, in no particular order (for PostFilter work such as preemption).

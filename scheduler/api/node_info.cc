@@ -39,7 +39,13 @@ absl::Status ValidateGpuRequest(const GpuRequest& req) {
   return absl::OkStatus();
 }
 
-NodeInfo::NodeInfo(NodeSpec spec) : spec_(std::move(spec)) {
+NodeInfo::NodeInfo(NodeSpec spec)
+    : cpu_capacity_(spec.cpu),
+      memory_capacity_(spec.memory),
+      max_pods_(spec.max_pods),
+      gpu_count_(static_cast<int32_t>(spec.gpus.size())),
+      cordoned_or_tainted_(spec.unschedulable || !spec.taints.empty()),
+      spec_(std::move(spec)) {
   gpus_.reserve(spec_.gpus.size());
   for (const GpuDevice& d : spec_.gpus) {
     gpus_.push_back(GpuSlot{d, kOneGpu, d.memory, 0});
@@ -154,7 +160,7 @@ absl::Status NodeInfo::AddPod(const PodResources& req, absl::Span<const GpuShare
   if (req.memory > memory_free()) {
     return absl::FailedPreconditionError(absl::StrCat("node ", n, ": insufficient memory"));
   }
-  if (pod_count_ >= spec_.max_pods) {
+  if (pod_count_ >= max_pods_) {
     return absl::FailedPreconditionError(absl::StrCat("node ", n, ": too many pods"));
   }
   if (static_cast<int32_t>(shares.size()) != req.gpu.count) {
@@ -251,12 +257,11 @@ std::string BusyReason(const GpuRequest& req, int32_t free_whole,
 
 GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
   if (req.empty()) return {};
-  const auto& gpus = node.gpus();
-  if (gpus.empty()) return {GpuFit::kNever, "node(s) had no GPUs"};
+  if (node.gpu_count() == 0) return {GpuFit::kNever, "node(s) had no GPUs"};
   // Fast path (most requests name no model and no memory): the node's aggregates decide.
   if (req.models.empty() && req.memory_per_gpu == GpuMemMiB(0)) {
     const int32_t needed = req.whole() ? req.count : 1;
-    if (static_cast<int32_t>(gpus.size()) < needed) {
+    if (node.gpu_count() < needed) {
       return {GpuFit::kNever, absl::StrCat("node(s) had fewer than ", needed, " matching GPUs")};
     }
     const bool fits = req.whole() ? node.fully_free_gpus() >= req.count
@@ -265,6 +270,7 @@ GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
     return {GpuFit::kBusy, BusyReason(req, req.whole() ? node.fully_free_gpus() : 0,
                                       node.max_free_milli())};
   }
+  const auto& gpus = node.gpus();
   int32_t of_model = 0;  // devices of the requested model, whatever their memory
   int32_t capable = 0;   // ... that also have enough device memory
   int32_t available = 0; // ... that are healthy and free enough now

@@ -1,5 +1,8 @@
 #include "scheduler/cache/cluster_cache.h"
 
+#include <cstdint>
+#include <cstring>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -8,12 +11,52 @@ namespace gpusched::cache {
 
 const NodeInfo* ClusterCache::FindNode(const NodeId& name) const {
   auto it = node_index_.find(name);
-  return it == node_index_.end() ? nullptr : nodes_[it->second].get();
+  return it == node_index_.end() ? nullptr : nodes_[it->second];
+}
+
+namespace {
+// Name equality without a call into memcmp: node names are short, and FindNodes compares one
+// per candidate.
+inline bool SameName(const std::string& a, const std::string& b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t u, v;
+    std::memcpy(&u, x + i, 8);
+    std::memcpy(&v, y + i, 8);
+    if (u != v) return false;
+  }
+  for (; i < n; ++i) {
+    if (x[i] != y[i]) return false;
+  }
+  return true;
+}
+}  // namespace
+
+void ClusterCache::FindNodes(absl::Span<const NodeId> names,
+                             absl::Span<const NodeInfo*> out) const {
+  size_t next = nodes_.size();  // the guess: the node after the last one found
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (next < nodes_.size() && SameName(nodes_[next]->name().str(), names[i].str())) {
+      out[i] = nodes_[next++];
+      continue;
+    }
+    auto it = node_index_.find(names[i]);
+    if (it == node_index_.end()) {
+      out[i] = nullptr;
+      continue;
+    }
+    out[i] = nodes_[it->second];
+    next = it->second + 1;
+  }
 }
 
 NodeInfo* ClusterCache::MutableNode(const NodeId& name) {
   auto it = node_index_.find(name);
-  return it == node_index_.end() ? nullptr : nodes_[it->second].get();
+  return it == node_index_.end() ? nullptr : nodes_[it->second];
 }
 
 absl::Status ClusterCache::AddNode(NodeSpec spec) {
@@ -23,8 +66,8 @@ absl::Status ClusterCache::AddNode(NodeSpec spec) {
   absl::StatusOr<NodeInfo> info = NodeInfo::Create(std::move(spec));
   if (!info.ok()) return info.status();
   node_index_.emplace(info->name(), nodes_.size());
-  nodes_.push_back(std::make_unique<NodeInfo>(*std::move(info)));
-  node_view_.push_back(nodes_.back().get());
+  nodes_.push_back(arena_.Add(*std::move(info)));
+  node_view_.push_back(nodes_.back());
   ++generation_;
   return absl::OkStatus();
 }
@@ -71,8 +114,9 @@ absl::Status ClusterCache::RemoveNode(const NodeId& name) {
       pods_.erase(p);
     }
   }
+  arena_.Remove(nodes_[idx]);
   if (idx + 1 != nodes_.size()) {
-    nodes_[idx] = std::move(nodes_.back());
+    nodes_[idx] = nodes_.back();
     node_view_[idx] = node_view_.back();
     node_index_[nodes_[idx]->name()] = idx;
   }
@@ -155,9 +199,10 @@ absl::Status ClusterCache::RemovePod(const PodUid& uid) {
 std::unique_ptr<ClusterCache> ClusterCache::Clone() const {
   auto out = std::make_unique<ClusterCache>();
   out->nodes_.reserve(nodes_.size());
-  for (const auto& n : nodes_) {
-    out->nodes_.push_back(std::make_unique<NodeInfo>(*n));
-    out->node_view_.push_back(out->nodes_.back().get());
+  out->node_view_.reserve(nodes_.size());
+  for (const NodeInfo* n : nodes_) {  // in order, so the copy's records are contiguous
+    out->nodes_.push_back(out->arena_.Add(*n));
+    out->node_view_.push_back(out->nodes_.back());
   }
   out->node_index_ = node_index_;
   out->pods_ = pods_;

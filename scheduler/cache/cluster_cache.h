@@ -28,6 +28,7 @@
 #include "scheduler/api/handle.h"
 #include "scheduler/api/node_info.h"
 #include "scheduler/api/pod_info.h"
+#include "scheduler/cache/node_arena.h"
 
 namespace gpusched::cache {
 
@@ -74,6 +75,11 @@ class ClusterCache final : public framework::ClusterSnapshot {
   // ClusterSnapshot.
   const std::vector<const NodeInfo*>& Nodes() const override { return node_view_; }
   const NodeInfo* FindNode(const NodeId& name) const override;
+  // Names that come in the model's own node order (kube-scheduler lists nodes in the order its
+  // informer delivered them, as ours did; a Prioritize list is a subsequence of a Filter list)
+  // cost one string comparison each: each name is first compared with the node after the last
+  // one found, and looked up in the index only when that guess is wrong. Any order is correct.
+  void FindNodes(absl::Span<const NodeId> names, absl::Span<const NodeInfo*> out) const override;
   const PodRecord* FindPod(const PodUid& uid) const override;
   void ForEachPod(absl::FunctionRef<void(const PodRecord&)> fn) const override;
   void ForEachGangMember(const GangId& gang,
@@ -86,7 +92,8 @@ class ClusterCache final : public framework::ClusterSnapshot {
   absl::Status Place(const PodInfo& pod, const NodeId& node, std::vector<GpuShare> gpus,
                      PodState state);
 
-  std::vector<std::unique_ptr<NodeInfo>> nodes_;
+  NodeArena arena_;                         // owns the records nodes_ points to
+  std::vector<NodeInfo*> nodes_;
   std::vector<const NodeInfo*> node_view_;  // parallel to nodes_
   absl::flat_hash_map<NodeId, size_t> node_index_;
   absl::flat_hash_map<PodUid, PodRecord> pods_;

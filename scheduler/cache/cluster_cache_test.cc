@@ -1,6 +1,7 @@
 #include "scheduler/cache/cluster_cache.h"
 
 #include <algorithm>
+#include <random>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -642,6 +643,78 @@ TEST(ClusterCacheTest, SnapshotInterfaceSeesTheSameNodes) {
   EXPECT_EQ(snap.FindNode(NodeId("n2")), snap.Nodes()[1]);
   EXPECT_EQ(snap.FindNode(NodeId("n2"))->cpu_requested(), MilliCpu(3000));
   EXPECT_EQ(snap.FindNode(NodeId("missing")), nullptr);
+}
+
+
+// FindNodes must answer exactly what FindNode answers, whatever the order of the names: the
+// model's own order (its fast path), a subsequence of it, reversed, shuffled, with unknown
+// names, duplicates, and names whose nodes moved (a removal fills the gap from the back).
+TEST(ClusterCacheTest, FindNodesAgreesWithFindNodeForEveryOrder) {
+  ClusterCache cache;
+  std::vector<NodeId> all;
+  for (int i = 0; i < 300; ++i) {
+    // Names of several lengths, so the word-wise comparison meets every tail length.
+    all.emplace_back(std::string(static_cast<size_t>(i % 19), 'x') + "node-" + std::to_string(i));
+    ASSERT_TRUE(cache.AddNode(GpuNode(all.back().str())).ok());
+  }
+  for (int i = 0; i < 300; i += 7) ASSERT_TRUE(cache.RemoveNode(all[static_cast<size_t>(i)]).ok());
+  for (int i = 0; i < 300; i += 21) ASSERT_TRUE(cache.AddNode(GpuNode(all[static_cast<size_t>(i)].str())).ok());
+
+  std::vector<NodeId> model_order;
+  for (const NodeInfo* n : cache.Nodes()) model_order.push_back(n->name());
+  std::vector<NodeId> every_other;
+  for (size_t i = 0; i < model_order.size(); i += 2) every_other.push_back(model_order[i]);
+  std::vector<NodeId> reversed(model_order.rbegin(), model_order.rend());
+  std::vector<NodeId> shuffled = all;
+  std::mt19937_64 rng(3);
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  std::vector<NodeId> odd = {NodeId("missing"), model_order[5], model_order[5], NodeId(""),
+                             model_order[6], NodeId("node-"), model_order.back(),
+                             model_order.front(), NodeId(model_order[7].str() + "x")};
+  const framework::ClusterSnapshot& snap = cache;
+  for (const std::vector<NodeId>* names :
+       {&model_order, &every_other, &reversed, &all, &shuffled, &odd}) {
+    std::vector<const NodeInfo*> got(names->size(), reinterpret_cast<const NodeInfo*>(1));
+    snap.FindNodes(*names, absl::MakeSpan(got));
+    for (size_t i = 0; i < names->size(); ++i) {
+      EXPECT_EQ(got[i], cache.FindNode((*names)[i])) << (*names)[i].str() << " at " << i;
+    }
+  }
+}
+
+// Nodes live in an arena: removing some and adding others reuses their slots, and every node
+// keeps its own state (ASan checks the records' lifetimes).
+TEST(ClusterCacheTest, NodesRemovedAndAddedAgainKeepTheirOwnState) {
+  ClusterCache cache;
+  for (int i = 0; i < 150; ++i) ASSERT_TRUE(cache.AddNode(GpuNode("n" + std::to_string(i))).ok());
+  for (int i = 0; i < 150; ++i) {
+    ASSERT_TRUE(cache.Assume(PodBuilder("p" + std::to_string(i)).Cpu(1000 + i).Build(),
+                             NodeId("n" + std::to_string(i)), {}).ok());
+  }
+  for (int i = 0; i < 150; i += 3) ASSERT_TRUE(cache.RemoveNode(NodeId("n" + std::to_string(i))).ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(cache.AddNode(GpuNode("m" + std::to_string(i))).ok());
+  EXPECT_EQ(cache.Nodes().size(), 150u - 50u + 100u);
+  for (int i = 0; i < 150; ++i) {
+    const NodeInfo* n = cache.FindNode(NodeId("n" + std::to_string(i)));
+    if (i % 3 == 0) {
+      EXPECT_EQ(n, nullptr);
+      continue;
+    }
+    ASSERT_NE(n, nullptr);
+    EXPECT_EQ(n->cpu_requested(), MilliCpu(1000 + i));
+  }
+  for (int i = 0; i < 100; ++i) {
+    const NodeInfo* n = cache.FindNode(NodeId("m" + std::to_string(i)));
+    ASSERT_NE(n, nullptr);
+    EXPECT_EQ(n->cpu_requested(), MilliCpu(0));
+    EXPECT_EQ(n->cpu_capacity(), MilliCpu(8000));
+  }
+  std::unique_ptr<ClusterCache> copy = cache.Clone();
+  ASSERT_EQ(copy->Nodes().size(), cache.Nodes().size());
+  for (size_t i = 0; i < cache.Nodes().size(); ++i) {
+    EXPECT_EQ(*copy->Nodes()[i], *cache.Nodes()[i]);
+    EXPECT_NE(copy->Nodes()[i], cache.Nodes()[i]);
+  }
 }
 
 }  // namespace

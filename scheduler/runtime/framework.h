@@ -35,6 +35,7 @@
 // Filter and Score fan out to the internal worker pool; a call that finds the pool busy with
 // another request runs on its own thread instead of waiting.
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -44,6 +45,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/random/bit_gen_ref.h"
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
@@ -148,9 +150,18 @@ class Framework {
     std::vector<framework::NodeVerdict> rejected;
     framework::Status error;  // non-ok when a plugin returned Error
   };
-  // PreFilter; `candidates` becomes the snapshot's nodes, or those PreFilter results allow.
-  framework::Status RunPreFilter(CycleState& state, const PodInfo& pod,
-                                 std::vector<const NodeInfo*>& candidates);
+  // Which nodes PreFilter leaves to Filter: all of the snapshot's (nothing copied), or those its
+  // results allow.
+  struct AllowedNodes {
+    std::optional<std::vector<const NodeInfo*>> subset;  // nullopt: every node
+    const std::vector<const NodeInfo*>& Of(const framework::ClusterSnapshot& snapshot) const {
+      return subset.has_value() ? *subset : snapshot.Nodes();
+    }
+    bool Allows(const NodeInfo* node) const {
+      return !subset.has_value() || std::find(subset->begin(), subset->end(), node) != subset->end();
+    }
+  };
+  framework::Status RunPreFilter(CycleState& state, const PodInfo& pod, AllowedNodes& allowed);
   FilterOutcome RunFilter(const CycleState& state, const PodInfo& pod,
                           const std::vector<const NodeInfo*>& candidates);
   // PreScore + Score + NormalizeScore + weights over the feasible nodes: the combined score per
@@ -163,19 +174,23 @@ class Framework {
   // ---- Per-verb entry points (kube-scheduler's extender verbs). Re-entrant (see above).
 
   // Filter: which of `candidates` can take `pod` on `snapshot`, and why not for the others.
-  // Names the snapshot does not know are "not now" (the model may not have caught up).
+  // Names the snapshot does not know are "not now" (the model may not have caught up). Verdicts
+  // name candidates by their index in `candidates` (no name is copied: a request carries
+  // thousands).
   struct NodeReason {
-    NodeId node;
+    uint32_t index;            // into the candidates
     framework::Status status;  // the verdict (its reasons are what a person reads)
     // For a person: "Insufficient nvidia.com/gpu", "node(s) had taint ..."; made on demand, so a
     // verdict costs no string when nobody reads it.
     std::string reason() const;
   };
   struct FilterVerdicts {
-    std::vector<NodeId> feasible;             // in candidate order
+    std::vector<uint32_t> feasible;           // indexes into the candidates, ascending
     std::vector<NodeReason> failed;           // Unschedulable: not now (FailedNodes)
     std::vector<NodeReason> unresolvable;     // never here (FailedAndUnresolvableNodes)
     framework::Status error;                  // non-ok: the request failed as a whole
+    // The feasible candidates' names (for callers that want names, not indexes).
+    std::vector<NodeId> FeasibleNames(const std::vector<NodeId>& candidates) const;
   };
   FilterVerdicts Filter(const framework::ClusterSnapshot& snapshot, const PodInfo& pod,
                         const std::vector<NodeId>& candidates);
@@ -189,9 +204,9 @@ class Framework {
   // (deploy/README.md has the arithmetic).
   static constexpr int64_t kMaxExtenderPriority = 10;
   struct Priorities {
-    std::vector<std::pair<NodeId, int64_t>> host_priority;  // 0..10, in the order given
-    framework::NodeScoreList combined;                       // raw combined scores
-    NodeId chosen;                                           // the node given the top score
+    std::vector<int64_t> priority;     // 0..10 for each node given, in the order given
+    framework::NodeScoreList combined;  // raw combined scores of the nodes the model knows
+    NodeId chosen;                      // the node given the top score
   };
   absl::StatusOr<Priorities> Prioritize(const framework::ClusterSnapshot& snapshot,
                                         const PodInfo& pod, const std::vector<NodeId>& nodes);
@@ -231,6 +246,23 @@ class Framework {
   // The snapshot's node for each name (null if unknown), looked up on the worker pool.
   std::vector<const NodeInfo*> Resolve(const framework::ClusterSnapshot& snapshot,
                                        const std::vector<NodeId>& names);
+  // One Filter pass over `n` nodes, on the worker pool. `resolve(begin, end, nodes, rejected)`
+  // fills nodes[begin, end), leaving null the ones the plugins never see (an unknown name, one
+  // PreFilter did not allow) with their verdicts appended to `rejected`. Verdicts come back by
+  // index, in ascending order.
+  struct IndexedStatus {
+    uint32_t index;
+    framework::Status status;
+  };
+  struct FilterPass {
+    std::vector<uint32_t> feasible;
+    std::vector<IndexedStatus> rejected;
+    framework::Status error;  // the first node (in order) a plugin failed on, with its name
+  };
+  using ResolveRange = absl::FunctionRef<void(size_t begin, size_t end, const NodeInfo** nodes,
+                                              std::vector<IndexedStatus>& rejected)>;
+  FilterPass RunFilterPass(const CycleState& state, const PodInfo& pod, size_t n,
+                           ResolveRange resolve);
   // Reserve plugins on `node`, then the devices they chose (empty for a pod without GPUs). On
   // failure Unreserve has run.
   framework::Status RunReserve(CycleState& state, const PodInfo& pod, const NodeInfo& node,

@@ -92,6 +92,7 @@ absl::StatusOr<Framework::Priorities> LiveScheduler::Prioritize(const PodInfo& p
     if (it != gangs_.end() && !it->second.slots.empty()) {
       // A planned member: its plan's nodes first (the first in the given order on top).
       Framework::Priorities out;
+      out.priority.reserve(nodes.size());
       for (const NodeId& name : nodes) {
         int64_t p = 0;
         if (FreeSlotOn(it->second, name) != nullptr) {
@@ -99,7 +100,7 @@ absl::StatusOr<Framework::Priorities> LiveScheduler::Prioritize(const PodInfo& p
                                  : Framework::kMaxExtenderPriority - 1;
           if (out.chosen.empty()) out.chosen = name;
         }
-        out.host_priority.emplace_back(name, p);
+        out.priority.push_back(p);
       }
       return out;
     }
@@ -176,12 +177,12 @@ std::vector<LiveScheduler::NodeVictims> LiveScheduler::Preempt(
   cache::SnapshotRef snap = store_.Current();
   CycleState state;
   state.set_snapshot(snap.get());
-  std::vector<const NodeInfo*> allowed;
+  Framework::AllowedNodes allowed;
   if (Status pre = fw_.RunPreFilter(state, pod, allowed); !pre.ok()) return out;
   for (const auto& [name, hint] : proposed) {
     const NodeInfo* node = snap->FindNode(name);
     if (node == nullptr) continue;
-    if (std::find(allowed.begin(), allowed.end(), node) == allowed.end()) continue;
+    if (!allowed.Allows(node)) continue;
     std::vector<const cache::PodRecord*> lower;
     snap->ForEachPodOnNode(name, [&](const cache::PodRecord& r) {
       if (r.pod.priority < pod.priority && !IsPlaceholder(r.pod.uid)) lower.push_back(&r);
@@ -474,9 +475,9 @@ Status LiveScheduler::PlanSlots(const GangState& g, const PodInfo& pod, int need
     ph.placeholder = true;
     CycleState st;
     st.set_snapshot(scratch.get());
-    std::vector<const NodeInfo*> candidates;
-    if (Status pre = fw_.RunPreFilter(st, ph, candidates); !pre.ok()) return pre;
-    Framework::FilterOutcome f = fw_.RunFilter(st, ph, candidates);
+    Framework::AllowedNodes allowed;
+    if (Status pre = fw_.RunPreFilter(st, ph, allowed); !pre.ok()) return pre;
+    Framework::FilterOutcome f = fw_.RunFilter(st, ph, allowed.Of(*scratch));
     if (!f.error.ok()) return f.error;
     if (f.feasible.empty()) {
       return Status::Unschedulable(absl::StrCat(
@@ -606,34 +607,40 @@ Framework::FilterVerdicts LiveScheduler::FilterMember(const PodInfo& pod,
       out.error = plan;
       return out;
     }
-    for (const NodeId& name : candidates) out.failed.push_back({name, plan});
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      out.failed.push_back({static_cast<uint32_t>(i), plan});
+    }
     return out;
   }
   if (g.slots.empty()) return fw_.Filter(*snap, pod, candidates);  // no plan needed
   CycleState state;
   state.set_snapshot(snap.get());
-  std::vector<const NodeInfo*> allowed;
+  Framework::AllowedNodes allowed;
   if (Status pre = fw_.RunPreFilter(state, pod, allowed); !pre.ok()) {
     if (!pre.IsRejection()) {
       out.error = pre;
       return out;
     }
-    for (const NodeId& name : candidates) out.failed.push_back({name, pre});
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      out.failed.push_back({static_cast<uint32_t>(i), pre});
+    }
     return out;
   }
-  for (const NodeId& name : candidates) {
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const NodeId& name = candidates[i];
+    const uint32_t index = static_cast<uint32_t>(i);
     const NodeInfo* node = snap->FindNode(name);
     Slot* slot = FreeSlotOn(g, name);
     if (node == nullptr || slot == nullptr) {
-      out.failed.push_back({name, Status::Unschedulable(absl::StrCat(
-                                      "node is not in the plan of gang ", g.ref.id.str()))});
+      out.failed.push_back({index, Status::Unschedulable(absl::StrCat(
+                                       "node is not in the plan of gang ", g.ref.id.str()))});
       continue;
     }
     // The member takes its slot's place: judge the node without the placeholder.
     NodeInfo trial = *node;
     if (!trial.RemovePod(slot->placeholder.requests, slot->gpus).ok()) {
       out.failed.push_back(
-          {name, Status::Unschedulable("the gang's slot here is inconsistent with the model")});
+          {index, Status::Unschedulable("the gang's slot here is inconsistent with the model")});
       continue;
     }
     Framework::FilterOutcome f = fw_.RunFilter(state, pod, {&trial});
@@ -642,11 +649,11 @@ Framework::FilterVerdicts LiveScheduler::FilterMember(const PodInfo& pod,
       return out;
     }
     if (!f.feasible.empty()) {
-      out.feasible.push_back(name);
+      out.feasible.push_back(index);
     } else {
-      out.failed.push_back({name, Status::Unschedulable(absl::StrCat(
-                                      "does not fit the slot its gang planned here: ",
-                                      f.rejected.front().status.Message()))});
+      out.failed.push_back({index, Status::Unschedulable(absl::StrCat(
+                                       "does not fit the slot its gang planned here: ",
+                                       f.rejected.front().status.Message()))});
     }
   }
   return out;

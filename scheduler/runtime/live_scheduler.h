@@ -10,7 +10,7 @@
 //   LiveScheduler live(*fw, store, clock, LiveOptions{});
 //   live.OnNodeAdd(spec);                                  // informer
 //   auto f = live.Filter(pod, names);                      // POST /filter
-//   auto p = live.Prioritize(pod, f.feasible);             // POST /prioritize
+//   auto p = live.Prioritize(pod, f.FeasibleNames(names)); // POST /prioritize
 //   auto b = live.Bind(pod, NodeId("n7"));                 // POST /bind: devices in b.gpus
 //   live.OnPodBound(pod, NodeId("n7"), b.gpus);            // informer sees the Binding: confirmed
 //

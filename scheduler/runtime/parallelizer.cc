@@ -4,6 +4,19 @@
 
 namespace gpusched::runtime {
 
+namespace {
+// About 30-60 us of watching for the next loop before sleeping (counted in pause instructions,
+// not time: the scheduler core reads no clock of its own).
+constexpr int kIdleSpins = 2000;
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+}  // namespace
+
 Parallelizer::Parallelizer(int parallelism) {
   for (int i = 1; i < parallelism; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
@@ -41,8 +54,9 @@ void Parallelizer::For(size_t n, size_t chunk, absl::FunctionRef<void(size_t, si
     next_.store(0, std::memory_order_relaxed);
     busy_workers_ = static_cast<int>(workers_.size());
     ++generation_;
+    published_.store(generation_, std::memory_order_release);
   }
-  work_cv_.notify_all();
+  if (sleepers_.load(std::memory_order_acquire) > 0) work_cv_.notify_all();
   RunChunks();
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [this] { return busy_workers_ == 0; });
@@ -54,7 +68,19 @@ void Parallelizer::WorkerLoop() {
   uint64_t seen = 0;
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+    if (!stopping_ && generation_ == seen) {
+      lock.unlock();
+      for (int spin = 0; spin < kIdleSpins && published_.load(std::memory_order_acquire) == seen;
+           ++spin) {
+        CpuRelax();
+      }
+      lock.lock();
+      // Counted under mu_, before the predicate is checked: a loop published after this
+      // either is seen by the predicate or finds sleepers_ > 0 and notifies.
+      sleepers_.fetch_add(1, std::memory_order_acq_rel);
+      work_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+    }
     if (stopping_) return;
     seen = generation_;
     lock.unlock();

@@ -53,6 +53,12 @@ class Parallelizer {
   size_t n_ = 0;
   size_t chunk_ = 1;
   std::atomic<size_t> next_{0};
+  // generation_, readable without mu_: an idle worker watches it for a short while before it
+  // sleeps on work_cv_ (a request runs several loops back to back, and waking a sleeping thread
+  // costs more than one of them). sleepers_ counts the workers in work_cv_.wait, so a loop
+  // notifies only when somebody sleeps.
+  std::atomic<uint64_t> published_{0};
+  std::atomic<int> sleepers_{0};
   std::atomic<bool> in_use_{false};  // a caller owns the pool's current loop
   // Constant after construction.
   std::vector<std::thread> workers_;

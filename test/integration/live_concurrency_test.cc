@@ -127,7 +127,7 @@ TEST(LiveConcurrency, FourReadersOneBinderOneInformerKeepTheModelConsistent) {
           report("filter lost nodes");
         }
         if (!v.feasible.empty()) {
-          auto p = live.Prioritize(pod, v.feasible);
+          auto p = live.Prioritize(pod, v.FeasibleNames(names));
           if (!p.ok()) report("prioritize error: " + std::string(p.status().message()));
         }
         if (++ops % 64 == t) {
@@ -145,7 +145,7 @@ TEST(LiveConcurrency, FourReadersOneBinderOneInformerKeepTheModelConsistent) {
     for (const PodInfo& pod : pods) {
       runtime::Framework::FilterVerdicts v = live.Filter(pod, names);
       if (v.feasible.empty()) continue;
-      auto p = live.Prioritize(pod, v.feasible);
+      auto p = live.Prioritize(pod, v.FeasibleNames(names));
       if (!p.ok()) continue;
       runtime::LiveScheduler::BindResult r = live.Bind(pod, p->chosen);
       if (!r.status.ok()) continue;  // the model moved since Filter: a normal refusal

@@ -45,13 +45,14 @@ TEST_F(LiveSchedulerTest, FilterSplitsNotNowFromNeverHere) {
   ASSERT_TRUE(live().OnPodBound(PodBuilder("busy").Gpus(1).Build(), NodeId("full"), {}).ok());
 
   const PodInfo pod = PodBuilder("p").Gpus(2, "A100").Build();
-  runtime::Framework::FilterVerdicts v =
-      live().Filter(pod, Names({"free", "full", "t4", "unknown"}));
+  const std::vector<NodeId> names = Names({"free", "full", "t4", "unknown"});
+  runtime::Framework::FilterVerdicts v = live().Filter(pod, names);
   ASSERT_TRUE(v.error.ok()) << v.error.ToString();
-  EXPECT_THAT(v.feasible, ElementsAre(NodeId("free")));
+  EXPECT_THAT(v.feasible, ElementsAre(0u));
+  EXPECT_THAT(v.FeasibleNames(names), ElementsAre(NodeId("free")));
   std::map<std::string, std::string> failed, never;
-  for (const auto& r : v.failed) failed[r.node.str()] = r.reason();
-  for (const auto& r : v.unresolvable) never[r.node.str()] = r.reason();
+  for (const auto& r : v.failed) failed[names[r.index].str()] = r.reason();
+  for (const auto& r : v.unresolvable) never[names[r.index].str()] = r.reason();
   // "full" has one A100 in all: two can never fit there; T4s are never A100s.
   EXPECT_TRUE(never.contains("full")) << failed["full"];
   EXPECT_TRUE(never.contains("t4"));
@@ -71,17 +72,20 @@ TEST_F(LiveSchedulerTest, PrioritizeGivesTheProfilesPickTheOnlyTopScore) {
   ASSERT_TRUE(live().OnNodeAdd(NodeBuilder("c").Gpus(4).Build()).ok());
   ASSERT_TRUE(live().OnNodeAdd(NodeBuilder("d").Gpus(4).Build()).ok());
   ASSERT_TRUE(live().OnPodBound(PodBuilder("x").Gpus(2).Build(), NodeId("c"), {}).ok());
+  const std::vector<NodeId> names = Names({"a", "b", "c", "d"});
   absl::StatusOr<runtime::Framework::Priorities> p =
-      live().Prioritize(PodBuilder("p").Gpus(1).Build(), Names({"a", "b", "c", "d"}));
+      live().Prioritize(PodBuilder("p").Gpus(1).Build(), names);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->chosen, NodeId("c"));
+  ASSERT_EQ(p->priority.size(), names.size());
   int tops = 0;
-  for (const auto& [node, score] : p->host_priority) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    const int64_t score = p->priority[i];
     EXPECT_GE(score, 0);
     EXPECT_LE(score, runtime::Framework::kMaxExtenderPriority);
     if (score == runtime::Framework::kMaxExtenderPriority) {
       ++tops;
-      EXPECT_EQ(node, NodeId("c"));
+      EXPECT_EQ(names[i], NodeId("c"));
     }
   }
   EXPECT_EQ(tops, 1);
@@ -91,7 +95,7 @@ TEST_F(LiveSchedulerTest, PrioritizeGivesTheProfilesPickTheOnlyTopScore) {
       live().Prioritize(PodBuilder("q").Gpus(1).Build(), Names({"a", "b", "d"}));
   ASSERT_TRUE(tied.ok());
   tops = 0;
-  for (const auto& [node, score] : tied->host_priority) tops += score == 10;
+  for (int64_t score : tied->priority) tops += score == 10;
   EXPECT_EQ(tops, 1);
 }
 
@@ -228,7 +232,7 @@ TEST_F(LiveSchedulerTest, PreemptFreesAWholeGpuWhereKubeSchedulersVictimsWouldNo
 bool Cycle(runtime::LiveScheduler& live, const PodInfo& pod, const std::vector<NodeId>& nodes) {
   runtime::Framework::FilterVerdicts v = live.Filter(pod, nodes);
   if (!v.error.ok() || v.feasible.empty()) return false;
-  absl::StatusOr<runtime::Framework::Priorities> p = live.Prioritize(pod, v.feasible);
+  absl::StatusOr<runtime::Framework::Priorities> p = live.Prioritize(pod, v.FeasibleNames(nodes));
   if (!p.ok()) return false;
   runtime::LiveScheduler::BindResult b = live.Bind(pod, p->chosen);
   if (!b.status.ok()) return false;
@@ -381,7 +385,7 @@ TEST_F(LiveGangTest, AFailedMemberBindingGivesItsSlotBack) {
   runtime::Framework::FilterVerdicts v = live().Filter(g[0], nodes);
   ASSERT_EQ(v.feasible.size(), 2u);
   w_.binder.FailNext(absl::UnavailableError("API server went away"));
-  EXPECT_FALSE(live().Bind(g[0], v.feasible[0]).status.ok());
+  EXPECT_FALSE(live().Bind(g[0], nodes[v.feasible[0]]).status.ok());
   EXPECT_EQ(live().InspectGang(GangId("ml/g"))->used, 0);
   EXPECT_EQ(live().Snapshot()->pod_count(), 2u);  // the two placeholders, nothing else
   EXPECT_TRUE(Cycle(live(), g[0], nodes));
