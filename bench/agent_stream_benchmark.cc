@@ -226,10 +226,7 @@ double Metric(const std::string& text, const std::string& series) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Debian's Abseil records every lock-order edge of absl::Mutex to detect deadlocks (a debug
-  // aid, on in that build); with one stream per node agent it costs a quarter of the CPU.
-  // The concurrency tests keep it, and ThreadSanitizer checks the lock order.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  gpusched::extender::TuneProcessForServing();  // as gpusched-extender's main does
   int agents = 5000, ports = 5000, seconds = 30, change_every = 100, first_port = 30000, warmup = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];

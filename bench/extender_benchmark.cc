@@ -52,8 +52,9 @@ BENCHMARK(BM_DecodeFilterArgs)->Arg(1000)->Arg(5000)->Unit(benchmark::kMicroseco
 
 void BM_EncodeFilterReply(benchmark::State& state) {
   wire::ExtenderArgs args;
+  for (const std::string& n : Names(static_cast<int>(state.range(0)))) args.node_names.emplace_back(n);
   wire::FilterReply reply;
-  reply.feasible = Names(static_cast<int>(state.range(0)));
+  for (uint32_t i = 0; i < args.node_names.size(); ++i) reply.feasible.push_back(i);
   for (auto _ : state) benchmark::DoNotOptimize(wire::EncodeFilterReply(reply, args));
 }
 BENCHMARK(BM_EncodeFilterReply)->Arg(1000)->Arg(5000)->Unit(benchmark::kMicrosecond);

@@ -61,6 +61,7 @@ double Percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gpusched::extender::TuneProcessForServing();  // as gpusched-extender's main does
   int nodes = 5000, latency_requests = 2000, seconds = 60, connections = 4, threads = 2, names = -1;
   std::string profile = "fgd";
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -8,7 +8,8 @@
 //   states (what one kube-scheduler cycle asks of the extender). Counters p50_us / p99_us are
 //   per-request latencies over the run. shuffled:0 sends the names in the model's node order
 //   (as kube-scheduler lists nodes it learned from the same informer order), shuffled:1 in a
-//   random order (every name then costs a hash lookup; ClusterCache::FindNodes).
+//   random order (every name then costs a hash lookup; ClusterCache::FindNodes). fgd:1 uses the
+//   "fgd" profile (the extender's default) instead of "baseline".
 // BM_ApplyPodEvent: one pod event (a bound pod added, then removed) on a 5,000-node store, with
 //   the new snapshot published: per event.
 
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "plugins/gpu_share/policies.h"
 #include "test/fakes/live_world.h"
 
 namespace gpusched {
@@ -54,7 +56,19 @@ void SetPercentiles(benchmark::State& state, std::vector<double>& us) {
 void BM_FilterPrioritizeOneGpuPod(benchmark::State& state) {
   testing::LiveWorld w;
   const int parallelism = static_cast<int>(state.range(1));
-  if (absl::Status s = w.Start("baseline", {.parallelism = parallelism}); !s.ok()) {
+  absl::StatusOr<std::vector<runtime::Profile>> builtin =
+      runtime::ParseProfiles(plugins::kBuiltinProfiles, "built-in");
+  absl::StatusOr<runtime::Profile> profile =
+      builtin.ok() ? runtime::FindProfile(*builtin, state.range(3) == 1 ? "fgd" : "baseline")
+                   : builtin.status();
+  if (!profile.ok()) {
+    state.SkipWithError(std::string(profile.status().message()).c_str());
+    return;
+  }
+  for (runtime::PluginConfig& pc : profile->plugins) {  // FGD from the generic prior, as live
+    if (pc.name == plugins::gpu_share::Fgd::kName) pc.args = plugins::gpu_share::ObservedFgdArgs();
+  }
+  if (absl::Status s = w.Start(*profile, {.parallelism = parallelism}); !s.ok()) {
     state.SkipWithError(std::string(s.message()).c_str());
     return;
   }
@@ -87,10 +101,11 @@ void BM_FilterPrioritizeOneGpuPod(benchmark::State& state) {
   SetPercentiles(state, us);
 }
 BENCHMARK(BM_FilterPrioritizeOneGpuPod)
-    ->ArgNames({"nodes", "threads", "shuffled"})
-    ->Args({5000, 1, 0})
-    ->Args({5000, 2, 0})
-    ->Args({5000, 2, 1})
+    ->ArgNames({"nodes", "threads", "shuffled", "fgd"})
+    ->Args({5000, 1, 0, 0})
+    ->Args({5000, 2, 0, 0})
+    ->Args({5000, 2, 1, 0})
+    ->Args({5000, 2, 0, 1})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 

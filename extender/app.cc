@@ -1,10 +1,13 @@
 #include "extender/app.h"
 
+#include <malloc.h>
+
 #include <optional>
 #include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/metrics/prometheus_metrics.h"
 #include "common/real_clock.h"
@@ -254,6 +257,12 @@ class App final : public ExtenderApp {
 };
 
 }  // namespace
+
+void TuneProcessForServing() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+}
 
 absl::StatusOr<std::unique_ptr<ExtenderApp>> ExtenderApp::Start(
     const ExtenderConfig& config, const http::ClientOptions* kubernetes_override) {

@@ -18,6 +18,19 @@
 
 namespace gpusched::extender {
 
+// Process-wide settings for a long-running extender process; main() calls it first, and so do
+// the load benchmarks that run the extender in-process.
+//  - Debian's Abseil records every lock-order edge of absl::Mutex to detect deadlocks (a debug
+//    aid, on in that build); with one stream per node agent it costs a quarter of the CPU. The
+//    concurrency tests keep it, and ThreadSanitizer checks the lock order.
+//  - glibc serves allocations over 128 KiB with mmap and gives the heap's top back to the
+//    kernel when it is freed. A request with 5,000 node names allocates a few such buffers
+//    (the body, the names, the reply), so every request paid page faults on fresh pages: 40 %
+//    of a 5,000-name Prioritize. Fixed thresholds (mmap above 32 MiB, trim above 128 MiB) keep
+//    that memory in the heap for the next request; the resident size stays flat
+//    (bench/extender_load_benchmark.cc reports it).
+void TuneProcessForServing();
+
 class ExtenderApp {
  public:
   // With `kubernetes_override` set, the API is reached with these client options instead of

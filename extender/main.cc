@@ -25,10 +25,7 @@ constexpr std::string_view kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Debian's Abseil records every lock-order edge of absl::Mutex to detect deadlocks (a debug
-  // aid, on in that build); with one stream per node agent it costs a quarter of the CPU.
-  // The concurrency tests keep it, and ThreadSanitizer checks the lock order.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  gpusched::extender::TuneProcessForServing();
   using gpusched::extender::ExtenderConfig;
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string config_path, listen, kubeconfig;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "extender/k8s/objects.h"
@@ -37,12 +38,6 @@ http::Response JsonError(int status, const absl::Status& s) {
   return JsonError(status, std::string_view(s.message().data(), s.message().size()));
 }
 
-std::vector<NodeId> ToIds(const std::vector<std::string>& names) {
-  std::vector<NodeId> out;
-  out.reserve(names.size());
-  for (const std::string& n : names) out.emplace_back(n);
-  return out;
-}
 
 absl::StatusOr<ExtenderService::Pod> ReadPod(const nlohmann::json& pod_json,
                                              const ClusterState& state) {
@@ -177,31 +172,33 @@ http::Response ExtenderService::Filter(const std::string& body) {
   if (!pod->verdict.ok()) {
     const std::string reason(pod->verdict.message());
     auto& into = pod->retry ? reply.failed : reply.unresolvable;
-    for (const std::string& n : args->node_names) into.emplace(n, reason);
+    for (const NodeId& n : args->node_names) into.emplace(n.str(), reason);
     return Json(200, wire::EncodeFilterReply(reply, *args));
   }
   state_.RememberRecent(pod->info);
-  Framework::FilterVerdicts v = live_.Filter(pod->info, ToIds(args->node_names));
+  Framework::FilterVerdicts v = live_.Filter(pod->info, args->node_names);
   if (!v.error.ok()) {
     reply.error = v.error.Message();
     return Json(200, wire::EncodeFilterReply(reply, *args));
   }
-  reply.feasible.reserve(v.feasible.size());
-  for (uint32_t i : v.feasible) reply.feasible.push_back(args->node_names[i]);
-  std::map<std::pair<std::string, std::string>, int> rejected;  // (plugin, kind) -> nodes
+  reply.feasible = std::move(v.feasible);
+  // Nodes rejected per (plugin, unresolvable); plugin names are the plugins' own constants.
+  absl::flat_hash_map<std::pair<std::string_view, bool>, int> rejected;
   for (const auto* list : {&v.failed, &v.unresolvable}) {
     const bool unresolvable = list == &v.unresolvable;
     auto& into = unresolvable ? reply.unresolvable : reply.failed;
     for (const Framework::NodeReason& r : *list) {
-      into.emplace(args->node_names[r.index], r.reason());
-      ++rejected[{std::string(r.status.plugin()), unresolvable ? "unresolvable" : "unschedulable"}];
+      into.emplace(args->node_names[r.index].str(), r.reason());
+      ++rejected[{r.status.plugin(), unresolvable}];
     }
   }
   for (const auto& [key, n] : rejected) {
+    const auto& [plugin, unresolvable] = key;
     metrics_
         .GetCounter("gpusched_filter_rejections_total",
                     "Nodes rejected by Filter, by the plugin that rejected them.",
-                    {{"plugin", key.first.empty() ? "none" : key.first}, {"kind", key.second}})
+                    {{"plugin", plugin.empty() ? "none" : std::string(plugin)},
+                     {"kind", unresolvable ? "unresolvable" : "unschedulable"}})
         .Increment(n);
   }
   return Json(200, wire::EncodeFilterReply(reply, *args));
@@ -212,18 +209,13 @@ http::Response ExtenderService::Prioritize(const std::string& body) {
   if (!args.ok()) return JsonError(400, args.status());
   absl::StatusOr<Pod> pod = ReadPod(args->pod, state_);
   if (!pod.ok()) return JsonError(400, pod.status());
-  std::vector<wire::HostScore> scores;
   if (!pod->verdict.ok()) {  // Filter rejected every node already; score nothing
-    for (const std::string& n : args->node_names) scores.push_back({n, 0});
-    return Json(200, wire::EncodePrioritizeReply(scores));
+    return Json(200, wire::EncodePrioritizeReply(
+                         args->node_names, std::vector<int64_t>(args->node_names.size(), 0)));
   }
-  absl::StatusOr<Framework::Priorities> p = live_.Prioritize(pod->info, ToIds(args->node_names));
+  absl::StatusOr<Framework::Priorities> p = live_.Prioritize(pod->info, args->node_names);
   if (!p.ok()) return JsonError(500, p.status());
-  scores.reserve(p->priority.size());
-  for (size_t i = 0; i < p->priority.size(); ++i) {
-    scores.push_back({args->node_names[i], p->priority[i]});
-  }
-  return Json(200, wire::EncodePrioritizeReply(scores));
+  return Json(200, wire::EncodePrioritizeReply(args->node_names, p->priority));
 }
 
 http::Response ExtenderService::Bind(const std::string& body) {

@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!args->node_cache_capable) {
     FUZZ_CHECK(args->node_items.is_array());
     FUZZ_CHECK(args->node_items.size() == args->node_names.size());
-    for (const std::string& n : args->node_names) FUZZ_CHECK(!n.empty());
+    for (const NodeId& n : args->node_names) FUZZ_CHECK(!n.empty());
     for (const nlohmann::json& item : args->node_items) {
       CheckError(k8s::DecodeNodeJson(item).status());
     }
@@ -36,9 +36,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Every other node feasible, the rest failed or unresolvable.
   wire::FilterReply reply;
   for (size_t i = 0; i < args->node_names.size(); ++i) {
-    const std::string& n = args->node_names[i];
+    const std::string& n = args->node_names[i].str();
     if (i % 2 == 0) {
-      reply.feasible.push_back(n);
+      reply.feasible.push_back(static_cast<uint32_t>(i));
     } else if (i % 4 == 1) {
       reply.failed[n] = "fuzz: failed";
     } else {
@@ -55,8 +55,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     FUZZ_CHECK(doc["NodeNames"].is_null());
     FUZZ_CHECK(doc["Nodes"]["items"].is_array());
-    // Duplicate names in the request keep every copy of a feasible name.
-    FUZZ_CHECK(doc["Nodes"]["items"].size() >= reply.feasible.size());
+    // Exactly the feasible items, duplicates or not.
+    FUZZ_CHECK(doc["Nodes"]["items"].size() == reply.feasible.size());
   }
   return 0;
 }

@@ -1,5 +1,7 @@
 #include "extender/wire/wire.h"
 
+#include <charconv>
+
 #include <cctype>
 #include <exception>
 #include <string>
@@ -226,7 +228,7 @@ absl::StatusOr<ExtenderArgs> DecodeExtenderArgsOrThrow(std::string_view body) {
   for (size_t i = 0; i < out.node_items.size(); ++i) {
     ASSIGN_OR_RETURN(std::string name,
                      NodeName(kType, out.node_items[i], absl::StrCat("Nodes.items[", i, "]")));
-    out.node_names.push_back(std::move(name));
+    out.node_names.emplace_back(std::move(name));
   }
   return out;
 }
@@ -329,22 +331,23 @@ namespace {
 
 // `s` as a JSON string literal (UTF-8 passed through; quotes, backslashes and control
 // characters escaped), appended to `out`.
+// Appends `s` as a JSON string. Names and reasons rarely need escaping: the common case is one
+// scan and one append.
 void AppendString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   size_t plain = 0;  // start of the run of characters that need no escape
   for (size_t i = 0; i < s.size(); ++i) {
     const auto u = static_cast<unsigned char>(s[i]);
-    if (u >= 0x20 && u != '"' && u != '\\') continue;
+    if (u >= 0x20 && u != '"' && u != '\\') [[likely]] continue;
     out.append(s.data() + plain, i - plain);
     plain = i + 1;
     if (u < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 15]);
+      const char esc[6] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+      out.append(esc, 6);
     } else {
-      out.push_back('\\');
-      out.push_back(s[i]);
+      const char esc[2] = {'\\', s[i]};
+      out.append(esc, 2);
     }
   }
   out.append(s.data() + plain, s.size() - plain);
@@ -391,33 +394,34 @@ std::string EncodeFilterReply(const FilterReply& reply, const ExtenderArgs& args
     out += ",\"NodeNames\":[";  // [] when empty: every node filtered, with reasons
     for (size_t i = 0; i < reply.feasible.size(); ++i) {
       if (i > 0) out.push_back(',');
-      AppendString(out, reply.feasible[i]);
+      AppendString(out, args.node_names[reply.feasible[i]].str());
     }
     out += "],\"Nodes\":null}";
     return out;
   }
   // The Node objects of the feasible names, as they came; NodeNames is ignored in this mode.
-  const absl::flat_hash_set<std::string_view> keep(reply.feasible.begin(), reply.feasible.end());
+  // node_names[i] is node_items[i]'s name: the feasible indexes are the items to keep.
   Json items = Json::array();
-  for (size_t i = 0; i < args.node_items.size(); ++i) {
-    if (keep.contains(args.node_names[i])) items.push_back(args.node_items[i]);
-  }
+  for (uint32_t i : reply.feasible) items.push_back(args.node_items[i]);
   out += ",\"NodeNames\":null,\"Nodes\":";
   out += Dump(Json{{"metadata", Json::object()}, {"items", std::move(items)}});
   out += "}";
   return out;
 }
 
-std::string EncodePrioritizeReply(const std::vector<HostScore>& scores) {
+std::string EncodePrioritizeReply(const std::vector<NodeId>& hosts,
+                                  const std::vector<int64_t>& scores) {
   std::string out;
-  out.reserve(2 + 32 * scores.size());
+  out.reserve(2 + 40 * hosts.size());
   out.push_back('[');
-  for (size_t i = 0; i < scores.size(); ++i) {
+  for (size_t i = 0; i < hosts.size(); ++i) {
     if (i > 0) out.push_back(',');
     out += "{\"Host\":";
-    AppendString(out, scores[i].host);
+    AppendString(out, hosts[i].str());
     out += ",\"Score\":";
-    out += std::to_string(scores[i].score);
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, scores[i]);
+    out.append(digits, end);
     out.push_back('}');
   }
   out.push_back(']');

@@ -7,7 +7,7 @@
 // (an unset map or list) and `[]` / `{}` where kube-scheduler needs an empty value.
 //
 //   ASSIGN_OR_RETURN(ExtenderArgs args, DecodeExtenderArgs(body));     // POST /filter
-//   FilterReply reply{.feasible = {"n1"}, .failed = {{"n2", "needs 2 GPUs ..."}}};
+//   FilterReply reply{.feasible = {0}, .failed = {{"n2", "needs 2 GPUs ..."}}};  // by index
 //   std::string out = EncodeFilterReply(reply, args);   // NodeNames or Nodes, as args came
 //
 // Decoders never throw and accept any bytes; errors are InvalidArgument and name the JSON path
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/ids.h"
 #include "nlohmann/json.hpp"
 
 namespace gpusched::extender::wire {
@@ -28,7 +29,7 @@ namespace gpusched::extender::wire {
 struct ExtenderArgs {
   nlohmann::json pod;                   // the v1.Pod object (never null)
   bool node_cache_capable = true;       // names came in NodeNames (else Nodes.items)
-  std::vector<std::string> node_names;  // the candidate nodes, in request order
+  std::vector<NodeId> node_names;       // the candidate nodes, in request order
   nlohmann::json node_items;            // nodeCacheCapable false: the Node objects (array)
 };
 absl::StatusOr<ExtenderArgs> DecodeExtenderArgs(std::string_view body);
@@ -38,19 +39,17 @@ absl::StatusOr<ExtenderArgs> DecodeExtenderArgs(std::string_view body);
 // null for the other. A node in neither list nor map is unresolvable to kube-scheduler, so
 // every rejected node should be in one of the maps.
 struct FilterReply {
-  std::vector<std::string> feasible;
+  std::vector<uint32_t> feasible;  // indexes into ExtenderArgs::node_names (no name copied)
   std::map<std::string, std::string> failed;        // Unschedulable: preemption may help
   std::map<std::string, std::string> unresolvable;  // UnschedulableAndUnresolvable
   std::string error;                                // non-empty: the call fails
 };
 std::string EncodeFilterReply(const FilterReply& reply, const ExtenderArgs& args);
 
-// HostPriorityList: [{"Host": "n1", "Score": 7}, ...] (scores 0..10).
-struct HostScore {
-  std::string host;
-  int64_t score = 0;
-};
-std::string EncodePrioritizeReply(const std::vector<HostScore>& scores);
+// HostPriorityList: [{"Host": "n1", "Score": 7}, ...] (scores 0..10): scores[i] for hosts[i]
+// (same size).
+std::string EncodePrioritizeReply(const std::vector<NodeId>& hosts,
+                                  const std::vector<int64_t>& scores);
 
 // ExtenderBindingArgs {"PodName", "PodNamespace", "PodUID", "Node"} (all required strings but
 // PodNamespace, which defaults to "default"); the reply is {"Error": ""}.

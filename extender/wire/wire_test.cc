@@ -23,7 +23,7 @@ TEST(ExtenderArgs, NamesWinWhenBothAreSet) {
   auto args = DecodeExtenderArgs(kUpstreamArgs);
   ASSERT_TRUE(args.ok()) << args.status();
   EXPECT_TRUE(args->node_cache_capable);
-  EXPECT_THAT(args->node_names, ElementsAre("node1"));
+  EXPECT_THAT(args->node_names, ElementsAre(NodeId("node1")));
   EXPECT_EQ(args->pod["metadata"]["name"], "podname");
 }
 
@@ -34,9 +34,9 @@ TEST(ExtenderArgs, NodeListModeKeepsTheObjectsForTheReply) {
       R"({"metadata":{"name":"b"}},{"metadata":{"name":"c"}}]},"NodeNames":null})");
   ASSERT_TRUE(args.ok()) << args.status();
   EXPECT_FALSE(args->node_cache_capable);
-  EXPECT_THAT(args->node_names, ElementsAre("a", "b", "c"));
+  EXPECT_THAT(args->node_names, ElementsAre(NodeId("a"), NodeId("b"), NodeId("c")));
   FilterReply reply;
-  reply.feasible = {"c", "a"};
+  reply.feasible = {0, 2};  // a and c
   reply.failed = {{"b", "needs 2 GPUs"}};
   const std::string out = EncodeFilterReply(reply, *args);
   // Nodes carries the objects untouched (the capital-P Port included), in request order;
@@ -63,7 +63,7 @@ TEST(ExtenderArgs, UnresolvableNodesAreAlsoFailedNodesForOldSchedulers) {
   auto names = DecodeExtenderArgs(R"({"Pod":{},"Nodes":null,"NodeNames":["a","b","c"]})");
   ASSERT_TRUE(names.ok());
   FilterReply reply;
-  reply.feasible = {"c"};
+  reply.feasible = {2};  // c
   reply.failed = {{"b", "busy"}};
   reply.unresolvable = {{"a", "no such GPU"}};
   EXPECT_EQ(EncodeFilterReply(reply, *names),
@@ -74,7 +74,7 @@ TEST(ExtenderArgs, UnresolvableNodesAreAlsoFailedNodesForOldSchedulers) {
 TEST(ExtenderArgs, KeysMatchIgnoringCaseAsGoDoes) {
   auto args = DecodeExtenderArgs(R"({"pod":{"metadata":{"name":"p"}},"nodenames":["x"],"Extra":1})");
   ASSERT_TRUE(args.ok()) << args.status();
-  EXPECT_THAT(args->node_names, ElementsAre("x"));
+  EXPECT_THAT(args->node_names, ElementsAre(NodeId("x")));
 }
 
 TEST(ExtenderArgs, BadInputNamesThePath) {
@@ -102,9 +102,9 @@ TEST(ExtenderArgs, BadInputNamesThePath) {
 }
 
 TEST(Prioritize, ABareArrayOfHostAndScore) {
-  EXPECT_EQ(EncodePrioritizeReply({{"n1", 10}, {"n2", 3}}),
+  EXPECT_EQ(EncodePrioritizeReply({NodeId("n1"), NodeId("n2")}, {10, 3}),
             R"([{"Host":"n1","Score":10},{"Host":"n2","Score":3}])");
-  EXPECT_EQ(EncodePrioritizeReply({}), "[]");
+  EXPECT_EQ(EncodePrioritizeReply({}, {}), "[]");
 }
 
 TEST(Binding, UpstreamBytesDecode) {
@@ -150,9 +150,9 @@ TEST(Preemption, FullVictimsAreReducedToUids) {
 TEST(FilterReply, EscapesNamesAndReasons) {
   auto args = DecodeExtenderArgs(R"({"Pod":{},"NodeNames":["a\"b"]})");
   ASSERT_TRUE(args.ok()) << args.status();
-  EXPECT_EQ(args->node_names[0], "a\"b");
+  EXPECT_EQ(args->node_names[0], NodeId("a\"b"));
   FilterReply reply;
-  reply.feasible = {"a\"b"};
+  reply.feasible = {0};
   reply.failed = {{"n\\1", "line\nbreak"}};
   const std::string out = EncodeFilterReply(reply, *args);
   EXPECT_EQ(out, R"({"Error":"","FailedAndUnresolvableNodes":{},"FailedNodes":{"n\\1":"line\u000abreak"},)"

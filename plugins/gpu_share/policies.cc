@@ -410,10 +410,10 @@ framework::PluginArgs ObservedFgdArgs() {
 }
 
 absl::StatusOr<std::unique_ptr<framework::Plugin>> Fgd::New(const framework::PluginArgs& a,
-                                                            framework::Handle&) {
+                                                            framework::Handle& h) {
   ASSIGN_OR_RETURN(std::vector<TypicalPod> pods, DecodeTypicalPods(a));
   ASSIGN_OR_RETURN(FgdObserve observe, DecodeFgdObserve(a));
-  return std::make_unique<Fgd>(std::move(pods), observe);
+  return std::make_unique<Fgd>(std::move(pods), observe, &h);
 }
 
 absl::StatusOr<FgdObserve> DecodeFgdObserve(const framework::PluginArgs& args) {
@@ -433,8 +433,8 @@ absl::StatusOr<FgdObserve> DecodeFgdObserve(const framework::PluginArgs& args) {
   return o;
 }
 
-Fgd::Fgd(std::vector<TypicalPod> typical, FgdObserve observe)
-    : prior_(std::move(typical)), observe_(observe) {
+Fgd::Fgd(std::vector<TypicalPod> typical, FgdObserve observe, framework::Handle* handle)
+    : prior_(std::move(typical)), observe_(observe), handle_(handle) {
   MutexLock l(&mu_);
   RebuildLocked(prior_);
 }
@@ -514,8 +514,10 @@ void Fgd::ObserveLocked(const PodInfo& pod) {
 
 namespace {
 // This cycle's FGD score per feasible node (owned by the cycle, so requests never share it).
+// The scores PreScore computed, by position in the list it was given (the list Score runs over).
 struct FgdScores final : framework::StateData {
-  absl::flat_hash_map<const NodeInfo*, int64_t> scores;
+  std::vector<const NodeInfo*> nodes;
+  std::vector<int64_t> scores;  // scores[i] is nodes[i]'s
   std::unique_ptr<StateData> Clone() const override { return std::make_unique<FgdScores>(*this); }
 };
 constexpr framework::StateKey<FgdScores> kFgdKey{"FGD/scores"};
@@ -605,70 +607,84 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
                      const std::vector<const NodeInfo*>& feasible) {
   constexpr size_t kMaxMemo = size_t{1} << 20;
   auto out = std::make_unique<FgdScores>();
-  out->scores.reserve(feasible.size());
+  out->nodes = feasible;
+  out->scores.assign(feasible.size(), 0);
   const std::string shape_name = ShapeOf(pod);
-  std::vector<const NodeInfo*> misses;
-  uint32_t shape = 0;
-  bool known_shape = false;
+  std::vector<uint32_t> misses;  // positions in `feasible`
   if (observe_.half_life > 0) {
     MutexLock l(&mu_);
     ObserveLocked(pod);
   }
-  uint64_t epoch = 0;
-  {
-    // Pass 1, shared: every node whose state and shape were seen before.
+  // Pass 1, shared, on the framework's workers: every node whose state and shape were seen
+  // before. Each chunk holds the reader lock on its own; chunks that saw different model epochs
+  // (a rebuild in between) send every node to pass 2.
+  constexpr size_t kChunk = 512;
+  const size_t chunks = (feasible.size() + kChunk - 1) / kChunk;
+  std::vector<std::vector<uint32_t>> chunk_misses(chunks);
+  std::vector<uint64_t> chunk_epoch(chunks, 0);
+  auto pass1 = [&](size_t begin, size_t end) {
+    std::vector<uint32_t>& mine = chunk_misses[begin / kChunk];
     ReaderMutexLock l(&mu_);
-    epoch = epoch_;
-    if (auto it = shape_ids_.find(shape_name); it != shape_ids_.end()) {
-      shape = it->second;
-      known_shape = true;
-    }
-    for (const NodeInfo* n : feasible) {
-      auto nk = node_keys_.find(n->name());
-      if (!known_shape || nk == node_keys_.end() || nk->second.generation != n->generation() ||
-          !nk->second.key.valid) {
-        misses.push_back(n);
+    chunk_epoch[begin / kChunk] = epoch_;
+    auto shape_it = shape_ids_.find(shape_name);
+    const bool known_shape = shape_it != shape_ids_.end();
+    const uint32_t shape = known_shape ? shape_it->second : 0;
+    for (size_t i = begin; i < end; ++i) {
+      auto nk = known_shape ? node_keys_.find(feasible[i]->generation()) : node_keys_.end();
+      if (nk == node_keys_.end() || !nk->second.valid) {
+        mine.push_back(static_cast<uint32_t>(i));
         continue;
       }
-      auto m = memo_.find(std::make_pair(nk->second.key, shape));
+      auto m = memo_.find(std::make_pair(nk->second, shape));
       if (m == memo_.end()) {
-        misses.push_back(n);
+        mine.push_back(static_cast<uint32_t>(i));
         continue;
       }
-      out->scores.emplace(n, m->second.score);
+      out->scores[i] = m->second.score;
     }
+  };
+  if (handle_ != nullptr) {
+    handle_->ParallelFor(feasible.size(), kChunk, pass1);
+  } else {
+    for (size_t b = 0; b < feasible.size(); b += kChunk) pass1(b, std::min(feasible.size(), b + kChunk));
   }
-  if (!misses.empty()) {
+  const uint64_t epoch = chunks == 0 ? 0 : chunk_epoch[0];
+  bool one_epoch = true;
+  for (size_t c = 0; c < chunks; ++c) {
+    one_epoch = one_epoch && chunk_epoch[c] == epoch;
+    misses.insert(misses.end(), chunk_misses[c].begin(), chunk_misses[c].end());
+  }
+  if (!one_epoch) misses.clear();  // pass 2 sees the epoch change and scores every node
+  if (!misses.empty() || !one_epoch) {
     // Pass 2, exclusive: compute and remember the rest.
     MutexLock l(&mu_);
-    if (epoch_ != epoch) {
+    if (!one_epoch || epoch_ != epoch) {
       // Another request rebuilt the model in between: score every node with the new one, so
       // one request never ranks nodes by two models.
-      out->scores.clear();
-      misses.assign(feasible.begin(), feasible.end());
+      misses.resize(feasible.size());
+      for (size_t i = 0; i < feasible.size(); ++i) misses[i] = static_cast<uint32_t>(i);
     }
     if (memo_.size() > kMaxMemo) memo_.clear();
     if (node_keys_.size() > kMaxMemo) node_keys_.clear();
-    shape = ShapeIdLocked(shape_name);
+    const uint32_t shape = ShapeIdLocked(shape_name);
     int32_t buf[kMaxKeyedGpus];
-    for (const NodeInfo* n : misses) {
-      NodeKey& nk = node_keys_[n->name()];
-      if (nk.generation != n->generation()) {
+    for (uint32_t i : misses) {
+      const NodeInfo* n = feasible[i];
+      auto [nk, fresh] = node_keys_.try_emplace(n->generation());
+      if (fresh) {
         const size_t count = FreeMilli(*n, buf);
-        nk.generation = n->generation();
-        nk.key = count > kMaxKeyedGpus
-                     ? NodeStateKey{}
-                     : cache_->Key(NodeModel(*n), n->cpu_free(), absl::MakeConstSpan(buf, count));
+        nk->second = count > kMaxKeyedGpus
+                         ? NodeStateKey{}
+                         : cache_->Key(NodeModel(*n), n->cpu_free(),
+                                       absl::MakeConstSpan(buf, count));
       }
-      int64_t score;
-      if (!nk.key.valid) {
-        score = EvaluateLocked(pod, *n).score;
-      } else {
-        auto [it, inserted] = memo_.try_emplace(std::make_pair(nk.key, shape));
-        if (inserted) it->second = EvaluateLocked(pod, *n);
-        score = it->second.score;
+      if (!nk->second.valid) {
+        out->scores[i] = EvaluateLocked(pod, *n).score;
+        continue;
       }
-      out->scores.emplace(n, score);
+      auto [it, inserted] = memo_.try_emplace(std::make_pair(nk->second, shape));
+      if (inserted) it->second = EvaluateLocked(pod, *n);
+      out->scores[i] = it->second.score;
     }
   }
   state.Write(kFgdKey, std::move(out));
@@ -679,9 +695,25 @@ Status Fgd::Score(const CycleState& state, const PodInfo&, const NodeInfo& node,
                   int64_t& score) const {
   const FgdScores* s = nullptr;
   if (Status st = ReadState(state, kFgdKey, s); !st.ok()) return st;
-  auto it = s->scores.find(&node);
-  if (it == s->scores.end()) return Status::Error("node was not scored in PreScore");
-  score = it->second;
+  // One node on its own (the runtime scores through ScoreRange): a search of PreScore's list.
+  auto it = std::find(s->nodes.begin(), s->nodes.end(), &node);
+  if (it == s->nodes.end()) return Status::Error("node was not scored in PreScore");
+  score = s->scores[static_cast<size_t>(it - s->nodes.begin())];
+  return Status::Success();
+}
+
+Status Fgd::ScoreRange(const CycleState& state, const PodInfo& pod,
+                       const std::vector<const NodeInfo*>& nodes, size_t begin, size_t end,
+                       std::vector<framework::NodeScore>& scores) const {
+  const FgdScores* s = nullptr;
+  if (Status st = ReadState(state, kFgdKey, s); !st.ok()) return st;
+  for (size_t i = begin; i < end; ++i) {
+    if (i < s->nodes.size() && s->nodes[i] == nodes[i]) {
+      scores[i].score = s->scores[i];
+    } else if (Status st = Score(state, pod, *nodes[i], scores[i].score); !st.ok()) {
+      return Status::Error(absl::StrCat("node ", nodes[i]->name().str(), ": ", st.Message()));
+    }
+  }
   return Status::Success();
 }
 

@@ -173,7 +173,9 @@ class Fgd final : public framework::PreScorePlugin,
                   public framework::DeviceChooser {
  public:
   static constexpr std::string_view kName = "FGD";
-  explicit Fgd(std::vector<TypicalPod> typical, FgdObserve observe = {});
+  // `handle` (optional) lends its worker pool to PreScore.
+  explicit Fgd(std::vector<TypicalPod> typical, FgdObserve observe = {},
+               framework::Handle* handle = nullptr);
   static absl::StatusOr<std::unique_ptr<framework::Plugin>> New(const framework::PluginArgs& a,
                                                                 framework::Handle& h);
   std::string_view Name() const override { return kName; }
@@ -181,6 +183,10 @@ class Fgd final : public framework::PreScorePlugin,
                              const std::vector<const framework::NodeInfo*>& feasible) override;
   framework::Status Score(const framework::CycleState& state, const framework::PodInfo& pod,
                           const framework::NodeInfo& node, int64_t& score) const override;
+  // Reads PreScore's scores by position.
+  framework::Status ScoreRange(const framework::CycleState& state, const framework::PodInfo& pod,
+                               const std::vector<const framework::NodeInfo*>& nodes, size_t begin,
+                               size_t end, std::vector<framework::NodeScore>& scores) const override;
 
   // The node's score for `pod` and, for a share, the free milli of the device to use (of the
   // devices with that much free, Reserve takes the one with the most measured headroom, then
@@ -209,6 +215,7 @@ class Fgd final : public framework::PreScorePlugin,
   // Constant after construction.
   const std::vector<TypicalPod> prior_;
   const FgdObserve observe_;
+  framework::Handle* const handle_;
 
   mutable Mutex mu_;
   std::unique_ptr<FragmentationModel> model_ ABSL_GUARDED_BY(mu_);
@@ -221,13 +228,10 @@ class Fgd final : public framework::PreScorePlugin,
   int64_t since_refresh_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<PodUid> recent_ ABSL_GUARDED_BY(mu_);  // pods counted lately (a retry is not new)
   absl::flat_hash_set<PodUid> recent_set_ ABSL_GUARDED_BY(mu_);
-  // Each node's state key, valid while the node's generation is unchanged (generations are
-  // unique over the process, so a node removed and added again never matches a stale entry).
-  struct NodeKey {
-    uint64_t generation = 0;
-    NodeStateKey key;
-  };
-  absl::flat_hash_map<NodeId, NodeKey> node_keys_ ABSL_GUARDED_BY(mu_);
+  // The state key of each node state seen, by NodeInfo::generation (unique over the process and
+  // changed by every mutation, so one generation is one state of one node, and an entry never
+  // goes stale; the map is cleared when it grows too large).
+  absl::flat_hash_map<uint64_t, NodeStateKey> node_keys_ ABSL_GUARDED_BY(mu_);
   // Choice by (node state, pod shape): scores depend on nothing else.
   absl::flat_hash_map<std::pair<NodeStateKey, uint32_t>, Choice> memo_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> shape_ids_ ABSL_GUARDED_BY(mu_);

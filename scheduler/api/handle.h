@@ -8,6 +8,7 @@
 //     return std::make_unique<MyPlugin>(h.clock(), h.metrics());
 //   }
 
+#include <algorithm>
 #include <string_view>
 #include <vector>
 
@@ -105,6 +106,12 @@ class Handle {
   virtual Binder& binder() = 0;
   // nullptr when the owner does not allow preemption.
   virtual Evictor* evictor() = 0;
+  // Runs fn over [0, n) in chunks of `chunk` on the owner's worker pool (kube-scheduler's
+  // Handle.Parallelizer), for PreScore work over every feasible node; fn runs concurrently on
+  // disjoint chunks. The default runs them in order on the caller's thread.
+  virtual void ParallelFor(size_t n, size_t chunk, absl::FunctionRef<void(size_t, size_t)> fn) {
+    for (size_t b = 0; b < n; b += chunk) fn(b, std::min(n, b + chunk));
+  }
 };
 
 // The model a cycle reads: the CycleState's snapshot when the runtime set one (always, in the

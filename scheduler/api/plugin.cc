@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 namespace gpusched::framework {
 
 void DefaultNormalizeScore(int64_t max_priority, bool reverse, NodeScoreList& scores) {
@@ -17,6 +19,18 @@ void DefaultNormalizeScore(int64_t max_priority, bool reverse, NodeScoreList& sc
     int64_t v = max_priority * s.score / max_raw;
     s.score = reverse ? max_priority - v : v;
   }
+}
+
+Status ScorePlugin::ScoreRange(const CycleState& state, const PodInfo& pod,
+                               const std::vector<const NodeInfo*>& nodes, size_t begin, size_t end,
+                               std::vector<NodeScore>& scores) const {
+  for (size_t i = begin; i < end; ++i) {
+    Status s = Score(state, pod, *nodes[i], scores[i].score);
+    if (!s.ok()) {
+      return Status::Error(absl::StrCat("node ", nodes[i]->name().str(), ": ", s.Message()));
+    }
+  }
+  return Status::Success();
 }
 
 }  // namespace gpusched::framework

@@ -112,6 +112,13 @@ class ScorePlugin : public virtual Plugin {
   // Ranks a feasible node; higher is better. Called concurrently for different nodes.
   virtual Status Score(const CycleState& state, const PodInfo& pod, const NodeInfo& node,
                        int64_t& score) const = 0;
+  // Scores nodes[begin, end) of the list PreScore was given into scores[i].score, i in
+  // [begin, end). The runtime calls this, in chunks, concurrently for disjoint ranges. The
+  // default calls Score for each node; a plugin that computed every score in PreScore overrides
+  // it to read them by position instead of looking each node up. An error names the node.
+  virtual Status ScoreRange(const CycleState& state, const PodInfo& pod,
+                            const std::vector<const NodeInfo*>& nodes, size_t begin, size_t end,
+                            std::vector<NodeScore>& scores) const;
   // Maps the raw scores of all feasible nodes into [kMinNodeScore, kMaxNodeScore]. The default
   // keeps them as they are (Score must then already return that range). The runtime rejects
   // out-of-range results with an Error and multiplies by the profile weight.

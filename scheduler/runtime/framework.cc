@@ -70,6 +70,9 @@ class Framework::HandleImpl final : public framework::Handle {
   framework::WaitingPods& waiting_pods() override { return fw_.waiting_pods(); }
   framework::Binder& binder() override { return fw_.deps_.binder; }
   framework::Evictor* evictor() override { return fw_.deps_.evictor; }
+  void ParallelFor(size_t n, size_t chunk, absl::FunctionRef<void(size_t, size_t)> fn) override {
+    fw_.parallelizer_->For(n, chunk, fn);
+  }
 
  private:
   Framework& fw_;
@@ -539,20 +542,18 @@ absl::StatusOr<NodeScoreList> Framework::RunScore(CycleState& state, const PodIn
   std::mutex error_mu;
   std::string error;  // guarded by error_mu; the first failure
   parallelizer_->For(n, options_.chunk_size, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) PrefetchNode(feasible[i]);
     for (size_t p = 0; p < np; ++p) {
       if (score_skipped[p]) continue;
       const absl::Time t0 = Now();
-      for (size_t i = begin; i < end; ++i) {
-        if (i + kPrefetchAhead < end) PrefetchNode(feasible[i + kPrefetchAhead]);
-        NodeScore& slot = per_plugin[p][i];
-        slot.node = feasible[i];
-        Status s = score_[p].plugin->Score(state, pod, *feasible[i], slot.score);
-        if (!s.ok()) {
-          std::lock_guard<std::mutex> lock(error_mu);
-          if (error.empty()) {
-            error = absl::StrCat("Score plugin ", std::string(score_[p].plugin->Name()), " on node ",
-                                 feasible[i]->name().str(), ": ", s.Message());
-          }
+      NodeScoreList& slots = per_plugin[p];
+      for (size_t i = begin; i < end; ++i) slots[i].node = feasible[i];
+      Status s = score_[p].plugin->ScoreRange(state, pod, feasible, begin, end, slots);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (error.empty()) {
+          error = absl::StrCat("Score plugin ", std::string(score_[p].plugin->Name()), ": ",
+                               s.Message());
         }
       }
       nanos[p].fetch_add(absl::ToInt64Nanoseconds(Now() - t0), std::memory_order_relaxed);

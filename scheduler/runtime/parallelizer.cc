@@ -25,6 +25,8 @@ Parallelizer::~Parallelizer() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    ++generation_;
+    published_.store(generation_, std::memory_order_seq_cst);
   }
   work_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -46,47 +48,48 @@ void Parallelizer::For(size_t n, size_t chunk, absl::FunctionRef<void(size_t, si
     for (size_t b = 0; b < n; b += chunk) fn(b, std::min(n, b + chunk));
     return;
   }
+  // No worker is inside a loop now (the previous caller waited for joined_ to reach 0 before it
+  // released in_use_), so the loop's fields may be written.
+  fn_ = &fn;
+  n_ = n;
+  chunk_ = chunk;
+  next_.store(0, std::memory_order_relaxed);
+  open_.store(true, std::memory_order_seq_cst);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    chunk_ = chunk;
-    next_.store(0, std::memory_order_relaxed);
-    busy_workers_ = static_cast<int>(workers_.size());
     ++generation_;
-    published_.store(generation_, std::memory_order_release);
+    published_.store(generation_, std::memory_order_seq_cst);
   }
-  if (sleepers_.load(std::memory_order_acquire) > 0) work_cv_.notify_all();
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) work_cv_.notify_all();
   RunChunks();
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [this] { return busy_workers_ == 0; });
+  // Every chunk is taken. Close the loop, then wait for the workers still inside it.
+  open_.store(false, std::memory_order_seq_cst);
+  while (joined_.load(std::memory_order_seq_cst) != 0) CpuRelax();
   fn_ = nullptr;
   in_use_.store(false, std::memory_order_release);
 }
 
 void Parallelizer::WorkerLoop() {
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    if (!stopping_ && generation_ == seen) {
-      lock.unlock();
-      for (int spin = 0; spin < kIdleSpins && published_.load(std::memory_order_acquire) == seen;
-           ++spin) {
-        CpuRelax();
-      }
-      lock.lock();
-      // Counted under mu_, before the predicate is checked: a loop published after this
-      // either is seen by the predicate or finds sleepers_ > 0 and notifies.
-      sleepers_.fetch_add(1, std::memory_order_acq_rel);
-      work_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+    // Watch for a new loop for a while, then sleep until one is published.
+    for (int spin = 0; spin < kIdleSpins && published_.load(std::memory_order_acquire) == seen;
+         ++spin) {
+      CpuRelax();
     }
-    if (stopping_) return;
-    seen = generation_;
-    lock.unlock();
-    RunChunks();
-    lock.lock();
-    if (--busy_workers_ == 0) done_cv_.notify_all();
+    if (published_.load(std::memory_order_acquire) == seen) {
+      std::unique_lock<std::mutex> lock(mu_);
+      // Counted under mu_ before the predicate is checked: a loop published after this either
+      // is seen by the predicate or finds sleepers_ > 0 and notifies.
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      work_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      if (stopping_) return;
+    }
+    seen = published_.load(std::memory_order_acquire);
+    joined_.fetch_add(1, std::memory_order_seq_cst);
+    if (open_.load(std::memory_order_seq_cst)) RunChunks();
+    joined_.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 
