@@ -25,8 +25,8 @@ int64_t LeastAllocatedScore(const framework::NodeInfo& n, const PodInfo& pod) {
     if (cap <= 0 || req > cap) return 0;
     return (cap - req) * 100 / cap;
   };
-  const int64_t cpu = one(n.spec().cpu.value(), (n.cpu_requested() + pod.requests.cpu).value());
-  const int64_t mem = one(n.spec().memory.value(),
+  const int64_t cpu = one(n.cpu_capacity().value(), (n.cpu_requested() + pod.requests.cpu).value());
+  const int64_t mem = one(n.memory_capacity().value(),
                           (n.memory_requested() + pod.requests.memory).value());
   return (cpu + mem) / 2;
 }
@@ -35,9 +35,9 @@ int64_t LeastAllocatedScore(const framework::NodeInfo& n, const PodInfo& pod) {
 // * 100, 0 when either fraction reaches 1.
 int64_t BalancedAllocationScore(const framework::NodeInfo& n, const PodInfo& pod) {
   auto frac = [](int64_t cap, int64_t req) { return cap > 0 ? double(req) / double(cap) : 1.0; };
-  const double cpu = frac(n.spec().cpu.value(), (n.cpu_requested() + pod.requests.cpu).value());
+  const double cpu = frac(n.cpu_capacity().value(), (n.cpu_requested() + pod.requests.cpu).value());
   const double mem =
-      frac(n.spec().memory.value(), (n.memory_requested() + pod.requests.memory).value());
+      frac(n.memory_capacity().value(), (n.memory_requested() + pod.requests.memory).value());
   if (cpu >= 1 || mem >= 1) return 0;
   return static_cast<int64_t>((1 - std::abs(cpu - mem)) * 100);
 }
@@ -47,13 +47,15 @@ int64_t BalancedAllocationScore(const framework::NodeInfo& n, const PodInfo& pod
 NodeId KubeSchedulerPick(const framework::ClusterSnapshot& model, const PodInfo& pod,
                          const std::vector<NodeId>& names, const std::vector<int64_t>& priorities,
                          int64_t weight, std::mt19937_64& rng) {
+  std::vector<const framework::NodeInfo*> nodes(names.size());
+  model.FindNodes(names, absl::MakeSpan(nodes));
   NodeId chosen;
   int64_t best = std::numeric_limits<int64_t>::min();
   uint64_t ties = 0;
   for (size_t i = 0; i < names.size(); ++i) {
     const NodeId& name = names[i];
     const int64_t priority = priorities[i];
-    const framework::NodeInfo* n = model.FindNode(name);
+    const framework::NodeInfo* n = nodes[i];
     if (n == nullptr) continue;
     const int64_t total = priority * weight * (framework::kMaxNodeScore /
                                                runtime::Framework::kMaxExtenderPriority) +

@@ -77,15 +77,15 @@ Status NodeResourcesFit::Filter(const framework::CycleState&, const framework::P
     return Status::UnschedulableAndUnresolvable("Insufficient memory");
   }
   if (node.max_pods() == 0) return Status::UnschedulableAndUnresolvable("Too many pods");
-  const framework::GpuFitResult gpu = framework::CheckGpuFit(node, req.gpu);
+  framework::GpuFitResult gpu = framework::CheckGpuFit(node, req.gpu);
   if (gpu.fit == framework::GpuFit::kNever) {
-    return Status::UnschedulableAndUnresolvable(gpu.reason);
+    return Status::UnschedulableAndUnresolvable(std::move(gpu.reason));
   }
   // Then what is free now.
   if (req.cpu > node.cpu_free()) return Status::Unschedulable("Insufficient cpu");
   if (req.memory > node.memory_free()) return Status::Unschedulable("Insufficient memory");
   if (node.pod_count() >= node.max_pods()) return Status::Unschedulable("Too many pods");
-  if (gpu.fit == framework::GpuFit::kBusy) return Status::Unschedulable(gpu.reason);
+  if (gpu.fit == framework::GpuFit::kBusy) return Status::Unschedulable(std::move(gpu.reason));
   return Status::Success();
 }
 

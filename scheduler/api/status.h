@@ -10,6 +10,8 @@
 // Codes match kube-scheduler's framework codes. A success Status allocates nothing.
 
 #include <cstdint>
+#include <iterator>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,16 +35,36 @@ std::string_view CodeName(Code code);
 
 class [[nodiscard]] Status {
  public:
-  Status() = default;  // success
-  Status(Code code, std::vector<std::string> reasons) : code_(code), reasons_(std::move(reasons)) {}
+  // success. User-provided (not "= default"), so that "return Status();" does not zero the whole
+  // object before the member initializers run: Filter returns one per node and plugin.
+  Status() {}
+  Status(Code code, std::vector<std::string> reasons) : code_(code) {
+    if (reasons.empty()) return;
+    first_ = std::move(reasons.front());
+    has_first_ = true;
+    if (reasons.size() > 1) {
+      rest_ = std::make_unique<std::vector<std::string>>(
+          std::make_move_iterator(reasons.begin() + 1), std::make_move_iterator(reasons.end()));
+    }
+  }
+  Status(const Status& o)
+      : code_(o.code_), has_first_(o.has_first_), literal_(o.literal_), first_(o.first_),
+        rest_(o.rest_ ? std::make_unique<std::vector<std::string>>(*o.rest_) : nullptr),
+        plugin_(o.plugin_) {}
+  Status(Status&&) noexcept = default;
+  Status& operator=(const Status& o) {
+    if (this != &o) *this = Status(o);
+    return *this;
+  }
+  Status& operator=(Status&&) noexcept = default;
 
   static Status Success() { return Status(); }
-  static Status Error(std::string reason) { return Status(Code::kError, {std::move(reason)}); }
+  static Status Error(std::string reason) { return Status(Code::kError, OneTag{}, std::move(reason)); }
   static Status Unschedulable(std::string reason) {
-    return Status(Code::kUnschedulable, {std::move(reason)});
+    return Status(Code::kUnschedulable, OneTag{}, std::move(reason));
   }
   static Status UnschedulableAndUnresolvable(std::string reason) {
-    return Status(Code::kUnschedulableAndUnresolvable, {std::move(reason)});
+    return Status(Code::kUnschedulableAndUnresolvable, OneTag{}, std::move(reason));
   }
   // String literals are kept by pointer and allocate nothing: Filter rejects most nodes in a
   // full cluster, so its common verdicts ("Insufficient cpu") must be cheap.
@@ -66,13 +88,19 @@ class [[nodiscard]] Status {
   bool IsRejection() const {
     return code_ == Code::kUnschedulable || code_ == Code::kUnschedulableAndUnresolvable;
   }
-  size_t reason_count() const { return (literal_ != nullptr ? 1 : 0) + reasons_.size(); }
+  size_t reason_count() const {
+    return (literal_ != nullptr ? 1 : 0) + (has_first_ ? 1 : 0) + (rest_ ? rest_->size() : 0);
+  }
   std::string_view reason(size_t i) const {
     if (literal_ != nullptr) {
       if (i == 0) return literal_;
       --i;
     }
-    return reasons_[i];
+    if (has_first_) {
+      if (i == 0) return first_;
+      --i;
+    }
+    return (*rest_)[i];
   }
   std::vector<std::string> reasons() const {
     std::vector<std::string> out;
@@ -99,10 +127,17 @@ class [[nodiscard]] Status {
  private:
   struct LiteralTag {};
   Status(Code code, LiteralTag, const char* literal) : code_(code), literal_(literal) {}
+  struct OneTag {};
+  Status(Code code, OneTag, std::string reason)
+      : code_(code), has_first_(true), first_(std::move(reason)) {}
 
+  // Reasons: the literal, then first_, then *rest_. A verdict almost always has one reason, and
+  // Filter makes one per rejected node: one string, no vector to allocate or free.
   Code code_ = Code::kSuccess;
+  bool has_first_ = false;
   const char* literal_ = nullptr;  // a string literal (static storage), or null
-  std::vector<std::string> reasons_;
+  std::string first_;
+  std::unique_ptr<std::vector<std::string>> rest_;  // null: no more reasons
   // Plugin names are the plugins' own constants (Name() returns a view of static storage).
   std::string_view plugin_;
 };
