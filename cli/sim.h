@@ -12,6 +12,15 @@
 // warnings about them printed, the runs made (progress on stderr), the summary table (or, with
 // --json, the JSON summary, warnings included) printed to stdout, and the report files written
 // to --out (default out/sim). Exit codes: cli/command.h.
+//
+// A sweep across machines (simulator/shard.h):
+//   gpusched sim ... --shard I/N --out DIR     the runs at positions p % N == I of the policy x
+//                                              seed sweep; writes DIR/shard-I-of-N.json only
+//   gpusched sim merge DIR_OR_FILES... --out REPORT_DIR [--json] [--max-input-mb N]
+//                                              checks the N shards are one complete sweep, then
+//                                              prints and writes what the unsharded run would
+// A failed merge (a malformed, truncated, missing, repeated or foreign shard) names the file and
+// the field, exits 1 and writes nothing.
 
 #include <ostream>
 #include <string>

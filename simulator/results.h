@@ -22,6 +22,8 @@ struct CurvePoint {
   int64_t failed_pods = 0;      // failed so far (at the last event of this x)
 };
 
+// A new field here must also go into the shard file (simulator/shard.cc, RunJson and ReadRun):
+// a sharded sweep carries every field from the machine that ran it to the merge.
 struct RunResult {
   std::string policy;
   uint64_t seed = 0;
