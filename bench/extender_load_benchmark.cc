@@ -4,6 +4,7 @@
 //
 //   build/bench/extender_load [--nodes 5000] [--latency-requests 2000] [--seconds 60]
 //                             [--connections 4] [--profile fgd] [--threads 2] [--names N]
+//                             [--parallelism 1]   (threads per request: extender.yaml parallelism)
 //
 // 1. Latency: one connection, Filter then Prioritize for a 1-GPU pod with every node name, one
 //    after the other; median and p99 of the server-side time (the Server-Timing header) and of
@@ -11,6 +12,9 @@
 // 2. Throughput: `connections` clients send Filter requests (`names` candidate names each,
 //    default all) for `seconds`; requests per second per 5 s window, and the extender process's
 //    RSS (VmRSS) at the start, the largest, and the end.
+
+#include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -60,16 +64,24 @@ double Percentile(std::vector<double> v, double p) {
 
 }  // namespace
 
+double ProcessCpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 int main(int argc, char** argv) {
   gpusched::extender::TuneProcessForServing();  // as gpusched-extender's main does
   int nodes = 5000, latency_requests = 2000, seconds = 60, connections = 4, threads = 2, names = -1;
+  int parallelism = 1;  // the extender's default (extender/config.h)
   std::string profile = "fgd";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string v = argv[i + 1];
     int* into = flag == "--nodes" ? &nodes : flag == "--latency-requests" ? &latency_requests
               : flag == "--seconds" ? &seconds : flag == "--connections" ? &connections
-              : flag == "--threads" ? &threads : flag == "--names" ? &names : nullptr;
+              : flag == "--threads" ? &threads : flag == "--names" ? &names
+              : flag == "--parallelism" ? &parallelism : nullptr;
     if (flag == "--profile") {
       profile = v;
     } else if (into == nullptr || !absl::SimpleAtoi(v, into)) {
@@ -96,6 +108,7 @@ int main(int argc, char** argv) {
   config.host = "127.0.0.1";
   config.port = 0;
   config.threads = threads;
+  config.parallelism = parallelism;
   config.profile = profile;
   config.seed = 1;
   config.log_level = "warn";
@@ -162,6 +175,8 @@ int main(int argc, char** argv) {
   const std::string body = Json{{"Pod", pod}, {"Nodes", nullptr}, {"NodeNames", subset}}.dump();
   std::atomic<int64_t> done{0}, failed{0};
   std::atomic<bool> stop{false};
+  std::atomic<int64_t> driver_cpu_ns{0};  // CPU time of the driver's own threads
+  const double process_cpu_start = ProcessCpuSeconds();
   std::vector<std::thread> workers;
   for (int c = 0; c < connections; ++c) {
     workers.emplace_back([&] {
@@ -170,6 +185,9 @@ int main(int argc, char** argv) {
         auto r = (*cl)->Do("POST", "/filter", body);
         (r.ok() && r->status == 200 ? done : failed)++;
       }
+      timespec ts;
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      driver_cpu_ns += int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
     });
   }
   const int64_t rss_start = RssKiB();
@@ -185,9 +203,18 @@ int main(int argc, char** argv) {
   }
   stop = true;
   for (std::thread& t : workers) t.join();
+  // The driver shares the 2 cores with the extender; what the extender itself spends per request
+  // tells what it would sustain with kube-scheduler elsewhere (as it runs in a cluster).
+  const double process_cpu = ProcessCpuSeconds() - process_cpu_start;
+  const double server_cpu = process_cpu - driver_cpu_ns.load() / 1e9;
   std::printf("throughput: %d connections, %d names per filter, %d s: %.0f requests/s overall, "
               "failed %lld\n", connections, names, seconds, done.load() / double(seconds),
               static_cast<long long>(failed.load()));
+  std::printf("  CPU: process %.1f s, of which the driver's client threads %.1f s; the extender "
+              "(and the idle fake API server) %.0f us per request, i.e. %.0f requests/s on 2 "
+              "cores with the driver elsewhere\n",
+              process_cpu, driver_cpu_ns.load() / 1e9, 1e6 * server_cpu / std::max<int64_t>(1, done),
+              2.0 * std::max<int64_t>(1, done) / std::max(1e-9, server_cpu));
   std::printf("  per 5 s window:");
   for (double r : rates) std::printf(" %.0f", r);
   std::printf("\n  RSS (whole process: extender + fake API server + driver): start %lld MiB, "

@@ -1,6 +1,7 @@
 #include "extender/wire/wire.h"
 
 #include <charconv>
+#include <cstring>
 
 #include <cctype>
 #include <exception>
@@ -331,10 +332,35 @@ namespace {
 
 // `s` as a JSON string literal (UTF-8 passed through; quotes, backslashes and control
 // characters escaped), appended to `out`.
-// Appends `s` as a JSON string. Names and reasons rarely need escaping: the common case is one
-// scan and one append.
+// Whether any byte of `s` needs escaping in a JSON string (a control character, '"' or '\\'),
+// eight bytes at a time: a reply carries thousands of names, and almost none needs escaping.
+bool NeedsEscape(std::string_view s) {
+  constexpr uint64_t k01 = 0x0101010101010101ull;
+  constexpr uint64_t k80 = 0x8080808080808080ull;
+  auto has_zero = [&](uint64_t v) { return ((v - k01) & ~v & k80) != 0; };
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    const bool below_space = ((w - k01 * 0x20) & ~w & k80) != 0;  // a byte < 0x20
+    if (below_space || has_zero(w ^ (k01 * '"')) || has_zero(w ^ (k01 * '\\'))) return true;
+  }
+  for (; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (u < 0x20 || u == '"' || u == '\\') return true;
+  }
+  return false;
+}
+
+// Appends `s` as a JSON string.
 void AppendString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
+  if (!NeedsEscape(s)) [[likely]] {
+    out.push_back('"');
+    out.append(s);
+    out.push_back('"');
+    return;
+  }
   out.push_back('"');
   size_t plain = 0;  // start of the run of characters that need no escape
   for (size_t i = 0; i < s.size(); ++i) {

@@ -107,6 +107,28 @@ TEST(Prioritize, ABareArrayOfHostAndScore) {
   EXPECT_EQ(EncodePrioritizeReply({}, {}), "[]");
 }
 
+// Names are escaped eight bytes at a time: every special byte, at every position of names of
+// every length up to 20, must come back as it went in, and UTF-8 must pass untouched.
+TEST(Prioritize, EveryNameRoundTripsWhereverItsSpecialCharactersSit) {
+  std::vector<NodeId> hosts;
+  for (size_t len = 1; len <= 20; ++len) {
+    for (size_t at = 0; at < len; ++at) {
+      for (char special : {'"', '\\', '\x01', '\x1f', '\n', ' ', '\x7f'}) {
+        std::string name(len, 'n');
+        name[at] = special;
+        hosts.emplace_back(name);
+      }
+    }
+  }
+  hosts.emplace_back("gpu-\xc3\xa9t\xc3\xa9-node-0001");  // UTF-8
+  const std::vector<int64_t> scores(hosts.size(), 1);
+  const nlohmann::json doc = nlohmann::json::parse(EncodePrioritizeReply(hosts, scores));
+  ASSERT_EQ(doc.size(), hosts.size());
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    EXPECT_EQ(doc[i]["Host"].get<std::string>(), hosts[i].str()) << "name " << i;
+  }
+}
+
 TEST(Binding, UpstreamBytesDecode) {
   auto b = DecodeBindingArgs(
       R"({"PodName":"mypodname","PodNamespace":"mypodnamespace","PodUID":"mypoduid","Node":"mynode"})");

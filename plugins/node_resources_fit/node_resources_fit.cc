@@ -85,7 +85,11 @@ Status NodeResourcesFit::Filter(const framework::CycleState&, const framework::P
   if (req.cpu > node.cpu_free()) return Status::Unschedulable("Insufficient cpu");
   if (req.memory > node.memory_free()) return Status::Unschedulable("Insufficient memory");
   if (node.pod_count() >= node.max_pods()) return Status::Unschedulable("Too many pods");
-  if (gpu.fit == framework::GpuFit::kBusy) return Status::Unschedulable(std::move(gpu.reason));
+  if (gpu.fit == framework::GpuFit::kBusy) {
+    return gpu.static_reason != nullptr
+               ? Status::WithStaticReason(framework::Code::kUnschedulable, gpu.static_reason)
+               : Status::Unschedulable(std::move(gpu.reason));
+  }
   return Status::Success();
 }
 

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <tuple>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace gpusched::framework {
 
@@ -63,12 +65,12 @@ void NodeInfo::RecomputeAggregates() {
   generation_ = next_generation.fetch_add(1, std::memory_order_relaxed);
   healthy_gpus_ = 0;
   fully_free_gpus_ = 0;
-  max_free_milli_ = GpuMilli(0);
+  max_free_milli_ = 0;
   for (const GpuSlot& s : gpus_) {
     if (!s.device.healthy) continue;
     ++healthy_gpus_;
     if (s.fully_free()) ++fully_free_gpus_;
-    max_free_milli_ = std::max(max_free_milli_, s.milli_free);
+    max_free_milli_ = std::max(max_free_milli_, static_cast<int32_t>(s.milli_free.value()));
   }
 }
 
@@ -178,7 +180,7 @@ absl::Status NodeInfo::AddPod(const PodResources& req, absl::Span<const GpuShare
     slot.milli_free -= s.milli;
     slot.memory_free -= s.memory;
     ++slot.pods;
-    gpu_milli_used_ += s.milli;
+    gpu_milli_used_ += static_cast<int32_t>(s.milli.value());
   }
   RecomputeAggregates();
   return absl::OkStatus();
@@ -206,7 +208,7 @@ absl::Status NodeInfo::RemovePod(const PodResources& req, absl::Span<const GpuSh
     slot.milli_free += s.milli;
     slot.memory_free += s.memory;
     --slot.pods;
-    gpu_milli_used_ -= s.milli;
+    gpu_milli_used_ -= static_cast<int32_t>(s.milli.value());
   }
   RecomputeAggregates();
   return absl::OkStatus();
@@ -253,6 +255,39 @@ std::string BusyReason(const GpuRequest& req, int32_t free_whole,
                       ", none free enough here");
 }
 
+// The busy reasons of requests that name no model and no memory (nearly all), made once each and
+// kept: a full cluster rejects most nodes on every request with one of a few hundred distinct
+// reasons, and formatting each anew (an allocation per rejected node) cost more than the check.
+// Bounded: past kMaxInterned distinct reasons, callers format their own. Thread-safe: a
+// per-thread map in front of a shared one under a mutex (taken only on a thread's first use of
+// a reason).
+const char* InternedBusyReason(const GpuRequest& req, int32_t free_whole, GpuMilli max_free_milli) {
+  constexpr size_t kMaxInterned = 1 << 16;
+  const bool whole = req.whole();
+  const uint64_t need = static_cast<uint64_t>(whole ? req.count : req.milli_per_gpu.value());
+  const uint64_t have = static_cast<uint64_t>(whole ? free_whole : max_free_milli.value());
+  if (need >= (1u << 20) || have >= (1u << 20)) return nullptr;
+  const uint64_t key = (uint64_t{whole} << 40) | (need << 20) | have;
+  thread_local absl::flat_hash_map<uint64_t, const char*> mine;
+  if (auto it = mine.find(key); it != mine.end()) return it->second;
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* shared = new absl::flat_hash_map<uint64_t, std::unique_ptr<const std::string>>();
+  const char* out = nullptr;
+  {
+    absl::MutexLock l(&mu);
+    auto it = shared->find(key);
+    if (it == shared->end()) {
+      if (shared->size() >= kMaxInterned) return nullptr;
+      it = shared->emplace(key, std::make_unique<const std::string>(BusyReason(
+                                    req, free_whole, std::optional<GpuMilli>(max_free_milli))))
+               .first;
+    }
+    out = it->second->c_str();
+  }
+  if (mine.size() < kMaxInterned) mine.emplace(key, out);
+  return out;
+}
+
 }  // namespace
 
 GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
@@ -267,8 +302,11 @@ GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req) {
     const bool fits = req.whole() ? node.fully_free_gpus() >= req.count
                                   : node.max_free_milli() >= req.milli_per_gpu;
     if (fits) return {};
-    return {GpuFit::kBusy, BusyReason(req, req.whole() ? node.fully_free_gpus() : 0,
-                                      node.max_free_milli())};
+    const int32_t free_whole = req.whole() ? node.fully_free_gpus() : 0;
+    if (const char* r = InternedBusyReason(req, free_whole, node.max_free_milli())) {
+      return {GpuFit::kBusy, std::string(), r};
+    }
+    return {GpuFit::kBusy, BusyReason(req, free_whole, node.max_free_milli())};
   }
   const auto& gpus = node.gpus();
   int32_t of_model = 0;  // devices of the requested model, whatever their memory

@@ -112,14 +112,14 @@ class alignas(64) NodeInfo {
   int32_t pod_count() const { return pod_count_; }
   const std::vector<GpuSlot>& gpus() const { return gpus_; }
   // Milli-GPU in use over all devices.
-  GpuMilli gpu_milli_used() const { return gpu_milli_used_; }
+  GpuMilli gpu_milli_used() const { return GpuMilli(gpu_milli_used_); }
   // Changes on every AddPod/RemovePod: plugins may cache what they derive from a node by
   // (node, generation).
   uint64_t generation() const { return generation_; }
   // Healthy devices; of them, fully free ones; and the most milli-GPU free on one of them.
   int32_t healthy_gpus() const { return healthy_gpus_; }
   int32_t fully_free_gpus() const { return fully_free_gpus_; }
-  GpuMilli max_free_milli() const { return max_free_milli_; }
+  GpuMilli max_free_milli() const { return GpuMilli(max_free_milli_); }
   // How many GPU pods of each shape run here: [0] shares of one GPU, [k] pods of k whole GPUs
   // (k = 1..kMaxShape-1), [kMaxShape-1] also counts larger ones. For affinity-style policies.
   static constexpr int kMaxShape = 10;
@@ -145,25 +145,27 @@ class alignas(64) NodeInfo {
  private:
   explicit NodeInfo(NodeSpec spec);
 
-  // ---- First cache line: what the hot filters and scores read.
+  // ---- First cache line: what the hot filters and scores read. Milli-GPU sums fit 32 bits (at
+  // most 1,024 devices of 1,000).
   MilliCpu cpu_capacity_{0};
   MilliCpu cpu_requested_{0};
   MemoryBytes memory_capacity_{0};
   MemoryBytes memory_requested_{0};
-  GpuMilli gpu_milli_used_{0};
-  GpuMilli max_free_milli_{0};
+  int32_t gpu_milli_used_ = 0;
+  int32_t max_free_milli_ = 0;
   int32_t pod_count_ = 0;
   int32_t max_pods_ = 0;
   int32_t healthy_gpus_ = 0;
   int32_t fully_free_gpus_ = 0;
-  // ---- Second line.
   int32_t gpu_count_ = 0;
   bool cordoned_or_tainted_ = false;
+  // ---- Second line: what name lookups (the spec's name comes first) and memos keyed by state
+  // read.
   uint64_t generation_ = 0;
+  NodeSpec spec_;
+  // ---- The rest.
   std::vector<GpuSlot> gpus_;
   std::array<int32_t, kMaxShape> gpu_pod_shapes_{};
-  // ---- The rest.
-  NodeSpec spec_;
 
   void RecomputeAggregates();
 };
@@ -176,7 +178,13 @@ enum class GpuFit : uint8_t {
 };
 struct GpuFitResult {
   GpuFit fit = GpuFit::kFits;
-  std::string reason;  // empty when kFits
+  // Why not (empty when kFits): `static_reason` when the reason is one of the common ones kept
+  // for the life of the process (no allocation per rejected node), else `reason`.
+  std::string reason;
+  const char* static_reason = nullptr;
+  std::string_view why() const {
+    return static_reason != nullptr ? std::string_view(static_reason) : std::string_view(reason);
+  }
 };
 GpuFitResult CheckGpuFit(const NodeInfo& node, const GpuRequest& req);
 

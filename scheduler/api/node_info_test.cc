@@ -6,6 +6,7 @@
 #include <ostream>
 #include <string>
 #include <utility>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -515,9 +516,9 @@ TEST(NodeInfoCheckGpuFitTest, TellsFitsBusyAndNeverApart) {
     const GpuFitResult got = CheckGpuFit(*tc.node, tc.req);
     EXPECT_EQ(got.fit, tc.want);
     if (tc.want == GpuFit::kFits) {
-      EXPECT_THAT(got.reason, IsEmpty());
+      EXPECT_THAT(got.why(), IsEmpty());
     } else {
-      EXPECT_THAT(got.reason, HasSubstr(tc.want_reason_substr));
+      EXPECT_THAT(got.why(), HasSubstr(tc.want_reason_substr));
     }
     // TryAllocate finds devices exactly when CheckGpuFit says the request fits now.
     EXPECT_EQ(TryAllocate(*tc.node, tc.req).has_value(), tc.want == GpuFit::kFits);
@@ -530,6 +531,31 @@ TEST(NodeInfoCheckGpuFitTest, UnhealthyDeviceMakesAShareBusyNotNever) {
       CheckGpuFit(node, GpuRequest::Share(GpuMilli(100), GpuMemMiB(1024)));
   EXPECT_EQ(got.fit, GpuFit::kBusy);
   EXPECT_EQ(TryAllocate(node, GpuRequest::Share(GpuMilli(100), GpuMemMiB(1024))), std::nullopt);
+}
+
+// The common busy reasons are made once and kept (no allocation per rejected node): the same
+// words as formatted ones, the same storage every time, from any thread.
+TEST(NodeInfoCheckGpuFitTest, CommonBusyReasonsAreKeptNotRemade) {
+  NodeInfo node = MakeNode(NodeBuilder("n1").Gpus(4, "A100", 16384).Build());
+  AddShare(node, 0, 1000, 16384);
+  AddShare(node, 1, 1000, 16384);
+  AddShare(node, 2, 750, 1024);
+  const GpuFitResult whole = CheckGpuFit(node, GpuRequest::Whole(2));
+  ASSERT_EQ(whole.fit, GpuFit::kBusy);
+  ASSERT_NE(whole.static_reason, nullptr);
+  EXPECT_EQ(whole.why(), "Insufficient free GPUs: needs 2, 1 free here");
+  EXPECT_EQ(CheckGpuFit(node, GpuRequest::Whole(2)).static_reason, whole.static_reason);
+  const char* from_another_thread = nullptr;
+  std::thread([&] {
+    from_another_thread = CheckGpuFit(node, GpuRequest::Whole(2)).static_reason;
+  }).join();
+  EXPECT_EQ(from_another_thread, whole.static_reason);
+  const GpuFitResult share = CheckGpuFit(node, GpuRequest::Share(GpuMilli(300), GpuMemMiB(0)));
+  EXPECT_EQ(share.fit, GpuFit::kFits);  // device 3 is free
+  AddShare(node, 3, 800, 1024);
+  const GpuFitResult busy = CheckGpuFit(node, GpuRequest::Share(GpuMilli(300), GpuMemMiB(0)));
+  ASSERT_EQ(busy.fit, GpuFit::kBusy);
+  EXPECT_EQ(busy.why(), "Insufficient GPU share: needs 300m of one GPU, at most 250m free on one here");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
 // Codes match kube-scheduler's framework codes. A success Status allocates nothing.
 
 #include <cstdint>
-#include <iterator>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,18 +39,11 @@ class [[nodiscard]] Status {
   // object before the member initializers run: Filter returns one per node and plugin.
   Status() {}
   Status(Code code, std::vector<std::string> reasons) : code_(code) {
-    if (reasons.empty()) return;
-    first_ = std::move(reasons.front());
-    has_first_ = true;
-    if (reasons.size() > 1) {
-      rest_ = std::make_unique<std::vector<std::string>>(
-          std::make_move_iterator(reasons.begin() + 1), std::make_move_iterator(reasons.end()));
-    }
+    std::vector<std::string_view> views(reasons.begin(), reasons.end());
+    owned_ = Pack(views);
   }
   Status(const Status& o)
-      : code_(o.code_), has_first_(o.has_first_), literal_(o.literal_), first_(o.first_),
-        rest_(o.rest_ ? std::make_unique<std::vector<std::string>>(*o.rest_) : nullptr),
-        plugin_(o.plugin_) {}
+      : code_(o.code_), literal_(o.literal_), owned_(Copy(o.owned_.get())), plugin_(o.plugin_) {}
   Status(Status&&) noexcept = default;
   Status& operator=(const Status& o) {
     if (this != &o) *this = Status(o);
@@ -59,15 +52,19 @@ class [[nodiscard]] Status {
   Status& operator=(Status&&) noexcept = default;
 
   static Status Success() { return Status(); }
-  static Status Error(std::string reason) { return Status(Code::kError, OneTag{}, std::move(reason)); }
-  static Status Unschedulable(std::string reason) {
-    return Status(Code::kUnschedulable, OneTag{}, std::move(reason));
+  static Status Error(std::string_view reason) { return Status(Code::kError, OneTag{}, reason); }
+  static Status Unschedulable(std::string_view reason) {
+    return Status(Code::kUnschedulable, OneTag{}, reason);
   }
-  static Status UnschedulableAndUnresolvable(std::string reason) {
-    return Status(Code::kUnschedulableAndUnresolvable, OneTag{}, std::move(reason));
+  static Status UnschedulableAndUnresolvable(std::string_view reason) {
+    return Status(Code::kUnschedulableAndUnresolvable, OneTag{}, reason);
   }
   // String literals are kept by pointer and allocate nothing: Filter rejects most nodes in a
   // full cluster, so its common verdicts ("Insufficient cpu") must be cheap.
+  // A reason with static storage duration that is not a literal (an interned reason).
+  static Status WithStaticReason(Code code, const char* reason) {
+    return Status(code, LiteralTag{}, reason);
+  }
   template <size_t N>
   static Status Unschedulable(const char (&literal)[N]) {
     return Status(Code::kUnschedulable, LiteralTag{}, literal);
@@ -88,19 +85,13 @@ class [[nodiscard]] Status {
   bool IsRejection() const {
     return code_ == Code::kUnschedulable || code_ == Code::kUnschedulableAndUnresolvable;
   }
-  size_t reason_count() const {
-    return (literal_ != nullptr ? 1 : 0) + (has_first_ ? 1 : 0) + (rest_ ? rest_->size() : 0);
-  }
+  size_t reason_count() const { return (literal_ != nullptr ? 1 : 0) + OwnedCount(); }
   std::string_view reason(size_t i) const {
     if (literal_ != nullptr) {
       if (i == 0) return literal_;
       --i;
     }
-    if (has_first_) {
-      if (i == 0) return first_;
-      --i;
-    }
-    return (*rest_)[i];
+    return Owned(i);
   }
   std::vector<std::string> reasons() const {
     std::vector<std::string> out;
@@ -128,16 +119,22 @@ class [[nodiscard]] Status {
   struct LiteralTag {};
   Status(Code code, LiteralTag, const char* literal) : code_(code), literal_(literal) {}
   struct OneTag {};
-  Status(Code code, OneTag, std::string reason)
-      : code_(code), has_first_(true), first_(std::move(reason)) {}
+  Status(Code code, OneTag, std::string_view reason) : code_(code), owned_(Pack({reason})) {}
 
-  // Reasons: the literal, then first_, then *rest_. A verdict almost always has one reason, and
-  // Filter makes one per rejected node: one string, no vector to allocate or free.
+  // Owned reasons live in one heap block: [uint32 bytes in all][uint32 count], then per reason
+  // [uint32 length][its characters]. A verdict costs one allocation whatever its reasons (Filter
+  // makes one per rejected node), and a Status is 40 bytes, cheap to return per node and plugin.
+  static std::unique_ptr<char[]> Pack(std::initializer_list<std::string_view> reasons) {
+    return Pack(std::vector<std::string_view>(reasons));
+  }
+  static std::unique_ptr<char[]> Pack(const std::vector<std::string_view>& reasons);
+  static std::unique_ptr<char[]> Copy(const char* block);
+  size_t OwnedCount() const;
+  std::string_view Owned(size_t i) const;
+
   Code code_ = Code::kSuccess;
-  bool has_first_ = false;
   const char* literal_ = nullptr;  // a string literal (static storage), or null
-  std::string first_;
-  std::unique_ptr<std::vector<std::string>> rest_;  // null: no more reasons
+  std::unique_ptr<char[]> owned_;  // null: no owned reasons
   // Plugin names are the plugins' own constants (Name() returns a view of static storage).
   std::string_view plugin_;
 };

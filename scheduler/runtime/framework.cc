@@ -449,6 +449,7 @@ Framework::FilterPass Framework::RunFilterPass(const CycleState& state, const Po
   std::vector<std::atomic<bool>> errored(np);
   parallelizer_->For(n, chunk, [&](size_t begin, size_t end) {
     std::vector<IndexedStatus>& mine = verdicts[begin / chunk];
+    mine.reserve(end - begin);  // one allocation per chunk, however many nodes it rejects
     resolve(begin, end, nodes.data(), mine);
     for (size_t p = 0; p < np; ++p) {
       if (skipped[p]) continue;
