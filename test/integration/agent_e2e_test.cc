@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test/fakes/fake_apiserver.h"
+#include "test/fakes/k8s_objects.h"
 #include "test/fakes/fake_kubelet.h"
 #include "test/fakes/tls_certs.h"
 
@@ -38,17 +39,9 @@ namespace gpusched::extender {
 namespace {
 
 using Json = nlohmann::json;
+using ::gpusched::testing::GpuNodeJson;
 using ::testing::HasSubstr;
 namespace pb = ::gpusched::agent::v1;
-
-Json GpuNode(const std::string& name, int gpus, const std::string& product, int memory_mib) {
-  return {{"metadata", {{"name", name},
-                        {"labels", {{"nvidia.com/gpu.product", product},
-                                    {"nvidia.com/gpu.memory", std::to_string(memory_mib)},
-                                    {"nvidia.com/gpu.count", std::to_string(gpus)}}}}},
-          {"status", {{"allocatable", {{"cpu", "64"}, {"memory", "512Gi"}, {"pods", "110"},
-                                       {"nvidia.com/gpu", std::to_string(gpus)}}}}}};
-}
 
 Json GpuPod(const std::string& name, Json limits, const std::string& model) {
   return {{"metadata", {{"name", name}, {"namespace", "ml"},
@@ -99,9 +92,9 @@ class AgentE2eTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(api_.Start().ok());
     // What the Node objects say; the agent of n1 knows better (8 A100s).
-    api_.Apply(FakeApiServer::kNodes, GpuNode("n1", 4, "Tesla-T4", 15360));
-    api_.Apply(FakeApiServer::kNodes, GpuNode("n2", 4, "NVIDIA-L4", 23034));
-    api_.Apply(FakeApiServer::kNodes, GpuNode("n3", 1, "NVIDIA-A10", 23028));
+    api_.Apply(FakeApiServer::kNodes, GpuNodeJson("n1", 4, "Tesla-T4", 15360));
+    api_.Apply(FakeApiServer::kNodes, GpuNodeJson("n2", 4, "NVIDIA-L4", 23034));
+    api_.Apply(FakeApiServer::kNodes, GpuNodeJson("n3", 1, "NVIDIA-A10", 23028));
     StartAgent(0);
   }
 

@@ -52,6 +52,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test/fakes/fake_apiserver.h"
+#include "test/fakes/k8s_objects.h"
 
 #ifndef GPUSCHED_DASHBOARD_SOURCE_DIR
 #error "GPUSCHED_DASHBOARD_SOURCE_DIR (the repository root) must be defined; see test/CMakeLists.txt"
@@ -61,6 +62,8 @@ namespace gpusched::extender {
 namespace {
 
 using Json = nlohmann::json;
+using ::gpusched::testing::GpuNodeJson;
+using ::gpusched::testing::GpuPodJson;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
@@ -920,32 +923,14 @@ TEST(DashboardJsonTest, EveryExpressionParsesAsPromQl) {
 // ---------------------------------------------------------------------------------------------
 // The dashboard against the running services.
 
-Json GpuNode(const std::string& name, int gpus, const std::string& product, int memory_mib) {
-  return {{"metadata", {{"name", name},
-                        {"labels", {{"nvidia.com/gpu.product", product},
-                                    {"nvidia.com/gpu.memory", std::to_string(memory_mib)},
-                                    {"nvidia.com/gpu.count", std::to_string(gpus)}}}}},
-          {"status", {{"allocatable", {{"cpu", "64"}, {"memory", "512Gi"}, {"pods", "110"},
-                                       {"nvidia.com/gpu", std::to_string(gpus)}}}}}};
-}
-
-Json GpuPod(const std::string& name, Json limits, Json annotations, Json labels = Json::object()) {
-  return {{"metadata", {{"name", name}, {"namespace", "ml"}, {"annotations", annotations}, {"labels", labels}}},
-          {"spec", {{"schedulerName", "gpusched"},
-                    {"containers", Json::array({{{"name", "main"},
-                                                 {"resources", {{"requests", {{"cpu", "1"}}},
-                                                                {"limits", limits}}}}})}}},
-          {"status", {{"phase", "Pending"}}}};
-}
-
 class DashboardMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(api_.Start().ok());
     // n1 and n2 have node agents (8 A100s, 2 A10s); n3 has none (its GPUs come from the Node).
-    api_.Apply(FakeApiServer::kNodes, GpuNode("n1", 8, "NVIDIA-A100-SXM4-80GB", 81920));
-    api_.Apply(FakeApiServer::kNodes, GpuNode("n2", 2, "NVIDIA-A10", 23028));
-    api_.Apply(FakeApiServer::kNodes, GpuNode("n3", 4, "NVIDIA-L4", 23034));
+    api_.Apply(FakeApiServer::kNodes, GpuNodeJson("n1", 8, "NVIDIA-A100-SXM4-80GB", 81920));
+    api_.Apply(FakeApiServer::kNodes, GpuNodeJson("n2", 2, "NVIDIA-A10", 23028));
+    api_.Apply(FakeApiServer::kNodes, GpuNodeJson("n3", 4, "NVIDIA-L4", 23034));
     agents_.push_back(StartAgent("n1", "dgx-a100", /*serve_metrics=*/true));
     agents_.push_back(StartAgent("n2", "pcie-2gpu-a10", /*serve_metrics=*/false));
     ASSERT_NE(agents_[0], nullptr);
@@ -1061,7 +1046,8 @@ TEST_F(DashboardMetricsTest, EveryQueryNamesWhatTheServicesExport) {
   // A whole-GPU pod that only n1's A100s fit: Filter rejects n2 and n3, Prioritize scores, Bind
   // hands the devices to n1's agent and posts the Binding.
   api_.Apply(FakeApiServer::kPods,
-             GpuPod("whole", {{"nvidia.com/gpu", "2"}}, {{"gpusched.io/gpu-model", "NVIDIA-A100-SXM4-80GB"}}));
+             GpuPodJson("whole", {{"nvidia.com/gpu", "2"}}, Json::object(),
+                        {{"gpusched.io/gpu-model", "NVIDIA-A100-SXM4-80GB"}}));
   WaitFor([&] { return Feasible("whole") == std::vector<std::string>{"n1"}; }, "the pod in the model");
   EXPECT_EQ(Do(*extender_, "POST", "/prioritize", Args("whole", {"n1", "n3"}).dump()).status, 200);
   const std::optional<Json> whole = api_.Get(FakeApiServer::kPods, "ml", "whole");
@@ -1079,8 +1065,8 @@ TEST_F(DashboardMetricsTest, EveryQueryNamesWhatTheServicesExport) {
              {{"apiVersion", "scheduling.x-k8s.io/v1alpha1"}, {"kind", "PodGroup"},
               {"metadata", {{"name", "pair"}, {"namespace", "ml"}}}, {"spec", {{"minMember", 2}}}});
   for (int i = 0; i < 2; ++i) {
-    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("gang-", i), {{"nvidia.com/gpu", "1"}}, Json::object(),
-                                            {{"scheduling.x-k8s.io/pod-group", "pair"}}));
+    api_.Apply(FakeApiServer::kPods, GpuPodJson(absl::StrCat("gang-", i), {{"nvidia.com/gpu", "1"}},
+                                                {{"scheduling.x-k8s.io/pod-group", "pair"}}));
   }
   WaitFor([&] { return Do(*extender_, "GET", "/metrics").body.find("podgroups") != std::string::npos; },
           "the PodGroup list");

@@ -22,32 +22,15 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test/fakes/fake_apiserver.h"
+#include "test/fakes/k8s_objects.h"
 
 namespace gpusched::extender {
 namespace {
 
 using Json = nlohmann::json;
+using ::gpusched::testing::GpuNodeJson;
+using ::gpusched::testing::GpuPodJson;
 using ::testing::HasSubstr;
-
-Json GpuNode(const std::string& name, int gpus, const std::string& product, int memory_mib,
-             const std::string& preset = "") {
-  Json labels = {{"nvidia.com/gpu.product", product},
-                 {"nvidia.com/gpu.memory", std::to_string(memory_mib)},
-                 {"nvidia.com/gpu.count", std::to_string(gpus)}};
-  if (!preset.empty()) labels["gpusched.io/topology-preset"] = preset;
-  return {{"metadata", {{"name", name}, {"labels", labels}}},
-          {"status", {{"allocatable", {{"cpu", "64"}, {"memory", "512Gi"}, {"pods", "110"},
-                                       {"nvidia.com/gpu", std::to_string(gpus)}}}}}};
-}
-
-Json GpuPod(const std::string& name, Json limits, Json labels = Json::object()) {
-  return {{"metadata", {{"name", name}, {"namespace", "ml"}, {"labels", labels}}},
-          {"spec", {{"schedulerName", "gpusched"},
-                    {"containers", Json::array({{{"name", "main"},
-                                                 {"resources", {{"requests", {{"cpu", "1"}}},
-                                                                {"limits", limits}}}}})}}},
-          {"status", {{"phase", "Pending"}}}};
-}
 
 class ExtenderE2eTest : public ::testing::Test {
  protected:
@@ -55,9 +38,9 @@ class ExtenderE2eTest : public ::testing::Test {
     ASSERT_TRUE(api_.Start().ok());
     for (int i = 0; i < 3; ++i) {
       api_.Apply(FakeApiServer::kNodes,
-                 GpuNode(absl::StrCat("a100-", i), 8, "NVIDIA-A100-SXM4-80GB", 81920, "dgx-a100"));
+                 GpuNodeJson(absl::StrCat("a100-", i), 8, "NVIDIA-A100-SXM4-80GB", 81920, "dgx-a100"));
     }
-    api_.Apply(FakeApiServer::kNodes, GpuNode("l4-0", 4, "NVIDIA-L4", 23034));
+    api_.Apply(FakeApiServer::kNodes, GpuNodeJson("l4-0", 4, "NVIDIA-L4", 23034));
     StartExtender();
   }
 
@@ -176,10 +159,10 @@ class ExtenderE2eTest : public ::testing::Test {
 
 TEST_F(ExtenderE2eTest, MixedWorkloadIsBoundWithDeviceAssignments) {
   // Whole GPUs, shares of one GPU, and a gang of 4 that needs 16 GPUs.
-  api_.Apply(FakeApiServer::kPods, GpuPod("whole-0", {{"nvidia.com/gpu", "2"}}));
-  api_.Apply(FakeApiServer::kPods, GpuPod("whole-1", {{"nvidia.com/gpu", "2"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("whole-0", {{"nvidia.com/gpu", "2"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("whole-1", {{"nvidia.com/gpu", "2"}}));
   for (int i = 0; i < 3; ++i) {
-    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("share-", i),
+    api_.Apply(FakeApiServer::kPods, GpuPodJson(absl::StrCat("share-", i),
                                             {{"gpusched.io/gpu-milli", "250"},
                                              {"gpusched.io/gpu-memory", "4Gi"}}));
   }
@@ -187,7 +170,7 @@ TEST_F(ExtenderE2eTest, MixedWorkloadIsBoundWithDeviceAssignments) {
              {{"apiVersion", "scheduling.x-k8s.io/v1alpha1"}, {"kind", "PodGroup"},
               {"metadata", {{"name", "llm"}, {"namespace", "ml"}}}, {"spec", {{"minMember", 4}}}});
   for (int i = 0; i < 4; ++i) {
-    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("llm-", i), {{"nvidia.com/gpu", "4"}},
+    api_.Apply(FakeApiServer::kPods, GpuPodJson(absl::StrCat("llm-", i), {{"nvidia.com/gpu", "4"}},
                                             {{"scheduling.x-k8s.io/pod-group", "llm"}}));
   }
   // The extender must have seen the PodGroup before the first member is filtered.
@@ -236,7 +219,7 @@ TEST_F(ExtenderE2eTest, MixedWorkloadIsBoundWithDeviceAssignments) {
 }
 
 TEST_F(ExtenderE2eTest, ReasonsForAPersonAndBadRequestsChangeNothing) {
-  api_.Apply(FakeApiServer::kPods, GpuPod("huge", {{"nvidia.com/gpu", "16"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("huge", {{"nvidia.com/gpu", "16"}}));
   std::string why;
   EXPECT_EQ(Schedule("huge", &why), "");
   EXPECT_THAT(why, HasSubstr("a100-0"));
@@ -261,11 +244,11 @@ TEST_F(ExtenderE2eTest, ReasonsForAPersonAndBadRequestsChangeNothing) {
     EXPECT_THAT(Json::parse(r.body)["Error"].get<std::string>(), HasSubstr(c.want)) << c.body;
   }
   // A GPU request that cannot be honoured is a verdict for kubectl describe, not a 400.
-  api_.Apply(FakeApiServer::kPods, GpuPod("typo", {{"gpusched.io/gpu-milli", "250m"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("typo", {{"gpusched.io/gpu-milli", "250m"}}));
   EXPECT_EQ(Schedule("typo", &why), "");
   EXPECT_THAT(why, HasSubstr("gpusched.io/gpu-milli"));
   // The model is as before: a normal pod still gets 8 GPUs on one node.
-  api_.Apply(FakeApiServer::kPods, GpuPod("full", {{"nvidia.com/gpu", "8"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("full", {{"nvidia.com/gpu", "8"}}));
   EXPECT_NE(Schedule("full"), "");
   EXPECT_TRUE(api_.Bindings().size() == 1);
 }
@@ -273,11 +256,11 @@ TEST_F(ExtenderE2eTest, ReasonsForAPersonAndBadRequestsChangeNothing) {
 TEST_F(ExtenderE2eTest, RestartMidWorkloadNeverGivesAGpuTwice) {
   // Fill two A100 nodes with 4 pods of 4 GPUs, and one GPU with shares.
   for (int i = 0; i < 4; ++i) {
-    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("a-", i), {{"nvidia.com/gpu", "4"}}));
+    api_.Apply(FakeApiServer::kPods, GpuPodJson(absl::StrCat("a-", i), {{"nvidia.com/gpu", "4"}}));
     ASSERT_NE(Schedule(absl::StrCat("a-", i)), "");
   }
   for (int i = 0; i < 2; ++i) {
-    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("s-", i), {{"gpusched.io/gpu-milli", "500"}}));
+    api_.Apply(FakeApiServer::kPods, GpuPodJson(absl::StrCat("s-", i), {{"gpusched.io/gpu-milli", "500"}}));
     ASSERT_NE(Schedule(absl::StrCat("s-", i)), "");
   }
   // Kill the extender and start a new one: its model comes back from the assignments.
@@ -287,11 +270,11 @@ TEST_F(ExtenderE2eTest, RestartMidWorkloadNeverGivesAGpuTwice) {
   // Everything that is left: 28 - 16 - 1 = 11 whole GPUs. Ask for more than that.
   int bound = 0;
   for (int i = 0; i < 6; ++i) {
-    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("b-", i), {{"nvidia.com/gpu", "2"}}));
+    api_.Apply(FakeApiServer::kPods, GpuPodJson(absl::StrCat("b-", i), {{"nvidia.com/gpu", "2"}}));
     bound += !Schedule(absl::StrCat("b-", i)).empty();
   }
   for (int i = 0; i < 3; ++i) {
-    api_.Apply(FakeApiServer::kPods, GpuPod(absl::StrCat("t-", i), {{"gpusched.io/gpu-milli", "500"}}));
+    api_.Apply(FakeApiServer::kPods, GpuPodJson(absl::StrCat("t-", i), {{"gpusched.io/gpu-milli", "500"}}));
     bound += !Schedule(absl::StrCat("t-", i)).empty();
   }
   const auto use = DeviceUse();  // fails on any GPU over 1000 milli
@@ -307,8 +290,8 @@ TEST_F(ExtenderE2eTest, SurvivesTheApiServerClosingWatchesAndExpiringVersions) {
   api_.CloseWatches();
   api_.Compact();
   api_.FailNextRequests(3, 500);
-  api_.Apply(FakeApiServer::kNodes, GpuNode("late", 8, "NVIDIA-H100-80GB-HBM3", 81559));
-  api_.Apply(FakeApiServer::kPods, GpuPod("h100", {{"nvidia.com/gpu", "8"}}));
+  api_.Apply(FakeApiServer::kNodes, GpuNodeJson("late", 8, "NVIDIA-H100-80GB-HBM3", 81559));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("h100", {{"nvidia.com/gpu", "8"}}));
   // The pod fits only on the new node; the extender learns about it after recovering.
   std::string node;
   WaitFor([&] {
@@ -326,7 +309,7 @@ TEST_F(ExtenderE2eTest, SurvivesTheApiServerClosingWatchesAndExpiringVersions) {
 TEST_F(ExtenderE2eTest, BindFailuresReleaseTheReservation) {
   // The pod is deleted between Filter and Bind: the API answers 404, the bind fails, and the 8
   // GPUs it would have taken are free for the next pod at once.
-  api_.Apply(FakeApiServer::kPods, GpuPod("gone", {{"nvidia.com/gpu", "8"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("gone", {{"nvidia.com/gpu", "8"}}));
   const Json pod = *api_.Get(FakeApiServer::kPods, "ml", "gone");
   const Json args = {{"Pod", pod}, {"Nodes", nullptr}, {"NodeNames", {"a100-0"}}};
   ASSERT_EQ(Json::parse(Post("/filter", args.dump()).body)["NodeNames"].size(), 1u);
@@ -336,7 +319,7 @@ TEST_F(ExtenderE2eTest, BindFailuresReleaseTheReservation) {
   const std::string error = Json::parse(Post("/bind", bind.dump()).body)["Error"];
   EXPECT_THAT(error, HasSubstr("no longer exists"));
   // A pod bound elsewhere meanwhile (409 from the API server): refused, nothing held.
-  api_.Apply(FakeApiServer::kPods, GpuPod("taken", {{"nvidia.com/gpu", "8"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("taken", {{"nvidia.com/gpu", "8"}}));
   Json taken = *api_.Get(FakeApiServer::kPods, "ml", "taken");
   const Json targs = {{"Pod", taken}, {"Nodes", nullptr}, {"NodeNames", {"a100-0"}}};
   ASSERT_EQ(Json::parse(Post("/filter", targs.dump()).body)["NodeNames"].size(), 1u);
@@ -348,7 +331,7 @@ TEST_F(ExtenderE2eTest, BindFailuresReleaseTheReservation) {
   // already showed the pod bound: either way an error, and nothing held on a100-0.
   EXPECT_NE(Json::parse(Post("/bind", tbind.dump()).body)["Error"].get<std::string>(), "");
   // a100-0 is whole again: an 8-GPU pod binds there.
-  api_.Apply(FakeApiServer::kPods, GpuPod("next", {{"nvidia.com/gpu", "8"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("next", {{"nvidia.com/gpu", "8"}}));
   const Json next = *api_.Get(FakeApiServer::kPods, "ml", "next");
   const Json nbind = {{"PodName", "next"}, {"PodNamespace", "ml"},
                       {"PodUID", next["metadata"]["uid"]}, {"Node", "a100-0"}};
@@ -364,7 +347,7 @@ TEST_F(ExtenderE2eTest, BindFailuresReleaseTheReservation) {
 TEST_F(ExtenderE2eTest, PreemptNamesVictimsThatFreeUsableGpus) {
   // a100-0 full of low-priority 2-GPU pods; a high-priority 4-GPU pod needs two of them gone.
   for (int i = 0; i < 4; ++i) {
-    Json p = GpuPod(absl::StrCat("low-", i), {{"nvidia.com/gpu", "2"}});
+    Json p = GpuPodJson(absl::StrCat("low-", i), {{"nvidia.com/gpu", "2"}});
     p["spec"]["priority"] = i;  // low-0 is the least important
     api_.Apply(FakeApiServer::kPods, p);
     const Json pod = *api_.Get(FakeApiServer::kPods, "ml", absl::StrCat("low-", i));
@@ -379,7 +362,7 @@ TEST_F(ExtenderE2eTest, PreemptNamesVictimsThatFreeUsableGpus) {
   for (int i = 0; i < 4; ++i) {
     victims.push_back({{"UID", (*api_.Get(FakeApiServer::kPods, "ml", absl::StrCat("low-", i)))["metadata"]["uid"]}});
   }
-  Json high = GpuPod("high", {{"nvidia.com/gpu", "4"}});
+  Json high = GpuPodJson("high", {{"nvidia.com/gpu", "4"}});
   high["spec"]["priority"] = 100;
   high = api_.Apply(FakeApiServer::kPods, high);
   const Json args = {{"Pod", high}, {"NodeNameToVictims", nullptr},
@@ -405,7 +388,7 @@ TEST_F(ExtenderE2eTest, NotReadyOnlyWhenTheModelIsTooOld) {
   // The API server goes away: the extender keeps answering from its model, and turns not-ready
   // once it has heard nothing for longer than the limit.
   api_.Stop();
-  api_.Apply(FakeApiServer::kPods, GpuPod("during-outage", {{"nvidia.com/gpu", "1"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("during-outage", {{"nvidia.com/gpu", "1"}}));
   const Json pod = *api_.Get(FakeApiServer::kPods, "ml", "during-outage");
   const Json args = {{"Pod", pod}, {"Nodes", nullptr}, {"NodeNames", {"a100-0"}}};
   EXPECT_EQ(Json::parse(Post("/filter", args.dump()).body)["NodeNames"].size(), 1u);
