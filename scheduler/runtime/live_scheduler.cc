@@ -61,6 +61,17 @@ void LiveScheduler::Count(std::string_view metric, std::string_view help,
   fw_.handle().metrics().GetCounter(metric, help, labels).Increment();
 }
 
+void LiveScheduler::ObserveGangWait(const GangState& g, std::string_view result) {
+  if (g.planned_at == absl::InfinitePast()) return;
+  fw_.handle()
+      .metrics()
+      .GetHistogram("gpusched_gang_wait_seconds",
+                    "How long a gang's plan held its capacity: until every planned member was "
+                    "bound, or until the plan was released.",
+                    {{"result", std::string(result)}}, metrics::ExponentialBuckets(0.001, 2, 20))
+      .Observe(absl::ToDoubleSeconds(clock_.Now() - g.planned_at));
+}
+
 void LiveScheduler::Log(log::Level level, std::string_view message, log::Fields fields) {
   if (options_.logger != nullptr) options_.logger->Log(level, message, fields);
 }
@@ -452,8 +463,10 @@ void LiveScheduler::ReleasePlan(GangState& g, std::string reason) {
     }
     return absl::OkStatus();
   });
+  ObserveGangWait(g, "released");
   g.slots.clear();
   g.deadline = absl::InfiniteFuture();
+  g.planned_at = absl::InfinitePast();
   Count("gpusched_gang_plans_total", "Gang plans by outcome.", "released");
   Log(log::Level::kInfo, "gang plan released", {{"gang", g.ref.id.str()}, {"reason", reason}});
   g.last_release = std::move(reason);
@@ -533,8 +546,10 @@ Status LiveScheduler::HoldPlan(GangState& g, std::vector<Slot> slots,
   for (GangState* y : yielders) {
     const std::string reason = absl::StrCat("gang ", y->ref.id.str(),
                                             " released: yielded to earlier gang ", g.ref.id.str());
+    ObserveGangWait(*y, "released");
     y->slots.clear();
     y->deadline = absl::InfiniteFuture();
+    y->planned_at = absl::InfinitePast();
     y->backoff_until = now;  // it may plan again as soon as capacity allows
     Count("gpusched_gang_plans_total", "Gang plans by outcome.", "released");
     Log(log::Level::kInfo, "gang plan released", {{"gang", y->ref.id.str()}, {"reason", reason}});
@@ -543,6 +558,7 @@ Status LiveScheduler::HoldPlan(GangState& g, std::vector<Slot> slots,
   ++g.attempts;
   Count("gpusched_gang_plans_total", "Gang plans by outcome.", "planned");
   g.slots = std::move(slots);
+  g.planned_at = now;
   g.deadline = now + g.ref.timeout.value_or(options_.gang_timeout);
   g.failed_generation = UINT64_MAX;
   return Status::Success();
@@ -741,8 +757,10 @@ LiveScheduler::BindResult LiveScheduler::BindMember(const PodInfo& pod, const No
   }
   AfterBind(state, pod, node);
   if (UsedSlots(g) == static_cast<int>(g.slots.size())) {
+    ObserveGangWait(g, "bound");
     g.slots.clear();  // every planned member is bound: the plan has done its work
     g.deadline = absl::InfiniteFuture();
+    g.planned_at = absl::InfinitePast();
   }
   return out;
 }

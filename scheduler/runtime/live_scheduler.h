@@ -194,6 +194,7 @@ class LiveScheduler {
     int32_t priority = 0;
     absl::Time created = absl::InfiniteFuture();  // oldest member seen
     std::vector<Slot> slots;                       // the current plan; empty: none
+    absl::Time planned_at = absl::InfinitePast();  // when the current plan was made
     absl::Time deadline = absl::InfiniteFuture();
     absl::Time backoff_until = absl::InfinitePast();
     std::string last_release;
@@ -204,6 +205,9 @@ class LiveScheduler {
     framework::Status failed_status;
   };
   static bool IsGangMember(const PodInfo& pod) { return pod.gang && pod.gang->min_member > 1; }
+  // gpusched_gang_wait_seconds{result}: how long a plan held its gang's capacity until every
+  // planned member was bound (result "bound") or the plan was released ("released").
+  void ObserveGangWait(const GangState& g, std::string_view result);
   static bool Before(const GangState& a, const GangState& b);
   // Makes sure the member's gang has a plan if it needs one; the status says why not.
   framework::Status EnsurePlan(const PodInfo& pod) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gangs_mu_);

@@ -1071,6 +1071,20 @@ TEST_F(DashboardMetricsTest, EveryQueryNamesWhatTheServicesExport) {
   WaitFor([&] { return Do(*extender_, "GET", "/metrics").body.find("podgroups") != std::string::npos; },
           "the PodGroup list");
   WaitFor([&] { return !Feasible("gang-0").empty(); }, "a plan for the gang");
+  // Both members bind onto their planned slots: the plan has done its work, and how long it held
+  // the capacity is observed (the gang-wait panel).
+  for (int i = 0; i < 2; ++i) {
+    const std::string name = absl::StrCat("gang-", i);
+    const std::vector<std::string> planned = Feasible(name);
+    ASSERT_FALSE(planned.empty()) << name;
+    const std::optional<Json> member = api_.Get(FakeApiServer::kPods, "ml", name);
+    ASSERT_TRUE(member.has_value());
+    const Json args = {{"PodName", name}, {"PodNamespace", "ml"},
+                       {"PodUID", (*member)["metadata"]["uid"]}, {"Node", planned.front()}};
+    const http::Response r = Do(*extender_, "POST", "/bind", args.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(Json::parse(r.body)["Error"], "") << name << ": " << r.body;
+  }
 
   // The informers' bad days: an object that does not decode, and every watch closed.
   api_.Apply(FakeApiServer::kNodes, {{"metadata", {{"name", "broken"}}}, {"spec", {{"unschedulable", "yes"}}}});

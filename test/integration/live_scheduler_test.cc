@@ -333,6 +333,25 @@ TEST_F(LiveGangTest, APlanHoldsCapacityAndIsReleasedAtTheDeadline) {
   EXPECT_THAT(late.failed[0].reason(), HasSubstr("backing off"));
 }
 
+// How long plans hold capacity is a histogram: one sample per plan, by how it ended.
+TEST_F(LiveGangTest, GangWaitsAreObservedWhenThePlanIsBoundOrReleased) {
+  const std::vector<NodeId> nodes = AddNodes(4, 1);
+  const std::vector<PodInfo> done = Gang("done", 2, 100);
+  ASSERT_TRUE(Cycle(live(), done[0], nodes));
+  w_.clock.Advance(absl::Seconds(3));
+  ASSERT_TRUE(Cycle(live(), done[1], nodes));
+  EXPECT_EQ(w_.metrics.HistogramCount("gpusched_gang_wait_seconds", {{"result", "bound"}}), 1u);
+  EXPECT_EQ(w_.metrics.HistogramSum("gpusched_gang_wait_seconds", {{"result", "bound"}}), 3.0);
+  EXPECT_EQ(w_.metrics.HistogramCount("gpusched_gang_wait_seconds", {{"result", "released"}}),
+            std::nullopt);
+  const std::vector<PodInfo> half = Gang("half", 2, 200);
+  ASSERT_TRUE(Cycle(live(), half[0], nodes));
+  w_.clock.Advance(absl::Seconds(65));  // past the deadline: the sweep releases the plan
+  ASSERT_EQ(live().InspectGang(GangId("ml/half"))->slots, 0);
+  EXPECT_EQ(w_.metrics.HistogramCount("gpusched_gang_wait_seconds", {{"result", "released"}}), 1u);
+  EXPECT_EQ(w_.metrics.HistogramCount("gpusched_gang_wait_seconds", {{"result", "bound"}}), 1u);
+}
+
 TEST_F(LiveGangTest, AGangThatCannotFitHoldsNothingAndSaysWhy) {
   const std::vector<NodeId> nodes = AddNodes(2, 2);
   const std::vector<PodInfo> g = Gang("big", 5, 100);
