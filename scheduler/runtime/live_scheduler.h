@@ -44,6 +44,8 @@
 //   gpusched_assumed_pods_expired_total            bound pods the informer never confirmed
 //   gpusched_binds_total{result}                   ok | refused (no longer fits) | error
 //   gpusched_gang_plans_total{result}              planned | unschedulable | released
+//   gpusched_gang_wait_seconds{result}             histogram: how long a plan held capacity
+//                                                  until bound | released
 //
 // Thread-safety: every public method may be called from any thread at any time. Lock order:
 // alive_->mu (timer callbacks) -> gangs_mu_ -> mu_ -> the store's locks. Calls for gang members
