@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!args->node_cache_capable) {
     FUZZ_CHECK(args->node_items.is_array());
     FUZZ_CHECK(args->node_items.size() == args->node_names.size());
-    for (const NodeId& n : args->node_names) FUZZ_CHECK(!n.empty());
+    for (const gpusched::NodeId& n : args->node_names) FUZZ_CHECK(!n.empty());
     for (const nlohmann::json& item : args->node_items) {
       CheckError(k8s::DecodeNodeJson(item).status());
     }
