@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/sim.h"
+#include "cli/sim_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -22,17 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-struct SimRun {
-  int rc;
-  std::string out, err;
-};
-
-SimRun Sim(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  const int rc = RunSim(args, out, err);
-  return {rc, out.str(), err.str()};
-}
 
 // A fresh directory under the test's temporary directory.
 std::string FreshDir(const std::string& name) {

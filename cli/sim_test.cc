@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/sim_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -12,17 +13,6 @@ namespace gpusched::cli {
 namespace {
 
 using ::testing::HasSubstr;
-
-struct SimRun {
-  int rc;
-  std::string out, err;
-};
-
-SimRun Sim(std::vector<std::string> args) {
-  std::ostringstream out, err;
-  const int rc = RunSim(args, out, err);
-  return {rc, out.str(), err.str()};
-}
 
 std::string TempDir(const std::string& name) {
   return (std::filesystem::path(::testing::TempDir()) / name).string();

@@ -20,9 +20,9 @@ namespace gpusched::extender {
 
 // Process-wide settings for a long-running extender process; main() calls it first, and so do
 // the load benchmarks that run the extender in-process.
-//  - Debian's Abseil records every lock-order edge of absl::Mutex to detect deadlocks (a debug
-//    aid, on in that build); with one stream per node agent it costs a quarter of the CPU. The
-//    concurrency tests keep it, and ThreadSanitizer checks the lock order.
+//  - Debian's Abseil records every lock-order edge to detect deadlocks (a debug aid, on in that
+//    build); with one stream per node agent it costs a quarter of the CPU. The concurrency tests
+//    keep it, and ThreadSanitizer checks the lock order.
 //  - glibc serves allocations over 128 KiB with mmap and gives the heap's top back to the
 //    kernel when it is freed. A request with 5,000 node names allocates a few such buffers
 //    (the body, the names, the reply), so every request paid page faults on fresh pages: 40 %

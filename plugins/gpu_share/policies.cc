@@ -710,8 +710,8 @@ Status Fgd::ScoreRange(const CycleState& state, const PodInfo& pod,
   for (size_t i = begin; i < end; ++i) {
     if (i < s->nodes.size() && s->nodes[i] == nodes[i]) {
       scores[i].score = s->scores[i];
-    } else if (Status st = Score(state, pod, *nodes[i], scores[i].score); !st.ok()) {
-      return Status::Error(absl::StrCat("node ", nodes[i]->name().str(), ": ", st.Message()));
+    } else if (Status st = ScorePlugin::ScoreRange(state, pod, nodes, i, i + 1, scores); !st.ok()) {
+      return st;  // a list other than PreScore's: one node at a time, as the default does
     }
   }
   return Status::Success();
