@@ -8,7 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace gpusched::framework {
 
@@ -270,11 +270,11 @@ const char* InternedBusyReason(const GpuRequest& req, int32_t free_whole, GpuMil
   const uint64_t key = (uint64_t{whole} << 40) | (need << 20) | have;
   thread_local absl::flat_hash_map<uint64_t, const char*> mine;
   if (auto it = mine.find(key); it != mine.end()) return it->second;
-  static absl::Mutex mu(absl::kConstInit);
+  static Mutex mu;  // common/mutex.h: visible to ThreadSanitizer, unlike Debian's absl::Mutex
   static auto* shared = new absl::flat_hash_map<uint64_t, std::unique_ptr<const std::string>>();
   const char* out = nullptr;
   {
-    absl::MutexLock l(&mu);
+    MutexLock l(&mu);
     auto it = shared->find(key);
     if (it == shared->end()) {
       if (shared->size() >= kMaxInterned) return nullptr;
