@@ -30,6 +30,7 @@ constexpr FakeGpuModel kFakeModels[] = {
     {"pcie-8gpu", "NVIDIA-L40S", 46068, 142, 91600, 864},
     {"pcie-4gpu-t4", "Tesla-T4", 15360, 40, 8100, 320},
     {"pcie-2gpu-a10", "NVIDIA-A10", 23028, 72, 31200, 600},
+    {"pcie-2gpu-l4", "NVIDIA-L4", 23034, 58, 30300, 300},
     {"gb200-nvl72", "NVIDIA-GB200", 189471, 144, 80000, 8000},
 };
 

@@ -238,17 +238,20 @@ absl::StatusOr<GpuTopology> Pcie4GpuT4() {
   return b.Build("pcie-4gpu-t4");
 }
 
-// 2x NVIDIA A10 (PCIe gen4 x16, A10 datasheet) on one socket, each on its own root port stack
-// (no PCIe switch; `nvidia-smi topo -m` shows NODE between them).
-absl::StatusOr<GpuTopology> Pcie2GpuA10() {
+// Two PCIe gen4 x16 cards without NVLink (A10 or L4, per their datasheets) on one socket, each on
+// its own root port stack (no PCIe switch; `nvidia-smi topo -m` shows NODE between them): the
+// common inference box. The wiring is the same for both; the name says what the node holds.
+absl::StatusOr<GpuTopology> PcieGpuPair(std::string_view name) {
   Builder b;
   const int cpu = b.Socket(0);
   for (int i = 0; i < 2; ++i) {
     const int g = b.Gpu(0);
     b.Pcie(g, b.HostBridge(cpu, 4), 4);
   }
-  return b.Build("pcie-2gpu-a10");
+  return b.Build(std::string(name));
 }
+absl::StatusOr<GpuTopology> Pcie2GpuA10() { return PcieGpuPair("pcie-2gpu-a10"); }
+absl::StatusOr<GpuTopology> Pcie2GpuL4() { return PcieGpuPair("pcie-2gpu-l4"); }
 
 // One compute tray (node) of a GB200 NVL72 rack (NVIDIA GB200 NVL72 product page; GB200 NVL72
 // is 36 Grace CPUs + 72 Blackwell GPUs in 18 compute trays, fifth-generation NVLink at 1.8 TB/s
@@ -278,7 +281,7 @@ struct Entry {
 constexpr Entry kPresets[] = {
     {"dgx1-v100", Dgx1V100},     {"dgx-a100", DgxA100},        {"hgx-h100", HgxH100},
     {"pcie-8gpu", Pcie8Gpu},     {"pcie-4gpu-t4", Pcie4GpuT4}, {"pcie-2gpu-a10", Pcie2GpuA10},
-    {"gb200-nvl72", Gb200Nvl72},
+    {"pcie-2gpu-l4", Pcie2GpuL4},    {"gb200-nvl72", Gb200Nvl72},
 };
 
 }  // namespace

@@ -7,7 +7,8 @@
 //                  2 sockets, 8 NICs
 //   "hgx-h100"     8 H100 on 4 NVSwitches (18 NVLink4 each, 450 GB/s), 2 sockets, 8 NICs
 //   "pcie-8gpu"    8 PCIe GPUs, two PCIe switches per socket (2 GPUs each), 2 sockets
-//   "pcie-4gpu-t4" 4 T4 on PCIe, 2 per socket;  "pcie-2gpu-a10" 2 A10, one socket
+//   "pcie-4gpu-t4" 4 T4 on PCIe, 2 per socket;  "pcie-2gpu-a10" 2 A10, one socket;
+//   "pcie-2gpu-l4" 2 L4, one socket
 //   "gb200-nvl72"  one node's view of a GB200 NVL72 domain: 4 GPUs per node on the rack-wide
 //                  NVLink5 switch fabric (1.8 TB/s per GPU); the domain spans 18 nodes
 //
