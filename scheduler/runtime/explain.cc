@@ -1,0 +1,257 @@
+#include "scheduler/runtime/explain.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace gpusched::runtime {
+namespace {
+
+using framework::GpuSlot;
+using framework::NodeInfo;
+using framework::PlacedPod;
+
+constexpr size_t kMaxFitsOn = 5;           // nodes named per change
+constexpr size_t kMaxWaitNodes = 3;        // nodes with a "wait for these pods" answer
+constexpr size_t kMaxWaitTries = 24;       // nodes tried for it
+constexpr size_t kMaxDeparturesTried = 16; // pods removed per node before giving up
+
+std::vector<NodeId> AllNodes(const cache::ClusterCache& model) {
+  std::vector<NodeId> names;
+  names.reserve(model.Nodes().size());
+  for (const NodeInfo* n : model.Nodes()) names.push_back(n->name());
+  return names;
+}
+
+// Where `pod` fits on `model` among `candidates` (the first kMaxFitsOn), or nothing.
+std::vector<NodeId> FitsOn(Framework& fw, const framework::ClusterSnapshot& model,
+                           const PodInfo& pod, const std::vector<NodeId>& candidates) {
+  Framework::FilterVerdicts v = fw.Filter(model, pod, candidates);
+  std::vector<NodeId> out;
+  if (!v.error.ok()) return out;
+  for (uint32_t i : v.feasible) {
+    if (out.size() == kMaxFitsOn) break;
+    out.push_back(candidates[i]);
+  }
+  return out;
+}
+
+// The largest value in [lo, hi] (in steps of `step`) for which `fits` holds, assuming that a
+// smaller ask fits wherever a larger one does; nullopt when even `lo` does not.
+template <class F>
+std::optional<int64_t> LargestFitting(int64_t lo, int64_t hi, int64_t step, F fits) {
+  if (hi < lo || !fits(lo)) return std::nullopt;
+  int64_t good = lo, bad = hi + step;  // fits(good), !fits(bad) (or beyond the range)
+  while (bad - good > step) {
+    const int64_t mid = good + ((bad - good) / step / 2) * step;
+    if (fits(mid)) good = mid; else bad = mid;
+  }
+  return good;
+}
+
+// How many members of `req`'s shape one node holds by its GPUs alone: now, or empty.
+int64_t MembersOnNode(const NodeInfo& n, const framework::GpuRequest& req, bool empty) {
+  int64_t whole = 0, by_milli = 0, by_memory = 0;
+  for (const GpuSlot& g : n.gpus()) {
+    if (!g.device.healthy || !req.AllowsModel(g.device.model)) continue;
+    if (g.device.memory < req.memory_per_gpu) continue;
+    const bool free = empty || g.fully_free();
+    whole += free ? 1 : 0;
+    const int64_t milli = empty ? kOneGpu.value() : g.milli_free.value();
+    const int64_t memory = empty ? g.device.memory.value() : g.memory_free.value();
+    if (req.milli_per_gpu.value() > 0) by_milli += milli / req.milli_per_gpu.value();
+    if (req.memory_per_gpu.value() > 0) by_memory += memory / req.memory_per_gpu.value();
+  }
+  if (req.whole()) return whole / req.count;
+  if (req.milli_per_gpu.value() > 0 && req.memory_per_gpu.value() > 0) {
+    return std::min(by_milli, by_memory);
+  }
+  return req.milli_per_gpu.value() > 0 ? by_milli : by_memory;
+}
+
+std::string Describe(const PlacedPod& p) {
+  if (p.pod.placeholder) {
+    const size_t at = p.pod.name.find("of gang ");
+    return at == std::string::npos ? "a gang's held plan"
+                                   : absl::StrCat("the plan held for gang ",
+                                                  p.pod.name.substr(at + 8, p.pod.name.size() - at - 9));
+  }
+  return p.pod.FullName();
+}
+
+int64_t GpuMilliOf(const PlacedPod& p) {
+  int64_t m = 0;
+  for (const framework::GpuShare& g : p.gpus) m += g.milli.value();
+  return m;
+}
+
+// On `node`, the fewest of its pods (smallest GPU use first) after whose departure `pod` fits.
+std::optional<std::vector<std::string>> DeparturesThatFit(Framework& fw,
+                                                          const cache::ClusterCache& model,
+                                                          const PodInfo& pod, const NodeId& node) {
+  std::vector<const PlacedPod*> on_node;
+  model.ForEachPodOnNode(node, [&](const PlacedPod& p) {
+    if (!p.gpus.empty()) on_node.push_back(&p);
+  });
+  if (on_node.empty()) return std::nullopt;
+  std::sort(on_node.begin(), on_node.end(), [](const PlacedPod* a, const PlacedPod* b) {
+    const int64_t ma = GpuMilliOf(*a), mb = GpuMilliOf(*b);
+    return ma != mb ? ma < mb : a->pod.FullName() < b->pod.FullName();
+  });
+  std::unique_ptr<cache::ClusterCache> trial = model.Clone();
+  std::vector<std::string> gone;
+  const std::vector<NodeId> just{node};
+  for (const PlacedPod* p : on_node) {
+    if (gone.size() == kMaxDeparturesTried) break;
+    if (!trial->RemovePod(p->pod.uid).ok()) continue;
+    gone.push_back(Describe(*p));
+    if (!FitsOn(fw, *trial, pod, just).empty()) return gone;
+  }
+  return std::nullopt;
+}
+
+std::string Plural(size_t n, const char* one, const char* many) { return n == 1 ? one : many; }
+
+}  // namespace
+
+bool Explanation::fits_now() const {
+  return std::any_of(nodes.begin(), nodes.end(), [](const NodeVerdict& v) { return v.fits; });
+}
+
+Explanation Explain(Framework& fw, const cache::ClusterCache& model, const PodInfo& original) {
+  Explanation e;
+  // One member's fit; the gang as a whole is summarized below.
+  PodInfo pod = original;
+  pod.gang.reset();
+  const std::vector<NodeId> names = AllNodes(model);
+  Framework::FilterVerdicts v = fw.Filter(model, pod, names);
+  e.nodes.resize(names.size());
+  for (size_t i = 0; i < names.size(); ++i) e.nodes[i].node = names[i];
+  for (uint32_t i : v.feasible) e.nodes[i].fits = true;
+  for (const auto& r : v.failed) e.nodes[r.index].reason = r.reason();
+  for (const auto& r : v.unresolvable) {
+    e.nodes[r.index].reason = r.reason();
+    e.nodes[r.index].unresolvable = true;
+  }
+  if (!v.error.ok()) {
+    for (auto& n : e.nodes) n.reason = v.error.Message();
+  }
+  const framework::GpuRequest& req = pod.requests.gpu;
+
+  if (original.gang.has_value() && original.gang->min_member > 1 && !req.empty()) {
+    int64_t now = 0, empty = 0;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const NodeInfo* n = model.Nodes()[i];
+      if (e.nodes[i].fits) now += MembersOnNode(*n, req, false);
+      if (!e.nodes[i].unresolvable) empty += MembersOnNode(*n, req, true);
+    }
+    const int32_t need = original.gang->min_member;
+    e.gang = absl::StrCat("gang ", original.gang->id.str(), " needs ", need,
+                          " members like this one placed at once: ", now, " fit now, at most ",
+                          empty, " on an empty cluster",
+                          empty < need ? " (it can never fit as declared: fewer members, or "
+                                         "smaller ones)"
+                                       : "");
+  }
+  if (e.fits_now()) return e;
+
+  auto add = [&](std::string kind, std::string what, std::vector<NodeId> on) {
+    if (!on.empty()) e.changes.push_back({std::move(kind), std::move(what), std::move(on)});
+  };
+  // Fewer GPUs.
+  if (req.whole() && req.count > 1) {
+    const std::optional<int64_t> n = LargestFitting(1, req.count - 1, 1, [&](int64_t c) {
+      PodInfo p = pod;
+      p.requests.gpu.count = static_cast<int32_t>(c);
+      return !FitsOn(fw, model, p, names).empty();
+    });
+    if (n) {
+      PodInfo p = pod;
+      p.requests.gpu.count = static_cast<int32_t>(*n);
+      add("fewer-gpus", absl::StrCat("ask for ", *n, Plural(*n, " GPU", " GPUs"), " instead of ",
+                                     req.count),
+          FitsOn(fw, model, p, names));
+    }
+  }
+  // A smaller share (compute, then memory).
+  if (!req.empty() && !req.whole() && req.milli_per_gpu.value() > 10) {
+    const std::optional<int64_t> m =
+        LargestFitting(10, req.milli_per_gpu.value() - 10, 10, [&](int64_t milli) {
+          PodInfo p = pod;
+          p.requests.gpu.milli_per_gpu = GpuMilli(milli);
+          return !FitsOn(fw, model, p, names).empty();
+        });
+    if (m) {
+      PodInfo p = pod;
+      p.requests.gpu.milli_per_gpu = GpuMilli(*m);
+      add("smaller-share", absl::StrCat("ask for a share of ", *m, "m instead of ",
+                                        req.milli_per_gpu.value(), "m"),
+          FitsOn(fw, model, p, names));
+    }
+  }
+  if (!req.empty() && req.memory_per_gpu.value() > 256) {
+    const std::optional<int64_t> mem =
+        LargestFitting(256, req.memory_per_gpu.value() - 256, 256, [&](int64_t mib) {
+          PodInfo p = pod;
+          p.requests.gpu.memory_per_gpu = GpuMemMiB(mib);
+          return !FitsOn(fw, model, p, names).empty();
+        });
+    if (mem) {
+      PodInfo p = pod;
+      p.requests.gpu.memory_per_gpu = GpuMemMiB(*mem);
+      add("less-memory", absl::StrCat("ask for ", *mem, " MiB of GPU memory instead of ",
+                                      req.memory_per_gpu.value(), " MiB"),
+          FitsOn(fw, model, p, names));
+    }
+  }
+  // Another model.
+  if (!req.models.empty()) {
+    PodInfo p = pod;
+    p.requests.gpu.models.clear();
+    std::vector<NodeId> on = FitsOn(fw, model, p, names);
+    std::set<std::string> models;
+    for (const NodeId& n : on) {
+      if (const NodeInfo* info = model.FindNode(n)) {
+        for (const GpuSlot& g : info->gpus()) models.insert(g.device.model);
+      }
+    }
+    add("other-model", absl::StrCat("accept another GPU model (gpusched.io/gpu-model): ",
+                                    absl::StrJoin(models, ", ")),
+        std::move(on));
+  }
+  // Without the topology requirement.
+  if (auto it = pod.annotations.find("gpusched.io/topology");
+      it != pod.annotations.end() && it->second == "required") {
+    PodInfo p = pod;
+    p.annotations.erase("gpusched.io/topology");
+    add("no-topology", "drop gpusched.io/topology: required (its GPUs may then be joined by "
+                       "slower links)",
+        FitsOn(fw, model, p, names));
+  }
+  if (!pod.node_selector.empty()) {
+    PodInfo p = pod;
+    p.node_selector.clear();
+    add("no-node-selector", "drop its nodeSelector", FitsOn(fw, model, p, names));
+  }
+  // The same pod, once some pods leave.
+  size_t found = 0, tried = 0;
+  for (size_t i = 0; i < names.size() && found < kMaxWaitNodes && tried < kMaxWaitTries; ++i) {
+    if (e.nodes[i].unresolvable) continue;
+    ++tried;
+    std::optional<std::vector<std::string>> gone = DeparturesThatFit(fw, model, pod, names[i]);
+    if (!gone) continue;
+    ++found;
+    add("wait", absl::StrCat("wait: fits on ", names[i].str(), " once ", absl::StrJoin(*gone, ", "),
+                             gone->size() == 1 ? " leaves" : " leave"),
+        {names[i]});
+  }
+  return e;
+}
+
+}  // namespace gpusched::runtime
