@@ -1,4 +1,4 @@
-// gpusched: the offline tool. Subcommands: demo, sim, jobs, topo (gpusched --help).
+// gpusched: the command-line tool. Subcommands: demo, sim, jobs, topo, explain (gpusched --help).
 
 #include <iostream>
 #include <string>
@@ -8,6 +8,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/command.h"
 #include "cli/demo.h"
+#include "cli/explain.h"
 #include "cli/jobs.h"
 #include "cli/sim.h"
 #include "cli/topo.h"
@@ -21,9 +22,10 @@ int main(int argc, char** argv) {
   constexpr Command kCommands[] = {{"demo", AddDemoCommand},
                                    {"sim", AddSimCommand},
                                    {"jobs", AddJobsCommand},
-                                   {"topo", AddTopoCommand}};
-  CLI::App app("gpusched: GPU scheduling for Kubernetes, offline: the demo, trace replays through "
-               "the extender's plugins, and topology tools.",
+                                   {"topo", AddTopoCommand},
+                                   {"explain", AddExplainCommand}};
+  CLI::App app("gpusched: GPU scheduling for Kubernetes: the demo, trace replays through the "
+               "extender's plugins, topology tools, and why a pod is pending (explain).",
                "gpusched");
   app.require_subcommand(1);
   std::vector<std::pair<CLI::App*, Runner>> subcommands;

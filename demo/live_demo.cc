@@ -213,6 +213,7 @@ class Demo {
     if (absl::Status st = StartStack(); !st.ok()) return st;
     if (absl::Status st = Replay(); !st.ok()) return st;
     Summary();
+    if (absl::Status st = ExplainPending(); !st.ok()) return st;
     if (o_.simulate) {
       if (absl::Status st = Simulate(); !st.ok()) return st;
     }
@@ -640,6 +641,47 @@ class Demo {
     out_ << "  Grafana: deploy/monitoring/grafana-dashboard.json reads these.\n";
   }
 
+  // Runs one of our command-line tools to the end; its output (stdout and stderr).
+  absl::StatusOr<std::string> RunTool(const std::string& name, const std::vector<std::string>& argv,
+                                      const std::string& log, int* exit_code) {
+    absl::StatusOr<pid_t> pid = procs_.Spawn(name, argv, log);
+    if (!pid.ok()) return pid.status();
+    absl::StatusOr<int> rc = procs_.Wait(*pid, interrupted_);
+    if (!rc.ok()) return rc.status();
+    *exit_code = *rc;
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  // "Why is my pod pending", as a user asks it: `gpusched explain NS/POD` against the extender,
+  // for the first pending pod and the first pending gang member.
+  absl::Status ExplainPending() {
+    std::vector<std::string> ask;
+    bool single = false, gang = false;
+    for (const Outcome& o : outcomes_) {
+      if (!o.node.empty()) continue;
+      bool& seen = o.gang.empty() ? single : gang;
+      if (!seen) ask.push_back(o.pod);
+      seen = true;
+    }
+    if (ask.empty()) return absl::OkStatus();
+    out_ << "\nWhy are they pending? Each answer comes from the extender's /explain, which\n"
+         << "re-runs the profile's Filter on the changed pod, so every suggestion is checked:\n";
+    for (const std::string& pod : ask) {
+      const std::vector<std::string> argv = {Bin("cli/gpusched"), "explain", pod, "--extender",
+                                             absl::StrCat("http://127.0.0.1:", extender_port_)};
+      out_ << "\n$ gpusched explain " << pod << "\n";
+      int rc = 0;
+      absl::StatusOr<std::string> text = RunTool("gpusched explain", argv, OutPath("logs/explain.log"), &rc);
+      if (!text.ok()) return text.status();
+      out_ << *text;
+      if (rc != 0) return absl::InternalError(absl::StrCat("gpusched explain ", pod, " failed"));
+    }
+    return absl::OkStatus();
+  }
+
   // The same pods through the simulator's six policies: pods one by one on the same GPUs (the
   // simulator's openb replay has no gangs and no wiring; it compares where shares land).
   absl::Status Simulate() {
@@ -703,21 +745,17 @@ class Demo {
          << "\n(20 seeds; pod by pod, without gangs; report in " << OutPath("sim/report.html") << "):\n";
     out_.flush();
     const std::string log = OutPath("logs/sim.log");
-    absl::StatusOr<pid_t> pid = procs_.Spawn(
+    int rc = 0;
+    absl::StatusOr<std::string> text = RunTool(
         "gpusched sim",
         {Bin("cli/gpusched"), "sim", "--cluster", OutPath("sim-nodes.csv"), "--trace",
          OutPath("sim-pods.csv"), "--policy", "all", "--seeds", "1-20",
          "--topology", absl::StrJoin(topo, ","), "--out", OutPath("sim")},
-        log);
-    if (!pid.ok()) return pid.status();
-    absl::StatusOr<int> rc = procs_.Wait(*pid, interrupted_);
-    if (!rc.ok()) return rc.status();
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
+        log, &rc);
+    if (!text.ok()) return text.status();
     // The table and the bandwidth summary; not the per-run progress, and each warning once.
     std::set<std::string> printed;
-    for (absl::string_view line : absl::StrSplit(text.str(), '\n')) {
+    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
       const absl::string_view bare = absl::StripLeadingAsciiWhitespace(line);
       if (bare.empty() || absl::StartsWith(bare, "sim: ") || absl::StartsWith(bare, "[") ||
           absl::StartsWith(bare, "Report:") || absl::StrContains(line, "sim-pods.csv on")) {
@@ -726,7 +764,7 @@ class Demo {
       if (!printed.insert(std::string(line)).second) continue;
       out_ << "  " << line << "\n";
     }
-    if (*rc != 0) return absl::InternalError(absl::StrCat("gpusched sim failed (", log, ")"));
+    if (rc != 0) return absl::InternalError(absl::StrCat("gpusched sim failed (", log, ")"));
     return absl::OkStatus();
   }
 

@@ -175,6 +175,13 @@ TEST(LiveDemo, PlacesTheWorkloadExplainsTheRestAndLeavesNoProcess) {
   EXPECT_THAT(o, HasSubstr("NVIDIA-A100-SXM4-80GB")) << o;
   EXPECT_THAT(o, HasSubstr("gang moe-pretrain: 0 of 4 members bound (none")) << o;
   EXPECT_THAT(o, HasSubstr("20 of 25 pods placed")) << o;
+  // `gpusched explain` answers for the pending pods with changes the scheduler checked.
+  EXPECT_THAT(o, HasSubstr("$ gpusched explain research/legacy-a100")) << o;
+  EXPECT_THAT(o, HasSubstr("  - accept another GPU model (gpusched.io/gpu-model): NVIDIA-L40S  "
+                           "(then on pcie-l40s-0)")) << o;
+  EXPECT_THAT(o, ContainsRegex("wait: fits on dgx-h100-[01] once research/llama-pretrain-[0-3], "
+                               "research/llama-pretrain-[0-3] leave")) << o;
+  EXPECT_THAT(o, HasSubstr("at most 2 on an empty cluster (it can never fit")) << o;
   // The metrics addresses, and the simulator's comparison of the six policies.
   EXPECT_THAT(o, ContainsRegex("extender  http://127.0.0.1:[0-9]+/metrics")) << o;
   EXPECT_THAT(o, HasSubstr("fgd")) << o;

@@ -54,4 +54,15 @@ std::optional<framework::PodInfo> ClusterState::FindPod(const PodUid& uid) const
   return std::nullopt;
 }
 
+std::optional<framework::PodInfo> ClusterState::FindPodByName(const std::string& ns,
+                                                              const std::string& name) const {
+  ReaderMutexLock l(&mu_);
+  for (const auto* map : {&pods_, &recent_}) {
+    for (const auto& [uid, pod] : *map) {
+      if (pod.namespace_name == ns && pod.name == name) return pod;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace gpusched::extender

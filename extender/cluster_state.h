@@ -39,6 +39,9 @@ class ClusterState {
   void RememberRecent(const framework::PodInfo& pod) ABSL_LOCKS_EXCLUDED(mu_);
   void ForgetPod(const PodUid& uid) ABSL_LOCKS_EXCLUDED(mu_);
   std::optional<framework::PodInfo> FindPod(const PodUid& uid) const ABSL_LOCKS_EXCLUDED(mu_);
+  // By namespace and name (a scan: for the rare /explain question, not for the verbs).
+  std::optional<framework::PodInfo> FindPodByName(const std::string& ns, const std::string& name) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   static constexpr size_t kRecentLimit = 4096;
 
  private:

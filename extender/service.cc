@@ -9,9 +9,11 @@
 #include "absl/status/status.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "extender/k8s/objects.h"
 #include "extender/wire/wire.h"
+#include "scheduler/runtime/explain.h"
 #include "nlohmann/json.hpp"
 
 namespace gpusched::extender {
@@ -68,6 +70,11 @@ ExtenderService::ExtenderService(runtime::LiveScheduler& live, ClusterState& sta
 http::Response ExtenderService::Handle(const http::Request& request) {
   std::string_view path = request.target;
   if (size_t q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  if (path == "/explain") {
+    if (request.method != "GET") return JsonError(405, "/explain answers GET only");
+    const size_t q = request.target.find('?');
+    return Explain(q == std::string_view::npos ? std::string_view() : std::string_view(request.target).substr(q + 1));
+  }
   if (path == "/healthz" || path == "/readyz" || path == "/metrics") {
     if (request.method != "GET" && request.method != "HEAD") {
       return JsonError(405, absl::StrCat(std::string(path), " answers GET only"));
@@ -118,6 +125,64 @@ http::Response ExtenderService::Handle(const http::Request& request) {
                   {{"verb", name}, {"code", absl::StrCat(response.status)}})
       .Increment();
   return response;
+}
+
+http::Response ExtenderService::Explain(std::string_view query) const {
+  // pod=NAMESPACE/NAME; the slash may come percent-encoded.
+  std::string pod_arg;
+  for (absl::string_view part : absl::StrSplit(absl::string_view(query.data(), query.size()), '&')) {
+    if (part.substr(0, 4) == "pod=") pod_arg = std::string(part.substr(4));
+  }
+  for (size_t at; (at = pod_arg.find("%2F")) != std::string::npos || (at = pod_arg.find("%2f")) != std::string::npos;) {
+    pod_arg.replace(at, 3, "/");
+  }
+  const size_t slash = pod_arg.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == pod_arg.size()) {
+    return JsonError(400, "/explain needs ?pod=NAMESPACE/NAME");
+  }
+  const std::string ns = pod_arg.substr(0, slash), name = pod_arg.substr(slash + 1);
+  std::optional<framework::PodInfo> pod = state_.FindPodByName(ns, name);
+  if (!pod) {
+    return JsonError(404, absl::StrCat("pod ", pod_arg, " is not known to the extender (not listed by "
+                                       "the API server yet, or deleted)"));
+  }
+  nlohmann::json out = {{"pod", pod->FullName()}, {"boundTo", ""}};
+  cache::SnapshotRef snap = live_.Snapshot();
+  if (const framework::PlacedPod* placed = snap->FindPod(pod->uid)) {
+    out["boundTo"] = placed->node.str();
+    return Json(200, out.dump());
+  }
+  absl::StatusOr<std::optional<framework::GangRef>> gang = state_.ResolveGang(*pod);
+  if (!gang.ok()) return JsonError(200, gang.status());
+  pod->gang = *gang;
+  const runtime::Explanation e = runtime::Explain(live_.framework(), *snap, *pod);
+  out["fitsNow"] = e.fits_now();
+  out["gang"] = e.gang;
+  if (pod->gang) {
+    if (std::optional<runtime::LiveScheduler::GangView> v = live_.InspectGang(pod->gang->id)) {
+      out["gangPlan"] =
+          v->slots == 0
+              ? (v->last_release.empty() ? std::string("no plan held")
+                                         : absl::StrCat("no plan held; the last one was released: ",
+                                                        v->last_release))
+              : absl::StrCat("a plan holds ", v->slots - v->used, " unused slot(s) until ",
+                             absl::FormatTime(v->deadline));
+    }
+  }
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& n : e.nodes) {
+    nodes.push_back({{"node", n.node.str()}, {"fits", n.fits}, {"unresolvable", n.unresolvable},
+                     {"reason", n.reason}});
+  }
+  out["nodes"] = std::move(nodes);
+  nlohmann::json changes = nlohmann::json::array();
+  for (const auto& c : e.changes) {
+    std::vector<std::string> on;
+    for (const NodeId& n : c.fits_on) on.push_back(n.str());
+    changes.push_back({{"kind", c.kind}, {"change", c.what}, {"fitsOn", on}});
+  }
+  out["changes"] = std::move(changes);
+  return Json(200, out.dump());
 }
 
 void ExtenderService::UpdateModelMetrics() {

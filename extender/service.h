@@ -8,6 +8,12 @@
 //   GET  /healthz              200 while the process serves
 //   GET  /readyz               200 once the model is synced and fresh, else 503 saying why
 //   GET  /metrics              Prometheus text format
+//   GET  /explain?pod=NS/NAME  why a pod does not fit, per node, and the nearest changes that
+//                              would make it fit (runtime/explain.h), as JSON:
+//     {"pod":"ns/p","boundTo":"","fitsNow":false,"gang":"...","gangPlan":"...",
+//      "nodes":[{"node":"n1","fits":false,"unresolvable":false,"reason":"..."}],
+//      "changes":[{"kind":"fewer-gpus","change":"ask for 2 GPUs instead of 4","fitsOn":["n1"]}]}
+//     404 for a pod the extender has not seen (the informer lists every pod of the cluster).
 // Answers (wire format in extender/wire/wire.h):
 //  - a request that is not what kube-scheduler sends (malformed JSON, wrong types, no Pod) gets
 //    400 with {"Error": "<what, where>"}; an unknown path 404, a wrong method 405 (the body limit
@@ -80,6 +86,7 @@ class ExtenderService {
   http::Response Bind(const std::string& body);
   http::Response Preempt(const std::string& body);
   http::Response Ready() const;
+  http::Response Explain(std::string_view query) const;
   void UpdateModelMetrics() ABSL_LOCKS_EXCLUDED(pools_mu_);
 
   runtime::LiveScheduler& live_;

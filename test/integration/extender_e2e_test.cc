@@ -306,6 +306,36 @@ TEST_F(ExtenderE2eTest, SurvivesTheApiServerClosingWatchesAndExpiringVersions) {
   EXPECT_THAT(metrics, HasSubstr("gpusched_extender_request_duration_seconds_bucket"));
 }
 
+TEST_F(ExtenderE2eTest, ExplainSaysWhyAPodWaitsAndRefusesBadQuestions) {
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("huge", {{"nvidia.com/gpu", "16"}}));
+  WaitFor([&] { return Get("/explain?pod=ml%2Fhuge").status == 200; }, "the pod in the model");
+  const Json a = Json::parse(Get("/explain?pod=ml/huge").body);
+  EXPECT_EQ(a["pod"], "ml/huge");
+  EXPECT_EQ(a["fitsNow"], false);
+  ASSERT_EQ(a["nodes"].size(), 4u);
+  for (const Json& n : a["nodes"]) {
+    EXPECT_EQ(n["fits"], false);
+    EXPECT_THAT(n["reason"].get<std::string>(), HasSubstr("fewer than 16")) << n.dump();
+  }
+  ASSERT_GE(a["changes"].size(), 1u);
+  EXPECT_EQ(a["changes"][0]["kind"], "fewer-gpus");
+  EXPECT_EQ(a["changes"][0]["change"], "ask for 8 GPUs instead of 16");
+  EXPECT_EQ(a["changes"][0]["fitsOn"].size(), 3u);
+  // A bound pod says where.
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("small", {{"nvidia.com/gpu", "1"}}));
+  WaitFor([&] { return Get("/explain?pod=ml/small").status == 200; }, "the small pod");
+  ASSERT_NE(Schedule("small"), "");
+  WaitFor([&] { return Json::parse(Get("/explain?pod=ml/small").body)["boundTo"] != ""; },
+          "the bound pod in the model");
+  // Bad questions: 4xx with a JSON Error, and nothing changes.
+  EXPECT_EQ(Get("/explain").status, 400);
+  EXPECT_THAT(Get("/explain?pod=huge").body, HasSubstr("needs ?pod=NAMESPACE/NAME"));
+  const http::Response unknown = Get("/explain?pod=ml/nope");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_THAT(Json::parse(unknown.body)["Error"].get<std::string>(), HasSubstr("ml/nope is not known"));
+  EXPECT_EQ(Post("/explain", "{}").status, 405);
+}
+
 TEST_F(ExtenderE2eTest, BindFailuresReleaseTheReservation) {
   // The pod is deleted between Filter and Bind: the API answers 404, the bind fails, and the 8
   // GPUs it would have taken are free for the next pod at once.
