@@ -43,6 +43,8 @@ endfunction()
 function(gpusched_proto_library)
   cmake_parse_arguments(GS "GRPC" "NAME" "PROTOS" ${ARGN})
   add_library(gpusched_${GS_NAME} ${GS_PROTOS})
+  # Generated .pb.cc files define the same internal names: never one unity translation unit.
+  set_target_properties(gpusched_${GS_NAME} PROPERTIES UNITY_BUILD OFF)
   target_link_libraries(gpusched_${GS_NAME} PUBLIC protobuf::libprotobuf)
   if(GS_GRPC)
     target_link_libraries(gpusched_${GS_NAME} PUBLIC gRPC::grpc++)

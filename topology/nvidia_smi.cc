@@ -1,4 +1,5 @@
 #include "topology/nvidia_smi.h"
+#include "topology/p2p_factors.h"
 
 // From `nvidia-smi topo -m` to a GpuTopology.
 //
@@ -85,9 +86,6 @@ bool ParseInt(std::string_view s, int* out) {
   return ec == std::errc() && ptr == s.data() + s.size();
 }
 
-// Keep in step with presets.cc.
-constexpr double kIntraSocketP2pFactor = 0.8;
-constexpr double kInterSocketP2pFactor = 0.5;
 constexpr int kMaxNvLinksPerGpuAny = 18;  // the most NVLinks any GPU has (Hopper, Blackwell)
 constexpr int kMaxNics = kMaxGpus;
 constexpr int kMaxCpus = 65536;

@@ -1,4 +1,5 @@
 #include "topology/presets.h"
+#include "topology/p2p_factors.h"
 
 // Topology presets. Each preset names where its wiring comes from; where a number is a modelling
 // choice rather than a published figure, it says so.
@@ -37,9 +38,6 @@
 
 namespace gpusched::topology {
 namespace {
-
-constexpr double kIntraSocketP2pFactor = 0.8;
-constexpr double kInterSocketP2pFactor = 0.5;
 
 double X16Gbps(int pcie_generation) {
   Link l;

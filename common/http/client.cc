@@ -33,10 +33,15 @@
 #include "absl/time/time.h"
 #include "common/mutex.h"
 #include "common/http/http.h"
+#include "common/http/conversions.h"
 
 namespace gpusched::http {
 
 namespace {
+
+using internal::Sv;
+using internal::ToChrono;
+
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -51,14 +56,7 @@ constexpr size_t kMaxIdle = 8;
 constexpr size_t kErrorBodyLimit = size_t{64} << 10;
 constexpr std::chrono::milliseconds kStopPoll(200);
 
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 beast::string_view Bv(std::string_view s) { return beast::string_view(s.data(), s.size()); }
-
-std::chrono::nanoseconds ToChrono(absl::Duration d) {
-  constexpr absl::Duration kMax = absl::Hours(24 * 365);
-  d = std::clamp(d, absl::ZeroDuration(), kMax);
-  return absl::ToChronoNanoseconds(d);
-}
 
 struct Url {
   bool tls = false;

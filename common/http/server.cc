@@ -35,12 +35,17 @@
 #include "common/log.h"
 #include "common/mutex.h"
 #include "common/http/http.h"
+#include "common/http/conversions.h"
 
 #include "common/json_string.h"
 
 namespace gpusched::http {
 
 namespace {
+
+using internal::Sv;
+using internal::ToChrono;
+
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -49,20 +54,11 @@ namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
 std::string_view FindHeader(const Headers& headers, std::string_view name) {
   for (const auto& [key, value] : headers) {
     if (absl::EqualsIgnoreCase(key, Sv(name))) return value;
   }
   return {};
-}
-
-// absl::Duration to a chrono duration that is safe to add to steady_clock::now().
-std::chrono::nanoseconds ToChrono(absl::Duration d) {
-  constexpr absl::Duration kMax = absl::Hours(24 * 365);
-  d = std::clamp(d, absl::ZeroDuration(), kMax);
-  return absl::ToChronoNanoseconds(d);
 }
 
 std::string ErrorJson(std::string_view message) {
