@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -164,51 +165,42 @@ Explanation Explain(Framework& fw, const cache::ClusterCache& model, const PodIn
   auto add = [&](std::string kind, std::string what, std::vector<NodeId> on) {
     if (!on.empty()) e.changes.push_back({std::move(kind), std::move(what), std::move(on)});
   };
-  // Fewer GPUs.
+  // The largest value of one field of the request, in [lo, hi] by `step`, that fits somewhere.
+  auto largest = [&](const char* kind, int64_t lo, int64_t hi, int64_t step,
+                     const std::function<void(framework::GpuRequest&, int64_t)>& set,
+                     const std::function<std::string(int64_t)>& what) {
+    auto variant = [&](int64_t v) {
+      PodInfo p = pod;
+      set(p.requests.gpu, v);
+      return p;
+    };
+    const std::optional<int64_t> best = LargestFitting(
+        lo, hi, step, [&](int64_t v) { return !FitsOn(fw, model, variant(v), names).empty(); });
+    if (best) add(kind, what(*best), FitsOn(fw, model, variant(*best), names));
+  };
   if (req.whole() && req.count > 1) {
-    const std::optional<int64_t> n = LargestFitting(1, req.count - 1, 1, [&](int64_t c) {
-      PodInfo p = pod;
-      p.requests.gpu.count = static_cast<int32_t>(c);
-      return !FitsOn(fw, model, p, names).empty();
-    });
-    if (n) {
-      PodInfo p = pod;
-      p.requests.gpu.count = static_cast<int32_t>(*n);
-      add("fewer-gpus", absl::StrCat("ask for ", *n, Plural(*n, " GPU", " GPUs"), " instead of ",
-                                     req.count),
-          FitsOn(fw, model, p, names));
-    }
+    largest("fewer-gpus", 1, req.count - 1, 1,
+            [](framework::GpuRequest& r, int64_t v) { r.count = static_cast<int32_t>(v); },
+            [&](int64_t v) {
+              return absl::StrCat("ask for ", v, Plural(v, " GPU", " GPUs"), " instead of ",
+                                  req.count);
+            });
   }
-  // A smaller share (compute, then memory).
   if (!req.empty() && !req.whole() && req.milli_per_gpu.value() > 10) {
-    const std::optional<int64_t> m =
-        LargestFitting(10, req.milli_per_gpu.value() - 10, 10, [&](int64_t milli) {
-          PodInfo p = pod;
-          p.requests.gpu.milli_per_gpu = GpuMilli(milli);
-          return !FitsOn(fw, model, p, names).empty();
-        });
-    if (m) {
-      PodInfo p = pod;
-      p.requests.gpu.milli_per_gpu = GpuMilli(*m);
-      add("smaller-share", absl::StrCat("ask for a share of ", *m, "m instead of ",
-                                        req.milli_per_gpu.value(), "m"),
-          FitsOn(fw, model, p, names));
-    }
+    largest("smaller-share", 10, req.milli_per_gpu.value() - 10, 10,
+            [](framework::GpuRequest& r, int64_t v) { r.milli_per_gpu = GpuMilli(v); },
+            [&](int64_t v) {
+              return absl::StrCat("ask for a share of ", v, "m instead of ",
+                                  req.milli_per_gpu.value(), "m");
+            });
   }
   if (!req.empty() && req.memory_per_gpu.value() > 256) {
-    const std::optional<int64_t> mem =
-        LargestFitting(256, req.memory_per_gpu.value() - 256, 256, [&](int64_t mib) {
-          PodInfo p = pod;
-          p.requests.gpu.memory_per_gpu = GpuMemMiB(mib);
-          return !FitsOn(fw, model, p, names).empty();
-        });
-    if (mem) {
-      PodInfo p = pod;
-      p.requests.gpu.memory_per_gpu = GpuMemMiB(*mem);
-      add("less-memory", absl::StrCat("ask for ", *mem, " MiB of GPU memory instead of ",
-                                      req.memory_per_gpu.value(), " MiB"),
-          FitsOn(fw, model, p, names));
-    }
+    largest("less-memory", 256, req.memory_per_gpu.value() - 256, 256,
+            [](framework::GpuRequest& r, int64_t v) { r.memory_per_gpu = GpuMemMiB(v); },
+            [&](int64_t v) {
+              return absl::StrCat("ask for ", v, " MiB of GPU memory instead of ",
+                                  req.memory_per_gpu.value(), " MiB");
+            });
   }
   // Another model.
   if (!req.models.empty()) {
