@@ -24,6 +24,7 @@ constexpr char kDefaultRuns[] =
 struct JobsFlags {
   std::string trace, throughputs, gpu = "v100", runs = kDefaultRuns, out_dir = "out/jobs";
   std::string path = "framework";
+  std::string sample = "default";
   simulator::JobSimOptions base;
   int max_jobs = 0;
   int max_input_mb = kDefaultMaxInputMb;
@@ -60,8 +61,13 @@ struct LoadedJobs {
 absl::StatusOr<LoadedJobs> LoadJobs(const JobsFlags& f) {
   LoadedJobs l;
   if (f.trace.empty()) {
-    l.jobs = simulator::trace::GenerateJobSample({});
-    l.title = "built-in 200-job sample";
+    if (f.sample == "loaded") {
+      l.jobs = simulator::trace::GenerateJobSample(simulator::trace::LoadedJobSampleOptions());
+      l.title = "built-in loaded sample: 200 jobs, about one a minute, up to 8 h and 32 GPUs each";
+    } else {
+      l.jobs = simulator::trace::GenerateJobSample({});
+      l.title = "built-in 200-job sample";
+    }
     return l;
   }
   const size_t limit = static_cast<size_t>(f.max_input_mb) << 20;
@@ -156,6 +162,9 @@ int Run(const JobsFlags& f, std::ostream& out, std::ostream& err) {
     PrintWarnings(out, warnings);
     out << "\n";
     simulator::PrintJobTable(out, *done);
+    if (const std::string look = simulator::JobTakeaway(*done); !look.empty()) {
+      out << "\nWhat to look at: " << look << "\n";
+    }
   }
   if (absl::Status s = simulator::WriteJobReport(f.out_dir, *done, title, warnings); !s.ok()) {
     return Fail(err, kCommand, s);
@@ -177,6 +186,12 @@ Runner AddJobsCommand(CLI::App& app) {
       "files) with --throughputs ../shared/data/philly-gavel/simulation_throughputs.json.");
   CLI::Option* trace =
       app.add_option("--trace", f->trace, "a .trace file or a directory of them")->check(RealValue());
+  app.add_option("--sample", f->sample,
+                 "without --trace: default (200 jobs, 11 % utilization on 16 nodes, one 720 h job) "
+                 "or loaded (200 jobs on a busy cluster, where gang and per-pod scheduling differ)")
+      ->check(CLI::IsMember({"default", "loaded"}))
+      ->excludes(trace)
+      ->capture_default_str();
   CLI::Option* throughputs =
       app.add_option("--throughputs", f->throughputs, "Gavel's simulation_throughputs.json")
           ->check(RealValue())

@@ -42,6 +42,16 @@ TEST(JobsCommand, BuiltinSampleComparesTheDefaultRuns) {
   }
 }
 
+TEST(JobsCommand, TheLoadedSampleShowsWhereGangsAndPerPodSchedulingDiffer) {
+  const std::string dir = TempDir("jobs-loaded");
+  JobsRun r = Jobs({"--sample", "loaded", "--nodes", "16", "--out", dir});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("built-in loaded sample"));
+  EXPECT_THAT(r.out, HasSubstr("What to look at: per-pod scheduling (naive/greedy) held "));
+  EXPECT_THAT(Jobs({"--sample", "busy"}).rc, kExitUsage);
+  EXPECT_THAT(Jobs({"--sample", "loaded", "--trace", dir}).rc, kExitUsage);
+}
+
 TEST(JobsCommand, JsonOutputHasEveryRunAndGangRunsHaveNoPartialGangs) {
   JobsRun r = Jobs({"--nodes", "8", "--runs", "gang/fifo,gang/backfill", "--json", "--out",
                     TempDir("jobs-json")});

@@ -33,7 +33,7 @@ if [ "${1:-}" = simulators ]; then
   build normal gpusched
   build/cli/gpusched sim --seeds 42-51 --out out/demo "$@"
   echo
-  exec build/cli/gpusched jobs --nodes 16 --out out/demo/jobs
+  exec build/cli/gpusched jobs --sample loaded --nodes 16 --out out/demo/jobs
 fi
 
 # build-demo/: the four programs built for a short first build (scripts/build.sh demo).

@@ -432,6 +432,8 @@ class JobSim {
       queue.push_back(Hours(job.start - job.arrival));
       if (job.members.size() > 1) gang_wait.push_back(queue.back());
     }
+    r.jct_hours = jct;
+    std::sort(r.jct_hours.begin(), r.jct_hours.end());
     r.avg_jct_hours = Mean(jct);
     r.p99_jct_hours = Percentile(jct, 0.99);
     r.avg_queue_hours = Mean(queue);

@@ -106,6 +106,7 @@ struct JobSimResult {
   int stuck_gpus_held = 0;
   int64_t scheduling_cycles = 0;
   std::vector<std::pair<double, double>> busy_curve;  // (hours, % of GPUs running jobs)
+  std::vector<double> jct_hours;  // every finished job's completion time, ascending
   uint64_t digest = 0;  // of the start time of every job
 };
 

@@ -162,7 +162,21 @@ std::string Html(const std::vector<JobSimResult>& results, const std::string& ti
     absl::StrAppend(&page, "</tr>\n");
   }
   absl::StrAppend(&page, "</table>\n");
+  if (const std::string look = JobTakeaway(results); !look.empty()) {
+    absl::StrAppend(&page, "<p class=\"takeaway\"><b>What to look at:</b> ", HtmlEscape(look),
+                    "</p>\n");
+  }
 
+  // The busy window: up to the last time any run had at least 10 % of its GPUs running jobs, so
+  // that a long tail of one small job does not squeeze the part where runs differ.
+  constexpr double kBusyPct = 10;
+  double busy_end = 0, last = 0;
+  for (const JobSimResult& r : results) {
+    for (const auto& [x, y] : r.busy_curve) {
+      last = std::max(last, x);
+      if (y >= kBusyPct) busy_end = std::max(busy_end, x);
+    }
+  }
   Chart chart;
   chart.id = "busy";
   chart.aria_label = "GPUs running jobs over time";
@@ -172,20 +186,89 @@ std::string Html(const std::vector<JobSimResult>& results, const std::string& ti
   chart.arrived_marker = false;  // x is time here, not arrived workload
   chart.x_hi = 0;
   chart.legend_value_header = "util %";
+  const bool clipped = busy_end > 0 && busy_end < 0.9 * last;
+  chart.x_hi = clipped ? busy_end * 1.05 : last;
   for (size_t i = 0; i < results.size(); ++i) {
-    Series s{results[i].label, ColourFor(i), results[i].busy_curve,
-             F1(results[i].utilization_pct)};
-    for (const auto& [x, y] : s.points) chart.x_hi = std::max(chart.x_hi, x);
+    Series s{results[i].label, ColourFor(i), {}, F1(results[i].utilization_pct)};
+    for (const auto& p : results[i].busy_curve) {
+      if (p.first <= chart.x_hi) s.points.push_back(p);
+    }
     chart.series.push_back(std::move(s));
   }
   if (chart.x_hi <= 0) chart.x_hi = 1;
   absl::StrAppend(&page, "<h2>GPU utilization over time</h2>\n", RenderChart(chart),
                   "<p class=\"note\">A naive run that deadlocks stops at the deadlock: nothing "
-                  "runs after it, while its stuck jobs hold GPUs.</p>\n</body>\n</html>\n");
+                  "runs after it, while its stuck jobs hold GPUs.",
+                  clipped ? absl::StrFormat(" Drawn up to %.1f h: after that fewer than 10 %% of "
+                                            "the GPUs run jobs in every run (the last job ends at "
+                                            "%.1f h).",
+                                            chart.x_hi, last)
+                          : std::string(),
+                  "</p>\n");
+
+  // Job completion times: the share of jobs done within x hours of arriving, per run.
+  Chart cdf;
+  cdf.id = "jct";
+  cdf.aria_label = "distribution of job completion times";
+  cdf.x_label = "job completion time (hours from arrival)";
+  cdf.y_label = "jobs finished within it (%)";
+  cdf.percent_y = true;
+  cdf.arrived_marker = false;
+  cdf.x_hi = 0;
+  cdf.legend_value_header = "p50 h";
+  for (const JobSimResult& r : results) {
+    if (!r.jct_hours.empty()) {
+      cdf.x_hi = std::max(cdf.x_hi, r.jct_hours[r.jct_hours.size() * 95 / 100]);
+    }
+  }
+  if (cdf.x_hi <= 0) cdf.x_hi = 1;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const std::vector<double>& v = results[i].jct_hours;
+    Series s{results[i].label, ColourFor(i), {{0, 0}},
+             v.empty() ? "-" : F1(v[v.size() / 2])};
+    // At most 200 steps per run; the share is of all jobs of the run, finished or not.
+    const size_t stride = std::max<size_t>(1, v.size() / 200);
+    for (size_t k = 0; k < v.size(); k += stride) {
+      if (v[k] > cdf.x_hi) break;
+      s.points.push_back({v[k], 100.0 * static_cast<double>(k + 1) /
+                                    std::max(1, results[i].jobs)});
+    }
+    cdf.series.push_back(std::move(s));
+  }
+  absl::StrAppend(&page, "<h2>Job completion times</h2>\n", RenderChart(cdf),
+                  "<p class=\"note\">Up to the 95th percentile of the slowest run; a curve "
+                  "further left finishes jobs sooner.</p>\n</body>\n</html>\n");
   return page;
 }
 
 }  // namespace
+
+std::string JobTakeaway(const std::vector<JobSimResult>& results) {
+  const JobSimResult* naive = nullptr;
+  const JobSimResult* gang = nullptr;
+  for (const JobSimResult& r : results) {
+    if (r.mode == "naive" && naive == nullptr) naive = &r;
+    if (r.mode == "gang" && !r.deadlocked && (gang == nullptr || r.avg_jct_hours < gang->avg_jct_hours)) {
+      gang = &r;
+    }
+  }
+  if (naive == nullptr || gang == nullptr) return "";
+  std::string out = absl::StrFormat(
+      "per-pod scheduling (%s) held %.1f GPU-hours idle in %d partly placed gangs", naive->label,
+      naive->held_idle_gpu_hours, naive->partial_gangs);
+  if (naive->deadlocked) {
+    absl::StrAppend(&out, absl::StrFormat(" and deadlocked at %.1f h with %d GPUs held by %d stuck "
+                                          "jobs",
+                                          naive->deadlock_at_hours, naive->stuck_gpus_held,
+                                          naive->stuck_jobs));
+  } else {
+    absl::StrAppend(&out, absl::StrFormat(", finishing jobs in %.1f h on average", naive->avg_jct_hours));
+  }
+  absl::StrAppend(&out, absl::StrFormat("; %s holds none idle and averages %.1f h per job at %.1f %% "
+                                        "utilization.",
+                                        gang->label, gang->avg_jct_hours, gang->utilization_pct));
+  return out;
+}
 
 void PrintJobTable(std::ostream& out, const std::vector<JobSimResult>& results) {
   const std::vector<Column>& columns = Columns();

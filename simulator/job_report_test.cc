@@ -72,6 +72,34 @@ TEST(JobReportTest, WritesJsonCsvAndHtml) {
   EXPECT_THAT(html, ::testing::Not(HasSubstr("<td class=\"best\">1.00</td>")));
 }
 
+TEST(JobReportTest, TheTakeawayComparesTheBestGangRunWithPerPodScheduling) {
+  std::vector<JobSimResult> r = Results();
+  EXPECT_EQ(JobTakeaway(r),
+            "per-pod scheduling (naive/fifo) held 0.0 GPU-hours idle in 3 partly placed gangs and "
+            "deadlocked at 1.5 h with 8 GPUs held by 2 stuck jobs; gang/fifo holds none idle and "
+            "averages 2.5 h per job at 71.2 % utilization.");
+  r.pop_back();
+  EXPECT_EQ(JobTakeaway(r), "") << "nothing to compare without a naive run";
+}
+
+TEST(JobReportTest, ChartsTheBusyWindowAndTheJctDistribution) {
+  std::vector<JobSimResult> r = Results();
+  // A long quiet tail: one small job runs alone from 3 h to 100 h.
+  for (JobSimResult& x : r) {
+    x.busy_curve = {{0, 50}, {1, 100}, {2, 60}, {3, 2}, {100, 2}};
+    x.jct_hours = {0.5, 1, 1.5, 2, 100};
+  }
+  const fs::path dir = fs::path(::testing::TempDir()) / "job_report_window";
+  fs::remove_all(dir);
+  ASSERT_TRUE(WriteJobReport(dir.string(), r, "t").ok());
+  const std::string html = Read(dir / "report.html");
+  EXPECT_THAT(html, HasSubstr("What to look at:"));
+  EXPECT_THAT(html, HasSubstr("Drawn up to 2.1 h"));
+  EXPECT_THAT(html, HasSubstr("the last job ends at 100.0 h"));
+  EXPECT_THAT(html, HasSubstr("<h2>Job completion times</h2>"));
+  EXPECT_THAT(html, HasSubstr("distribution of job completion times"));
+}
+
 TEST(JobReportTest, UnwritableDirectoryIsAClearError) {
   const fs::path file = fs::path(::testing::TempDir()) / "job_report_file";
   std::ofstream(file) << "x";

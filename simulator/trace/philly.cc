@@ -524,6 +524,10 @@ std::vector<JobRecord> GenerateJobSample(const JobSampleOptions& options) {
   jobs.reserve(options.jobs);
   Rng rng(options.seed);
   const int max_gpus = std::max(1, options.max_gpus);
+  const double max_duration =
+      std::isfinite(options.max_duration_s)
+          ? std::clamp(options.max_duration_s, kMinDurationS, kMaxDurationS)
+          : kMaxDurationS;
   const double mean_gap =
       std::isfinite(options.mean_interarrival_s) && options.mean_interarrival_s > 0
           ? options.mean_interarrival_s
@@ -551,7 +555,7 @@ std::vector<JobRecord> GenerateJobSample(const JobSampleOptions& options) {
     gpus = std::min(gpus, max_gpus);
 
     const double duration_s =
-        std::clamp(std::exp(mu + kSigmaLnDuration * rng.Normal()), kMinDurationS, kMaxDurationS);
+        std::clamp(std::exp(mu + kSigmaLnDuration * rng.Normal()), kMinDurationS, max_duration);
     JobRecord job;
     job.id = absl::StrCat("philly_sample-", i + 1);
     job.job_type = std::string(kSyntheticJobType);

@@ -141,7 +141,23 @@ struct JobSampleOptions {
   uint64_t seed = 1;
   int max_gpus = 64;  // larger gangs are cut to this size (values < 1 mean 1)
   double mean_interarrival_s = 60;
+  double max_duration_s = 30 * 86400;  // durations are clamped to [60 s, this]
 };
+
+// The loaded sample (`gpusched jobs --sample loaded`): 200 jobs arriving about once a minute,
+// gangs up to 32 GPUs, none longer than 8 hours. On 16 nodes x 8 GPUs the offered work is about
+// three times what the GPUs can do while jobs arrive, so jobs queue, gangs compete for freed GPUs
+// and the makespan is set by the backlog rather than by one month-long job: where gang and
+// per-pod scheduling differ (JCT, utilization, GPUs held idle, deadlocks) is plain.
+inline JobSampleOptions LoadedJobSampleOptions() {
+  JobSampleOptions o;
+  o.jobs = 200;
+  o.seed = 7;
+  o.max_gpus = 32;
+  o.mean_interarrival_s = 60;
+  o.max_duration_s = 8 * 3600;
+  return o;
+}
 
 // Deterministic synthetic jobs shaped like the Philly traces, for tests and demos without the
 // shared data. Job type "Synthetic" (see ThroughputTable::Synthetic()), total_steps = duration in

@@ -831,6 +831,29 @@ TEST(GenerateJobSampleTest, MixFollowsTheRealTrace) {
   EXPECT_NEAR(mean_gap, 60, 1.5);
 }
 
+TEST(GenerateJobSampleTest, TheLoadedSampleIsShortBusyAndCapped) {
+  const JobSampleOptions o = LoadedJobSampleOptions();
+  const std::vector<JobRecord> jobs = GenerateJobSample(o);
+  ASSERT_EQ(jobs.size(), 200u);
+  int capped = 0;
+  for (const JobRecord& j : jobs) {
+    EXPECT_LE(j.duration, absl::Hours(8)) << j.id;
+    EXPECT_GE(j.duration, absl::Seconds(60)) << j.id;
+    EXPECT_LE(j.gpus, 32) << j.id;
+    capped += j.duration == absl::Hours(8) ? 1 : 0;
+  }
+  EXPECT_GT(capped, 0) << "the cap is what keeps one job from setting the makespan";
+  // A cap beyond the sampler's own 30-day bound, or not finite, changes nothing.
+  JobSampleOptions wide = o;
+  wide.max_duration_s = 1e12;
+  JobSampleOptions nan = o;
+  nan.max_duration_s = std::nan("");
+  JobSampleOptions month = o;
+  month.max_duration_s = 30 * 86400;
+  EXPECT_EQ(GenerateJobSample(wide).back().duration, GenerateJobSample(month).back().duration);
+  EXPECT_EQ(GenerateJobSample(nan).size(), 200u);
+}
+
 TEST(GenerateJobSampleTest, OptionsAtTheirEdges) {
   EXPECT_TRUE(GenerateJobSample({.jobs = 0}).empty());
   EXPECT_TRUE(GenerateJobSample({.jobs = -5}).empty());
