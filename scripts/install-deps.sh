@@ -14,6 +14,8 @@ PACKAGES=(
   # kube-scheduler 1.20.2 from Debian's source package (apt-get source, Go, Debian's reflect2)
   etcd-server golang-go golang-github-modern-go-reflect2-dev dpkg-dev rsync make openssl curl
   python3
+  # test/browser: the simulator's HTML reports rendered in headless Chromium
+  chromium
 )
 
 missing=()

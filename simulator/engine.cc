@@ -374,6 +374,13 @@ class SimRun {
           multi_bw_sum_ / static_cast<double>(result_.multi_gpu_pods_on_topology);
     }
     result_.curve = recorder_->Curve();
+    const framework::ClusterSnapshot& model = Model();
+    result_.node_gpu_alloc_milli.reserve(model.Nodes().size());
+    for (const framework::NodeInfo* n : model.Nodes()) {
+      const int64_t cap = static_cast<int64_t>(n->gpu_count()) * kOneGpu.value();
+      result_.node_gpu_alloc_milli.push_back(
+          cap == 0 ? int16_t{-1} : static_cast<int16_t>(n->gpu_milli_used().value() * 1000 / cap));
+    }
     result_.unallocated_at_100 = recorder_->UnallocatedAt(100);
     result_.unallocated_at_130 = recorder_->UnallocatedAt(130);
     result_.decision_log_digest = digest_.Hex();

@@ -264,6 +264,62 @@ std::vector<Series> SeriesOf(const std::vector<PolicyCurve>& curves,
   return out;
 }
 
+
+// Per policy (its first run), every node as one cell coloured by the share of its GPUs allocated
+// at the end of the run, in the model's node order so that a cell is the same node in every map.
+std::string HeatMaps(const std::vector<RunResult>& runs) {
+  std::vector<const RunResult*> first;
+  for (const RunResult& r : runs) {
+    if (r.node_gpu_alloc_milli.empty()) continue;
+    if (std::none_of(first.begin(), first.end(),
+                     [&](const RunResult* f) { return f->policy == r.policy; })) {
+      first.push_back(&r);
+    }
+  }
+  if (first.empty()) return "";
+  constexpr int kCell = 10, kGap = 1;
+  std::string out = absl::StrCat(
+      "<h2>GPU allocation per node at the end of the run</h2>\n<p class=\"note\">One square per "
+      "node, in the same place in every map: white is idle, dark blue fully allocated, grey has "
+      "no GPUs. Each policy's first seed. Partly blue squares are nodes with GPUs left over; where "
+      "many are pale, the leftovers are scattered (fragmented).</p>\n<div class=\"heatmaps\" "
+      "style=\"display:flex;flex-wrap:wrap;gap:8px 32px\">\n");
+  for (const RunResult* r : first) {
+    const size_t n = r->node_gpu_alloc_milli.size();
+    const int cols = static_cast<int>(std::clamp<size_t>(
+        static_cast<size_t>(std::ceil(std::sqrt(static_cast<double>(n) * 3))), 1, 60));
+    const int rows = static_cast<int>((n + cols - 1) / cols);
+    const int w = cols * (kCell + kGap), hgt = rows * (kCell + kGap);
+    int64_t full = 0, partly = 0, idle = 0;
+    absl::StrAppend(&out, "<figure class=\"heat\" style=\"margin:0\"><figcaption>", HtmlEscape(r->policy),
+                    " (seed ", r->seed, ")</figcaption>\n<svg class=\"heatmap\" role=\"img\" "
+                    "aria-label=\"GPU allocation per node, ", HtmlEscape(r->policy),
+                    "\" width=\"", w, "\" height=\"", hgt, "\" viewBox=\"0 0 ", w, " ", hgt,
+                    "\">");
+    for (size_t i = 0; i < n; ++i) {
+      const int v = r->node_gpu_alloc_milli[i];
+      std::string fill = "#bbb";
+      if (v >= 0) {
+        // White to #08306b (dark blue), linear in the allocated share.
+        const double t = v / 1000.0;
+        fill = absl::StrFormat("#%02x%02x%02x", static_cast<int>(255 + (8 - 255) * t),
+                               static_cast<int>(255 + (48 - 255) * t),
+                               static_cast<int>(255 + (107 - 255) * t));
+        (v >= 1000 ? full : v == 0 ? idle : partly)++;
+      }
+      absl::StrAppend(&out, "<rect x=\"", static_cast<int>(i % cols) * (kCell + kGap), "\" y=\"",
+                      static_cast<int>(i / cols) * (kCell + kGap), "\" width=\"", kCell,
+                      "\" height=\"", kCell, "\" fill=\"", fill, "\"><title>node ", i, ": ",
+                      v < 0 ? std::string("no GPUs") : absl::StrCat(v / 10, " % allocated"),
+                      "</title></rect>");
+    }
+    absl::StrAppend(&out, "</svg><p class=\"note\">", full, " nodes full, ", partly,
+                    " partly allocated, ", idle, " idle</p></figure>\n");
+  }
+  absl::StrAppend(&out, "</div>\n");
+  return out;
+}
+
 std::string ReportHtml(const std::vector<RunResult>& runs,
                        const std::vector<PolicySummary>& summaries, const std::string& title,
                        const std::vector<std::string>& warnings) {
@@ -395,6 +451,7 @@ std::string ReportHtml(const std::vector<RunResult>& runs,
                     RenderChart(failed));
   }
 
+  absl::StrAppend(&h, HeatMaps(runs));
   absl::StrAppend(&h, "<h2>Runs</h2>\n<details><summary>", runs.size(),
                   runs.size() == 1 ? " run" : " runs",
                   " (policy, seed, KPIs, decision-log digest; full data in runs.csv and "

@@ -261,6 +261,25 @@ TEST(WriteReport, HtmlIsSelfContainedWithChartsLegendAndEveryPolicy) {
   EXPECT_THAT(html, Not(HasSubstr("nan")));
 }
 
+TEST(WriteReport, HeatMapShowsEveryNodeOfEachPolicysFirstRun) {
+  std::vector<RunResult> runs = SmallRuns();
+  runs[0].node_gpu_alloc_milli = {-1, 0, 500, 1000};
+  runs[1].node_gpu_alloc_milli = {-1, 1000, 1000, 1000};  // fgd's second seed: not drawn
+  runs[2].node_gpu_alloc_milli = {-1, 250, 250, 0};
+  const fs::path dir = FreshDir("heat");
+  ASSERT_TRUE(WriteReport(dir.string(), runs, "heat").ok());
+  const std::string html = ReadAll(dir / "report.html");
+  EXPECT_THAT(html, HasSubstr("<h2>GPU allocation per node at the end of the run</h2>"));
+  EXPECT_THAT(html, HasSubstr("fgd (seed 42)"));
+  EXPECT_THAT(html, HasSubstr("bestfit (seed 42)"));
+  EXPECT_THAT(html, HasSubstr("1 nodes full, 1 partly allocated, 1 idle"));
+  EXPECT_THAT(html, HasSubstr("0 nodes full, 2 partly allocated, 1 idle"));
+  EXPECT_THAT(html, Not(HasSubstr("3 nodes full")));
+  EXPECT_THAT(html, HasSubstr("<title>node 0: no GPUs</title>"));
+  EXPECT_THAT(html, HasSubstr("fill=\"#08306b\"><title>node 3: 100 % allocated</title>"));
+  EXPECT_THAT(html, HasSubstr("fill=\"#ffffff\"><title>node 1: 0 % allocated</title>"));
+}
+
 TEST(WriteReport, EscapesPolicyNamesAndTitleInHtml) {
   const fs::path dir = FreshDir("escape");
   std::vector<RunResult> runs = {MakeRun("<b>&", 1, 5.0, 4.0)};

@@ -45,6 +45,9 @@ struct RunResult {
   double mean_multi_gpu_min_bandwidth_gbps = 0;
   // The same by GPU count: count -> (pods, mean min bandwidth GB/s).
   std::map<int, std::pair<int64_t, double>> min_bandwidth_by_gpu_count;
+  // Per node of the model (in its order), the allocated share of its GPUs in milli (0..1000) at
+  // the end of the run; -1 for a node without GPUs. The report's heat map.
+  std::vector<int16_t> node_gpu_alloc_milli;
   // Hex digest of the decision log: equal seeds and inputs give equal digests.
   std::string decision_log_digest;
   double wall_seconds = 0;  // informational; not part of any decision

@@ -78,6 +78,7 @@ Json RunJson(size_t position, const RunResult& r) {
     bw.push_back(std::move(e));
   }
   j["min_bandwidth_by_gpu_count"] = std::move(bw);
+  j["node_gpu_alloc_milli"] = r.node_gpu_alloc_milli;
   j["decision_log_digest"] = r.decision_log_digest;
   j["wall_seconds"] = ExactDouble(r.wall_seconds);
   Json curve = Json::array();
@@ -249,7 +250,7 @@ RunResult ReadRun(const Json& j, const std::string& path) {
           "pods_scheduled", "pods_failed", "unallocated_at_100", "unallocated_at_130",
           "empty_frag_amount_pct", "multi_gpu_pods_on_topology",
           "mean_multi_gpu_min_bandwidth_gbps", "min_bandwidth_by_gpu_count",
-          "decision_log_digest", "wall_seconds", "curve"});
+          "node_gpu_alloc_milli", "decision_log_digest", "wall_seconds", "curve"});
   auto f = [&](const char* key) { return Sub(path, key); };
   RunResult r;
   r.policy = String(j["policy"], f("policy"));
@@ -280,6 +281,13 @@ RunResult ReadRun(const Json& j, const std::string& path) {
                                           Double(bw[i]["mean_gbps"], Sub(at, "mean_gbps"))))
             .second;
     if (!fresh) Refuse(Sub(at, "gpus"), absl::StrCat(gpus, " GPUs is listed twice"));
+  }
+  const std::string alloc_path = f("node_gpu_alloc_milli");
+  const Json& alloc = Array(j["node_gpu_alloc_milli"], alloc_path);
+  r.node_gpu_alloc_milli.reserve(alloc.size());
+  for (size_t i = 0; i < alloc.size(); ++i) {
+    r.node_gpu_alloc_milli.push_back(
+        static_cast<int16_t>(Signed(alloc[i], At(alloc_path, i), -1, 1000)));
   }
   r.decision_log_digest = String(j["decision_log_digest"], f("decision_log_digest"));
   r.wall_seconds = Double(j["wall_seconds"], f("wall_seconds"));
