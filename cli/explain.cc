@@ -95,7 +95,7 @@ void PrintExplanation(const nlohmann::json& a, std::ostream& out) {
   }
   const nlohmann::json changes = a.value("changes", nlohmann::json::array());
   if (!changes.empty()) {
-    out << "It would fit:\n";
+    out << "What would place it:\n";
     for (const auto& c : changes) {
       std::vector<std::string> on = c.value("fitsOn", std::vector<std::string>());
       out << "  - " << c.value("change", std::string());

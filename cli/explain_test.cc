@@ -43,7 +43,7 @@ TEST(Explain, TheAnswerReadsAsReasonsPerNodeAndCheckedChanges) {
             "  never here: node(s) had no GPU of model H100  (b)\n"
             "  gang ml/g needs 2 members like this one placed at once: 0 fit now, at most 2 on an "
             "empty cluster\n"
-            "It would fit:\n"
+            "What would place it:\n"
             "  - ask for 2 GPUs instead of 4  (then on a, c)\n"
             "  - wait: fits on a once ml/x leaves\n");
   std::ostringstream bound;

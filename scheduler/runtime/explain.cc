@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "topology/cluster_topology.h"
 
 namespace gpusched::runtime {
 namespace {
@@ -119,6 +121,17 @@ std::optional<std::vector<std::string>> DeparturesThatFit(Framework& fw,
 
 std::string Plural(size_t n, const char* one, const char* many) { return n == 1 ? one : many; }
 
+// The gang plugin's annotation (plugins/gang/gang_plugin.h; not included: runtime is below plugins).
+constexpr char kGangTopologyKey[] = "gpusched.io/gang-topology";
+
+std::optional<topology::Level> LevelNamed(const std::string& name) {
+  for (topology::Level l : {topology::Level::kNvlinkDomain, topology::Level::kRack,
+                            topology::Level::kBlock, topology::Level::kZone}) {
+    if (topology::LevelName(l) == name) return l;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool Explanation::fits_now() const {
@@ -159,6 +172,39 @@ Explanation Explain(Framework& fw, const cache::ClusterCache& model, const PodIn
                           empty < need ? " (it can never fit as declared: fewer members, or "
                                          "smaller ones)"
                                        : "");
+    // Kept within one rack (or NVLink domain, block, zone): the best such group now, and
+    // whether spanning groups would do.
+    if (auto it = pod.annotations.find(kGangTopologyKey);
+        it != pod.annotations.end() && it->second != "any") {
+      const std::optional<topology::Level> level = LevelNamed(it->second);
+      if (level) {
+        std::vector<topology::ClusterTopology::NodeLabels> labels;
+        for (const NodeInfo* n : model.Nodes()) labels.push_back({n->name().str(), n->spec().labels});
+        const topology::ClusterTopology topo = topology::ClusterTopology::FromLabels(labels);
+        std::map<std::string, int64_t> per_group;
+        for (size_t i = 0; i < names.size(); ++i) {
+          const std::string group = topo.GroupOf(names[i].str(), *level);
+          if (group.empty() || !e.nodes[i].fits) continue;
+          per_group[group] += MembersOnNode(*model.Nodes()[i], req, false);
+        }
+        std::string best_group;
+        int64_t best = 0;
+        for (const auto& [group, n] : per_group) {
+          if (n > best) best = n, best_group = group;
+        }
+        absl::StrAppend(&e.gang, "; within one ", it->second, " (", kGangTopologyKey, "): ", best,
+                        best_group.empty() ? "" : absl::StrCat(" fit now in ", best_group));
+        if (best < need && now >= need) {
+          e.changes.push_back({"any-rack",
+                               absl::StrCat("let the gang span ", it->second, "s (", kGangTopologyKey,
+                                            ": any): ", now, " members fit now across them"),
+                               {}});
+          for (size_t i = 0; i < names.size() && e.changes.back().fits_on.size() < kMaxFitsOn; ++i) {
+            if (e.nodes[i].fits) e.changes.back().fits_on.push_back(names[i]);
+          }
+        }
+      }
+    }
   }
   if (e.fits_now()) return e;
 

@@ -8,7 +8,9 @@
 //     its nodeSelector;
 //   - the same pod, after some pods leave: on a node, the fewest of its pods (smallest first)
 //     whose departure lets it fit, a gang's held plan named as such;
-//   - for a gang member: how many members of its shape fit now, and on an empty cluster.
+//   - for a gang member: how many members of its shape fit now, and on an empty cluster; for a
+//     gang kept within one rack (gpusched.io/gang-topology), how many fit in the best one, and
+//     whether letting it span racks would place it now.
 //
 //   runtime::Explanation e = runtime::Explain(framework, *store.Current(), pod);
 //   for (const auto& c : e.changes) std::cout << c.what << " -> " << c.fits_on[0] << "\n";
@@ -37,7 +39,7 @@ struct Explanation {
   std::vector<NodeVerdict> nodes;  // every node of the model, in the model's order
   struct Change {
     std::string kind;             // fewer-gpus | smaller-share | less-memory | other-model |
-                                  // no-topology | no-node-selector | wait
+                                  // no-topology | no-node-selector | wait | any-rack
     std::string what;             // for a person: "ask for 4 GPUs instead of 8"
     std::vector<NodeId> fits_on;  // where it would fit then (first ones, at most 5)
   };

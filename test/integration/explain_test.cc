@@ -101,6 +101,32 @@ TEST_F(ExplainTest, AGangTooBigForTheClusterSaysItCanNeverFit) {
             "an empty cluster (it can never fit as declared: fewer members, or smaller ones)");
 }
 
+TEST(ExplainGangTopology, AGangKeptInOneRackIsToldThatSpanningRacksWouldPlaceIt) {
+  LiveWorld w;
+  ASSERT_TRUE(w.Start("binpack").ok());
+  for (const char* rack : {"r1", "r2"}) {
+    ASSERT_TRUE(w.live
+                    ->OnNodeAdd(NodeBuilder(std::string("n-") + rack)
+                                    .Gpus(8, "H100")
+                                    .Label("topology.gpusched.io/rack", rack)
+                                    .Build())
+                    .ok());
+  }
+  const PodInfo member = PodBuilder("m-0")
+                             .Gpus(8, "H100")
+                             .Gang("default/m", 2)
+                             .Annotation("gpusched.io/gang-topology", "rack")
+                             .Build();
+  const runtime::Explanation e = runtime::Explain(w.live->framework(), *w.live->Snapshot(), member);
+  EXPECT_THAT(e.gang, HasSubstr("2 fit now, at most 2 on an empty cluster"));
+  EXPECT_THAT(e.gang, HasSubstr("within one rack (gpusched.io/gang-topology): 1 fit now in"));
+  ASSERT_EQ(e.changes.size(), 1u);
+  EXPECT_EQ(e.changes[0].kind, "any-rack");
+  EXPECT_EQ(e.changes[0].what,
+            "let the gang span racks (gpusched.io/gang-topology: any): 2 members fit now across them");
+  EXPECT_EQ(e.changes[0].fits_on.size(), 2u);
+}
+
 TEST_F(ExplainTest, AModelNoNodeHasIsNeverHereEverywhere) {
   const runtime::Explanation e = Explain(PodBuilder("p").Gpus(1, "H100").Build());
   EXPECT_FALSE(e.fits_now());
