@@ -127,6 +127,21 @@ std::string Csv(const std::vector<JobSimResult>& results) {
   return out;
 }
 
+// A chart of a percentage against hours (not against arrived workload: no 100 % marker).
+Chart PercentChart(std::string id, std::string aria_label, std::string x_label, std::string y_label,
+                   std::string legend_value_header) {
+  Chart c;
+  c.id = std::move(id);
+  c.aria_label = std::move(aria_label);
+  c.x_label = std::move(x_label);
+  c.y_label = std::move(y_label);
+  c.percent_y = true;
+  c.arrived_marker = false;
+  c.x_hi = 0;
+  c.legend_value_header = std::move(legend_value_header);
+  return c;
+}
+
 std::string Html(const std::vector<JobSimResult>& results, const std::string& title) {
   std::string page = absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>",
@@ -177,15 +192,8 @@ std::string Html(const std::vector<JobSimResult>& results, const std::string& ti
       if (y >= kBusyPct) busy_end = std::max(busy_end, x);
     }
   }
-  Chart chart;
-  chart.id = "busy";
-  chart.aria_label = "GPUs running jobs over time";
-  chart.x_label = "hours since the first arrival";
-  chart.y_label = "GPUs running jobs (%)";
-  chart.percent_y = true;
-  chart.arrived_marker = false;  // x is time here, not arrived workload
-  chart.x_hi = 0;
-  chart.legend_value_header = "util %";
+  Chart chart = PercentChart("busy", "GPUs running jobs over time", "hours since the first arrival",
+                             "GPUs running jobs (%)", "util %");
   const bool clipped = busy_end > 0 && busy_end < 0.9 * last;
   chart.x_hi = clipped ? busy_end * 1.05 : last;
   for (size_t i = 0; i < results.size(); ++i) {
@@ -207,15 +215,9 @@ std::string Html(const std::vector<JobSimResult>& results, const std::string& ti
                   "</p>\n");
 
   // Job completion times: the share of jobs done within x hours of arriving, per run.
-  Chart cdf;
-  cdf.id = "jct";
-  cdf.aria_label = "distribution of job completion times";
-  cdf.x_label = "job completion time (hours from arrival)";
-  cdf.y_label = "jobs finished within it (%)";
-  cdf.percent_y = true;
-  cdf.arrived_marker = false;
-  cdf.x_hi = 0;
-  cdf.legend_value_header = "p50 h";
+  Chart cdf = PercentChart("jct", "distribution of job completion times",
+                           "job completion time (hours from arrival)",
+                           "jobs finished within it (%)", "p50 h");
   for (const JobSimResult& r : results) {
     if (!r.jct_hours.empty()) {
       cdf.x_hi = std::max(cdf.x_hi, r.jct_hours[r.jct_hours.size() * 95 / 100]);
