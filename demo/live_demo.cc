@@ -31,6 +31,7 @@
 #include "demo/processes.h"
 #include "demo/workload.h"
 #include "extender/k8s/objects.h"
+#include "plugins/gang/declaration.h"
 #include "test/fakes/fake_apiserver.h"
 #include "topology/presets.h"
 
@@ -79,28 +80,6 @@ struct Latencies {
   }
 };
 
-std::string Key(const Json& obj) {
-  return absl::StrCat(obj["metadata"].value("namespace", "default"), "/",
-                      obj["metadata"]["name"].get<std::string>());
-}
-
-// The PodGroup a pod belongs to, by whichever convention it uses ("" for none).
-std::string GangOf(const Json& pod) {
-  const Json& md = pod["metadata"];
-  const Json labels = md.value("labels", Json::object());
-  const Json annotations = md.value("annotations", Json::object());
-  for (const char* key : {"scheduling.x-k8s.io/pod-group", "pod-group.scheduling.sigs.k8s.io"}) {
-    if (labels.contains(key)) return labels[key];
-  }
-  if (annotations.contains("scheduling.k8s.io/group-name")) {
-    return annotations["scheduling.k8s.io/group-name"];
-  }
-  const Json spec = pod.value("spec", Json::object());
-  if (spec.contains("schedulingGroup")) return spec["schedulingGroup"].value("podGroupName", "");
-  if (spec.contains("workloadRef")) return spec["workloadRef"].value("name", "");
-  return "";
-}
-
 // Sum of a metric's samples whose label text contains every one of `labels`.
 double MetricSum(absl::string_view text, absl::string_view name,
                  const std::vector<std::string>& labels = {}) {
@@ -122,13 +101,10 @@ double MetricSum(absl::string_view text, absl::string_view name,
 // How the chosen GPUs are joined: "NVLink between every pair, >= 450 GB/s" or "PCIe, 32 GB/s".
 std::string DescribeSet(const topology::GpuTopology& t, const std::vector<int>& gpus) {
   if (gpus.size() < 2) return "";
-  double min_bw = 1e18;
+  const double min_bw = t.MinBandwidth(gpus);
   bool all_nvlink = true;
   for (size_t i = 0; i < gpus.size(); ++i) {
-    for (size_t j = i + 1; j < gpus.size(); ++j) {
-      min_bw = std::min(min_bw, t.Bandwidth(gpus[i], gpus[j]));
-      all_nvlink = all_nvlink && t.NvLinks(gpus[i], gpus[j]) > 0;
-    }
+    for (size_t j = i + 1; j < gpus.size(); ++j) all_nvlink = all_nvlink && t.NvLinks(gpus[i], gpus[j]) > 0;
   }
   const bool switched = std::any_of(t.devices().begin(), t.devices().end(), [](const auto& d) {
     return d.kind == topology::DeviceKind::kNvSwitch;
@@ -209,6 +185,7 @@ class Demo {
     absl::StatusOr<Workload> workload = LoadWorkload(o_.workload);
     if (!workload.ok()) return workload.status();
     workload_ = std::move(*workload);
+    if (absl::Status st = DecodeWorkload(); !st.ok()) return st;
 
     out_ << "gpusched live demo: a GPU cluster on 127.0.0.1, scheduled through gpusched-extender\n"
          << "exactly as kube-scheduler would use it (logs and configuration in " << o_.out << "/)\n\n";
@@ -234,6 +211,47 @@ class Demo {
         }
         absl::SleepFor(absl::Milliseconds(100));
       }
+    }
+    return absl::OkStatus();
+  }
+
+  // Each pod as the extender reads it (its GPU request, extender/k8s/objects.h) and its gang (the
+  // gang plugin's rules, against the workload's own PodGroups): for the lines printed and for the
+  // simulator's copy of the workload.
+  absl::Status DecodeWorkload() {
+    plugins::gang::PodGroupSet groups;
+    for (const GroupObject& g : workload_.groups) {
+      const std::string what = absl::StrCat(o_.workload, ": ", g.resource, " ",
+                                            g.object["metadata"]["name"].get<std::string>());
+      if (absl::EndsWith(g.resource, "/workloads")) {
+        absl::StatusOr<std::vector<plugins::gang::PodGroupInfo>> w =
+            extender::k8s::DecodeWorkloadJson(g.object);
+        if (!w.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", w.status().message()));
+        for (plugins::gang::PodGroupInfo& pg : *w) groups.Upsert(std::move(pg));
+      } else {
+        absl::StatusOr<plugins::gang::PodGroupInfo> pg = extender::k8s::DecodePodGroupJson(g.object);
+        if (!pg.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", pg.status().message()));
+        groups.Upsert(*std::move(pg));
+      }
+    }
+    for (const Json& p : workload_.pods) {
+      absl::StatusOr<extender::k8s::PodObject> obj = extender::k8s::DecodePodJson(p);
+      if (!obj.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(o_.workload, ": pod ", p["metadata"]["name"].get<std::string>(), ": ",
+                         obj.status().message()));
+      }
+      // A gang the extender would refuse shows as no gang here; the extender says why.
+      absl::StatusOr<std::optional<framework::GangRef>> gang =
+          plugins::gang::ResolveGang(obj->info, groups);
+      std::string name;
+      if (gang.ok() && gang->has_value()) {
+        const std::string id = (*gang)->id.str();
+        name = id.substr(id.find('/') + 1);
+        ++gang_members_[name];
+      }
+      gangs_.push_back(std::move(name));
+      requests_.push_back(obj->info.requests.gpu);
     }
     return absl::OkStatus();
   }
@@ -382,11 +400,8 @@ class Demo {
   // Creates the workload's objects (as kubectl and the controllers would) and schedules its pods
   // one by one, as kube-scheduler would.
   absl::Status Replay() {
-    int whole = 0, shared = 0;
-    for (const Json& p : workload_.pods) {
-      const std::string s = p["spec"].dump();
-      (absl::StrContains(s, "gpu-milli") || absl::StrContains(s, "gpu-memory") ? shared : whole)++;
-    }
+    int shared = 0;
+    for (const framework::GpuRequest& r : requests_) shared += !r.empty() && !r.whole() ? 1 : 0;
     out_ << "Workload " << o_.workload << ": " << workload_.pods.size() << " pods ("
          << workload_.groups.size() << " gangs; " << shared << " ask for a share of one GPU)\n";
     for (const GroupObject& g : workload_.groups) api_->Apply(g.resource, g.object);
@@ -410,7 +425,7 @@ class Demo {
     for (size_t i = 0; i < workload_.pods.size(); ++i) {
       if (absl::Status s = CheckInterrupted(); !s.ok()) return s;
       if (std::string dead = procs_.FirstExited(); !dead.empty()) return absl::InternalError(dead);
-      absl::StatusOr<Outcome> o = ScheduleOne(workload_.pods[i], node_names);
+      absl::StatusOr<Outcome> o = ScheduleOne(workload_.pods[i], gangs_[i], node_names);
       if (!o.ok()) return o.status();
       outcomes_.push_back(std::move(*o));
       DrawBar(i + 1);
@@ -420,10 +435,11 @@ class Demo {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<Outcome> ScheduleOne(const Json& created, const std::vector<std::string>& node_names) {
+  absl::StatusOr<Outcome> ScheduleOne(const Json& created, const std::string& gang,
+                                      const std::vector<std::string>& node_names) {
     const std::string ns = created["metadata"]["namespace"];
     const std::string name = created["metadata"]["name"];
-    Outcome o{absl::StrCat(ns, "/", name), "", "", GangOf(created)};
+    Outcome o{absl::StrCat(ns, "/", name), "", "", gang};
     std::optional<Json> pod = api_->Get(FakeApiServer::kPods, ns, name);
     if (!pod) return absl::InternalError(absl::StrCat("pod ", o.pod, " vanished from the API"));
     const Json args = {{"Pod", *pod}, {"Nodes", nullptr}, {"NodeNames", node_names}};
@@ -530,9 +546,7 @@ class Demo {
     const size_t i = outcomes_.size() + 1;
     std::string gang;
     if (!o.gang.empty()) {
-      int members = 0;
-      for (const Json& p : workload_.pods) members += GangOf(p) == o.gang ? 1 : 0;
-      gang = absl::StrCat("  [gang ", o.gang, ", ", members, " members]");
+      gang = absl::StrCat("  [gang ", o.gang, ", ", gang_members_[o.gang], " members]");
     }
     const std::string head = absl::StrFormat("[%2d/%d] %-26s", i, workload_.pods.size(), o.pod);
     if (o.node.empty()) {
@@ -688,8 +702,9 @@ class Demo {
     return absl::OkStatus();
   }
 
-  // The same pods through the simulator's six policies: pods one by one on the same GPUs (the
-  // simulator's openb replay has no gangs and no wiring; it compares where shares land).
+  // The same pod mix through the simulator's six policies (inflation: pods drawn from it until
+  // 130 % of the GPUs are asked for; the openb format has no gangs, the wiring comes from
+  // --topology).
   absl::Status Simulate() {
     std::ofstream nodes(OutPath("sim-nodes.csv"));
     nodes << "sn,cpu_milli,memory_mib,gpu,model\n";
@@ -712,34 +727,19 @@ class Demo {
     pods << "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,"
             "deletion_time,scheduled_time\n";
     int t = 0;
-    for (const Json& p : workload_.pods) {
-      int64_t count = 0, milli = 0;
-      for (const Json& c : p["spec"]["containers"]) {
-        const Json limits = c.value("resources", Json::object()).value("limits", Json::object());
-        int64_t v = 0;
-        if (limits.contains("nvidia.com/gpu") && absl::SimpleAtoi(limits["nvidia.com/gpu"].get<std::string>(), &v)) count += v;
-        if (limits.contains("gpusched.io/gpu-milli") && absl::SimpleAtoi(limits["gpusched.io/gpu-milli"].get<std::string>(), &v)) milli += v;
+    for (size_t i = 0; i < workload_.pods.size(); ++i) {
+      const framework::GpuRequest& req = requests_[i];
+      std::vector<std::string> models;  // in the simulator's short names
+      for (const std::string& m : req.models) {
+        if (auto it = model_of.find(m); it != model_of.end()) models.push_back(it->second);
       }
-      if (count == 0 && milli > 0) count = 1;
-      if (milli == 0 && count > 0) milli = 1000;
-      std::string spec;
-      const Json ann = p["metadata"].value("annotations", Json::object());
-      if (ann.contains("gpusched.io/gpu-model")) {
-        std::vector<std::string> names;
-        for (absl::string_view m : absl::StrSplit(ann["gpusched.io/gpu-model"].get<std::string>(), absl::ByAnyChar("|,"))) {
-          auto it = model_of.find(std::string(m));
-          names.push_back(it == model_of.end() ? std::string(m) : it->second);
-        }
-        spec = absl::StrJoin(names, "|");
-      }
-      if (!spec.empty() && std::none_of(model_of.begin(), model_of.end(), [&](const auto& m) {
-            return absl::StrContains(absl::StrCat("|", spec, "|"), absl::StrCat("|", m.second, "|"));
-          })) {
-        continue;  // a model the cluster lacks: it fits nowhere, here as in the live run
-      }
-      pods << p["metadata"]["namespace"].get<std::string>() << "." << p["metadata"]["name"].get<std::string>()
-           << ",1000,4096," << count << "," << milli << "," << spec << ",LS,Running," << t
-           << "," << 1000000 << "," << t << "\n";
+      // A pod pinned to models the cluster lacks fits nowhere, here as in the live run.
+      if (!req.models.empty() && models.empty()) continue;
+      const Json& md = workload_.pods[i]["metadata"];
+      pods << md["namespace"].get<std::string>() << "." << md["name"].get<std::string>()
+           << ",1000,4096," << req.count << "," << req.milli_per_gpu.value() << ","
+           << absl::StrJoin(models, "|") << ",LS,Running," << t << "," << 1000000 << "," << t
+           << "\n";
       ++t;
     }
     if (!nodes || !pods) return absl::InternalError(absl::StrCat("cannot write into ", o_.out));
@@ -798,6 +798,10 @@ class Demo {
   uint16_t extender_port_ = 0;
   std::unique_ptr<http::Client> extender_;
   std::vector<Outcome> outcomes_;
+  // Per workload pod (DecodeWorkload): its GPU request and its gang's name ("" for none).
+  std::vector<framework::GpuRequest> requests_;
+  std::vector<std::string> gangs_;
+  std::map<std::string, int> gang_members_;  // gang name -> pods of the workload in it
   Latencies lat_;
   absl::Duration replay_time_;
   bool bar_shown_ = false;

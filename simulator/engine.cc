@@ -422,13 +422,9 @@ class SimRun {
   void RecordBandwidth(const runtime::ScheduleResult& r) {
     const framework::NodeInfo* node = Model().FindNode(r.node);
     if (node == nullptr || node->spec().topology == nullptr) return;
-    double min_bw = std::numeric_limits<double>::infinity();
-    for (size_t a = 0; a < r.gpus.size(); ++a) {
-      for (size_t b = a + 1; b < r.gpus.size(); ++b) {
-        min_bw = std::min(min_bw, node->spec().topology->Bandwidth(r.gpus[a].gpu.value(),
-                                                                   r.gpus[b].gpu.value()));
-      }
-    }
+    std::vector<int> gpus;
+    for (const framework::GpuShare& g : r.gpus) gpus.push_back(g.gpu.value());
+    const double min_bw = node->spec().topology->MinBandwidth(gpus);
     ++result_.multi_gpu_pods_on_topology;
     multi_bw_sum_ += min_bw;
     auto& [count, mean] = result_.min_bandwidth_by_gpu_count[static_cast<int>(r.gpus.size())];

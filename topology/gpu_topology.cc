@@ -531,6 +531,15 @@ double GpuTopology::Bandwidth(int gpu_a, int gpu_b) const {
   return bw_[static_cast<size_t>(gpu_a) * gpu_count_ + gpu_b];
 }
 
+double GpuTopology::MinBandwidth(const std::vector<int>& gpus) const {
+  if (gpus.size() < 2) return 0;
+  double lo = std::numeric_limits<double>::infinity();
+  for (size_t a = 0; a < gpus.size(); ++a) {
+    for (size_t b = a + 1; b < gpus.size(); ++b) lo = std::min(lo, Bandwidth(gpus[a], gpus[b]));
+  }
+  return lo;
+}
+
 int GpuTopology::Hops(int gpu_a, int gpu_b) const {
   if (gpu_a < 0 || gpu_b < 0 || gpu_a >= gpu_count_ || gpu_b >= gpu_count_) return -1;
   return hops_[static_cast<size_t>(gpu_a) * gpu_count_ + gpu_b];

@@ -89,6 +89,9 @@ class GpuTopology {
   uint64_t id() const { return id_; }
   int gpu_count() const { return gpu_count_; }
   double Bandwidth(int gpu_a, int gpu_b) const;  // GB/s; 0 for a == b
+  // The slowest pair among `gpus` (GB/s): what collective communication waits on; 0 for fewer
+  // than two GPUs.
+  double MinBandwidth(const std::vector<int>& gpus) const;
   int Hops(int gpu_a, int gpu_b) const;          // links on the chosen path; 0 for a == b
   int NumaOf(int gpu) const;                     // -1 unknown
   // Whether two GPUs share a direct NVLink (count > 0 links of kind kNvLink).

@@ -45,40 +45,10 @@ bool Admits(const NodeInfo& node, const PodInfo& pod) {
   return taints.Filter(none, pod, node).ok() && selector.Filter(none, pod, node).ok();
 }
 
-int Quotient(int64_t free, int64_t want, int cap) {
-  if (want <= 0) return cap;
-  if (free <= 0) return 0;
-  return static_cast<int>(std::min<int64_t>(free / want, cap));
-}
-
 }  // namespace
 
 int CountFits(const NodeInfo& node, const PodInfo& pod, int cap) {
-  if (!Admits(node, pod)) return 0;
-  const framework::PodResources& req = pod.requests;
-  int n = std::min(cap, std::max(0, node.spec().max_pods - node.pod_count()));
-  n = std::min(n, Quotient(node.cpu_free().value(), req.cpu.value(), cap));
-  n = std::min(n, Quotient(node.memory_free().value(), req.memory.value(), cap));
-  if (n == 0 || req.gpu.empty()) return n;
-  if (req.gpu.whole()) {
-    int free = 0;
-    for (const framework::GpuSlot& s : node.gpus()) {
-      if (s.device.healthy && s.fully_free() && req.gpu.AllowsModel(s.device.model) &&
-          s.device.memory >= req.gpu.memory_per_gpu) {
-        ++free;
-      }
-    }
-    return std::min(n, free / req.gpu.count);
-  }
-  // Shares of one GPU: place them one by one on a copy, the way the device choice would.
-  NodeInfo copy = node;
-  int placed = 0;
-  while (placed < n) {
-    std::optional<std::vector<framework::GpuShare>> gpus = framework::TryAllocate(copy, req.gpu);
-    if (!gpus || !copy.AddPod(req, *gpus).ok()) break;
-    ++placed;
-  }
-  return placed;
+  return Admits(node, pod) ? framework::CountCopies(node, pod.requests, cap) : 0;
 }
 
 absl::StatusOr<std::unique_ptr<framework::Plugin>> GangPlugin::New(

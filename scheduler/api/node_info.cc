@@ -369,4 +369,40 @@ std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const Gpu
   return out;
 }
 
+namespace {
+
+int Quotient(int64_t free, int64_t want, int cap) {
+  if (want <= 0) return cap;
+  if (free <= 0) return 0;
+  return static_cast<int>(std::min<int64_t>(free / want, cap));
+}
+
+}  // namespace
+
+int CountCopies(const NodeInfo& node, const PodResources& req, int cap) {
+  int n = std::min(cap, std::max(0, node.spec().max_pods - node.pod_count()));
+  n = std::min(n, Quotient(node.cpu_free().value(), req.cpu.value(), cap));
+  n = std::min(n, Quotient(node.memory_free().value(), req.memory.value(), cap));
+  if (n == 0 || req.gpu.empty()) return n;
+  if (req.gpu.whole()) {
+    int free = 0;
+    for (const GpuSlot& s : node.gpus()) {
+      if (s.device.healthy && s.fully_free() && req.gpu.AllowsModel(s.device.model) &&
+          s.device.memory >= req.gpu.memory_per_gpu) {
+        ++free;
+      }
+    }
+    return std::min(n, free / req.gpu.count);
+  }
+  // Shares of one GPU: place them one by one on a copy, the way the device choice would.
+  NodeInfo copy = node;
+  int placed = 0;
+  while (placed < n) {
+    std::optional<std::vector<GpuShare>> gpus = TryAllocate(copy, req.gpu);
+    if (!gpus || !copy.AddPod(req, *gpus).ok()) break;
+    ++placed;
+  }
+  return placed;
+}
+
 }  // namespace gpusched::framework

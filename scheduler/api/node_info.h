@@ -208,4 +208,9 @@ enum class GpuSelection : uint8_t { kBinpack, kSpread };
 std::optional<std::vector<GpuShare>> TryAllocate(const NodeInfo& node, const GpuRequest& req,
                                                  GpuSelection selection = GpuSelection::kBinpack);
 
+// How many more pods of `req`'s size fit on `node` now by its resources alone (CPU, memory, pod
+// count, GPUs; shares placed one by one as TryAllocate would), at most `cap`. Taints, selectors
+// and cordon are the Filter plugins' business, not counted here.
+int CountCopies(const NodeInfo& node, const PodResources& req, int cap = 1024);
+
 }  // namespace gpusched::framework

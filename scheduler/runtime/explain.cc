@@ -58,24 +58,12 @@ std::optional<int64_t> LargestFitting(int64_t lo, int64_t hi, int64_t step, F fi
   return good;
 }
 
-// How many members of `req`'s shape one node holds by its GPUs alone: now, or empty.
-int64_t MembersOnNode(const NodeInfo& n, const framework::GpuRequest& req, bool empty) {
-  int64_t whole = 0, by_milli = 0, by_memory = 0;
-  for (const GpuSlot& g : n.gpus()) {
-    if (!g.device.healthy || !req.AllowsModel(g.device.model)) continue;
-    if (g.device.memory < req.memory_per_gpu) continue;
-    const bool free = empty || g.fully_free();
-    whole += free ? 1 : 0;
-    const int64_t milli = empty ? kOneGpu.value() : g.milli_free.value();
-    const int64_t memory = empty ? g.device.memory.value() : g.memory_free.value();
-    if (req.milli_per_gpu.value() > 0) by_milli += milli / req.milli_per_gpu.value();
-    if (req.memory_per_gpu.value() > 0) by_memory += memory / req.memory_per_gpu.value();
-  }
-  if (req.whole()) return whole / req.count;
-  if (req.milli_per_gpu.value() > 0 && req.memory_per_gpu.value() > 0) {
-    return std::min(by_milli, by_memory);
-  }
-  return req.milli_per_gpu.value() > 0 ? by_milli : by_memory;
+// How many members of `pod`'s shape `node` holds by its resources (framework::CountCopies): now,
+// or once empty.
+int64_t MembersOnNode(const NodeInfo& node, const PodInfo& pod, bool empty) {
+  if (!empty) return framework::CountCopies(node, pod.requests);
+  absl::StatusOr<NodeInfo> fresh = NodeInfo::Create(node.spec());
+  return fresh.ok() ? framework::CountCopies(*fresh, pod.requests) : 0;
 }
 
 std::string Describe(const PlacedPod& p) {
@@ -160,10 +148,11 @@ Explanation Explain(Framework& fw, const cache::ClusterCache& model, const PodIn
 
   if (original.gang.has_value() && original.gang->min_member > 1 && !req.empty()) {
     int64_t now = 0, empty = 0;
+    std::vector<int64_t> now_on(names.size(), 0);  // per node, where the member passes Filter
     for (size_t i = 0; i < names.size(); ++i) {
       const NodeInfo* n = model.Nodes()[i];
-      if (e.nodes[i].fits) now += MembersOnNode(*n, req, false);
-      if (!e.nodes[i].unresolvable) empty += MembersOnNode(*n, req, true);
+      if (e.nodes[i].fits) now += now_on[i] = MembersOnNode(*n, pod, false);
+      if (!e.nodes[i].unresolvable) empty += MembersOnNode(*n, pod, true);
     }
     const int32_t need = original.gang->min_member;
     e.gang = absl::StrCat("gang ", original.gang->id.str(), " needs ", need,
@@ -184,8 +173,7 @@ Explanation Explain(Framework& fw, const cache::ClusterCache& model, const PodIn
         std::map<std::string, int64_t> per_group;
         for (size_t i = 0; i < names.size(); ++i) {
           const std::string group = topo.GroupOf(names[i].str(), *level);
-          if (group.empty() || !e.nodes[i].fits) continue;
-          per_group[group] += MembersOnNode(*model.Nodes()[i], req, false);
+          if (!group.empty()) per_group[group] += now_on[i];
         }
         std::string best_group;
         int64_t best = 0;
