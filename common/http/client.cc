@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -39,6 +40,8 @@ namespace gpusched::http {
 
 namespace {
 
+using internal::FileStamp;
+using internal::Stamp;
 using internal::Sv;
 using internal::ToChrono;
 
@@ -55,6 +58,7 @@ constexpr size_t kHeaderLimit = size_t{1} << 20;
 constexpr size_t kMaxIdle = 8;
 constexpr size_t kErrorBodyLimit = size_t{64} << 10;
 constexpr std::chrono::milliseconds kStopPoll(200);
+constexpr std::chrono::seconds kTokenRecheck(10);
 
 beast::string_view Bv(std::string_view s) { return beast::string_view(s.data(), s.size()); }
 
@@ -174,6 +178,37 @@ struct Conn {
     ioc.run();
   }
 
+  // Runs one operation, started by `start(done)`, until it calls `done(ec)` or `deadline`
+  // passes; then the socket's operations are cancelled and `timed_out` is set. One timer per
+  // operation: the stream's own expiry would arm and cancel one for every read_some (a response
+  // of 100 KB is dozens), each a timerfd syscall on this connection's io_context.
+  template <class Start>
+  error_code RunUntil(std::chrono::steady_clock::time_point deadline, const Start& start,
+                      bool& timed_out) {
+    error_code ec = net::error::would_block;
+    timed_out = false;
+    net::steady_timer timer(ioc, deadline);
+    timer.async_wait([&](error_code e) {
+      if (e) return;  // cancelled: the operation finished first
+      timed_out = true;
+      error_code ignored;
+      Lowest().socket().cancel(ignored);
+    });
+    start([&](error_code e) {
+      ec = e;
+      timer.cancel();
+    });
+    RunAll();
+    return ec;
+  }
+
+  // Reads in chunks of up to 64 KiB (Beast reads what the buffer's capacity allows, and a
+  // flat_buffer emptied by the parser otherwise stays at 512 bytes: a syscall per 512 bytes).
+  void ReserveReadBuffer() {
+    constexpr size_t kReadChunk = size_t{64} << 10;
+    if (buffer.capacity() < kReadChunk) buffer.reserve(kReadChunk);
+  }
+
   // Cancels whatever is in flight, waits for the handlers and closes the socket.
   void Abort() {
     error_code ignored;
@@ -203,7 +238,15 @@ class ClientImpl final : public Client {
                               std::string_view body, const Headers& extra,
                               absl::Duration timeout) override {
     try {
-      return DoImpl(method, target, body, extra, timeout);
+      const std::string token = Token(/*recheck=*/false);
+      absl::StatusOr<Response> r = DoImpl(method, target, body, extra, timeout, token);
+      if (r.ok() && r->status == 401 && !options_.bearer_token_file.empty()) {
+        // The token may have been rotated since it was last read: once more with the new one.
+        if (std::string fresh = Token(/*recheck=*/true); fresh != token) {
+          r = DoImpl(method, target, body, extra, timeout, fresh);
+        }
+      }
+      return r;
     } catch (const std::exception& e) {
       return absl::InternalError(absl::StrCat("http client: ", peer_, ": ", e.what()));
     }
@@ -221,6 +264,30 @@ class ClientImpl final : public Client {
   }
 
  private:
+  // The bearer token to send now: the token file's content, re-read when the file changed
+  // (looked at most every kTokenRecheck, or now when `recheck`), else options_.bearer_token.
+  // A file that cannot be read (mid-rotation, say) keeps the last token read.
+  std::string Token(bool recheck) ABSL_LOCKS_EXCLUDED(token_mu_) {
+    if (options_.bearer_token_file.empty()) return options_.bearer_token;
+    MutexLock l(&token_mu_);
+    const auto now = SteadyClock::now();
+    if (!token_read_ || recheck || now - token_checked_ >= kTokenRecheck) {
+      token_read_ = true;
+      token_checked_ = now;
+      const FileStamp stamp = Stamp(options_.bearer_token_file);
+      if (stamp.exists && !(stamp == token_stamp_)) {
+        std::ifstream in(options_.bearer_token_file, std::ios::binary);
+        std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const absl::string_view token = absl::StripAsciiWhitespace(content);
+        if (!token.empty()) {  // unreadable or empty (being rewritten): keep the last one
+          token_ = std::string(token);
+          token_stamp_ = stamp;
+        }
+      }
+    }
+    return token_.empty() ? options_.bearer_token : token_;
+  }
+
   std::string Where(std::string_view method, std::string_view target) const {
     return absl::StrCat(Sv(method), " ", peer_, url_.prefix, Sv(target));
   }
@@ -228,7 +295,8 @@ class ClientImpl final : public Client {
   absl::StatusOr<bhttp::request<bhttp::string_body>> BuildRequest(std::string_view method,
                                                                   std::string_view target,
                                                                   std::string_view body,
-                                                                  const Headers& extra) const {
+                                                                  const Headers& extra,
+                                                                  const std::string& token) const {
     bhttp::request<bhttp::string_body> req;
     if (method.empty()) return absl::InvalidArgumentError("http client: empty method");
     const bhttp::verb verb = bhttp::string_to_verb(Bv(method));
@@ -243,9 +311,7 @@ class ClientImpl final : public Client {
     req.version(11);
     req.set(bhttp::field::host, url_.host_header);
     req.set(bhttp::field::user_agent, "gpusched");
-    if (!options_.bearer_token.empty()) {
-      req.set(bhttp::field::authorization, absl::StrCat("Bearer ", options_.bearer_token));
-    }
+    if (!token.empty()) req.set(bhttp::field::authorization, absl::StrCat("Bearer ", token));
     bool has_content_type = false;
     for (const auto& [name, value] : extra) {
       if (absl::EqualsIgnoreCase(name, "Content-Type")) has_content_type = true;
@@ -374,10 +440,10 @@ class ClientImpl final : public Client {
 
   absl::StatusOr<Response> DoImpl(std::string_view method, std::string_view target,
                                   std::string_view body, const Headers& extra,
-                                  absl::Duration timeout) {
+                                  absl::Duration timeout, const std::string& token) {
     if (timeout <= absl::ZeroDuration()) timeout = options_.timeout;
     const auto deadline = SteadyClock::now() + ToChrono(timeout);
-    auto req = BuildRequest(method, target, body, extra);
+    auto req = BuildRequest(method, target, body, extra, token);
     if (!req.ok()) return req.status();
     const std::string where = Where(method, target);
 
@@ -390,14 +456,17 @@ class ClientImpl final : public Client {
         conn = *std::move(opened);
       }
 
-      error_code ec = net::error::would_block;
-      conn->Lowest().expires_at(deadline);
-      conn->With([&](auto& stream) {
-        bhttp::async_write(stream, *req, [&](error_code e, size_t) { ec = e; });
-      });
-      conn->RunAll();
+      bool timed_out = false;
+      error_code ec = conn->RunUntil(
+          deadline,
+          [&](auto done) {
+            conn->With([&](auto& stream) {
+              bhttp::async_write(stream, *req, [done](error_code e, size_t) { done(e); });
+            });
+          },
+          timed_out);
       if (ec) {
-        if (IsTimeout(ec)) {
+        if (timed_out) {
           return absl::DeadlineExceededError(
               absl::StrCat("http client: ", where, ": sending timed out"));
         }
@@ -410,14 +479,18 @@ class ClientImpl final : public Client {
       parser.body_limit(options_.body_limit);
       parser.header_limit(kHeaderLimit);
       if (method == "HEAD" || method == "head") parser.skip(true);
-      ec = net::error::would_block;
-      conn->Lowest().expires_at(deadline);
-      conn->With([&](auto& stream) {
-        bhttp::async_read(stream, conn->buffer, parser, [&](error_code e, size_t) { ec = e; });
-      });
-      conn->RunAll();
+      conn->ReserveReadBuffer();
+      ec = conn->RunUntil(
+          deadline,
+          [&](auto done) {
+            conn->With([&](auto& stream) {
+              bhttp::async_read(stream, conn->buffer, parser,
+                                [done](error_code e, size_t) { done(e); });
+            });
+          },
+          timed_out);
       if (ec) {
-        if (IsTimeout(ec)) {
+        if (timed_out) {
           return absl::DeadlineExceededError(absl::StrCat(
               "http client: ", where, ": no complete response within ",
               absl::FormatDuration(timeout)));
@@ -485,7 +558,7 @@ class ClientImpl final : public Client {
     if (idle_timeout <= absl::ZeroDuration()) idle_timeout = options_.timeout;
     const auto idle = ToChrono(idle_timeout);
     const std::string where = Where("GET", target);
-    auto req = BuildRequest("GET", target, {}, {});
+    auto req = BuildRequest("GET", target, {}, {}, Token(/*recheck=*/false));
     if (!req.ok()) return req.status();
 
     auto opened = Connect(SteadyClock::now() + ToChrono(options_.timeout));
@@ -588,6 +661,11 @@ class ClientImpl final : public Client {
 
   Mutex mu_;
   std::vector<std::unique_ptr<Conn>> idle_ ABSL_GUARDED_BY(mu_);
+  Mutex token_mu_;
+  bool token_read_ ABSL_GUARDED_BY(token_mu_) = false;
+  std::string token_ ABSL_GUARDED_BY(token_mu_);
+  FileStamp token_stamp_ ABSL_GUARDED_BY(token_mu_);
+  SteadyClock::time_point token_checked_ ABSL_GUARDED_BY(token_mu_);
 };
 
 absl::StatusOr<std::shared_ptr<ssl::context>> MakeClientContext(const ClientOptions& o) {

@@ -2,8 +2,12 @@
 
 // Small conversions the HTTP server and client share (not part of the http.h API).
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "absl/strings/string_view.h"
@@ -19,6 +23,25 @@ inline std::chrono::nanoseconds ToChrono(absl::Duration d) {
   constexpr absl::Duration kMax = absl::Hours(24 * 365);
   d = std::clamp(d, absl::ZeroDuration(), kMax);
   return absl::ToChronoNanoseconds(d);
+}
+
+// What identifies a version of a file on disk (certificates and tokens are re-read when it
+// changes).
+struct FileStamp {
+  bool exists = false;
+  int64_t mtime_ns = 0;
+  int64_t size = 0;
+  uint64_t inode = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+inline FileStamp Stamp(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return FileStamp{.exists = true,
+                   .mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec,
+                   .size = static_cast<int64_t>(st.st_size),
+                   .inode = static_cast<uint64_t>(st.st_ino)};
 }
 
 }  // namespace gpusched::http::internal

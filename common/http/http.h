@@ -101,6 +101,11 @@ struct ClientOptions {
   std::string server_name;
   // Sent as "Authorization: Bearer <token>" when set.
   std::string bearer_token;
+  // A file holding the bearer token (wins over bearer_token while it can be read): re-read when
+  // it changes, checked at most every 10 s and at once when the server answers 401, after which
+  // the request is sent again once with the new token. Projected service-account tokens are
+  // rotated by the kubelet about hourly; client-go re-reads the file the same way.
+  std::string bearer_token_file;
   // Per call (connect, send, whole reply) unless the call gives its own.
   absl::Duration timeout = absl::Seconds(10);
   // Responses larger than this are an error (ResourceExhausted).

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -275,6 +276,55 @@ TEST(HttpTest, ClientTimeoutIsDeadlineExceeded) {
   // A per-call timeout overrides the client's.
   auto slow = client->Do("GET", "/", {}, {}, absl::Seconds(5));
   EXPECT_TRUE(slow.ok()) << slow.status();
+}
+
+// A projected service-account token is rewritten by the kubelet: the client follows the file,
+// and a 401 makes it look at once and send the request again with the new token.
+TEST(HttpTest, BearerTokenFileIsFollowedAndA401RetriesWithTheRotatedToken) {
+  std::atomic<int> requests{0};
+  static constexpr const char* kAccepted[] = {"Bearer first", "Bearer second-token",
+                                              "Bearer nobody-has-this"};
+  std::atomic<int> stage{0};  // which token the server takes now
+  auto server = StartServer({}, [&](const Request& r) {
+    ++requests;
+    Response res;
+    res.status = r.Header("Authorization") == kAccepted[stage.load()] ? 200 : 401;
+    res.body = std::string(r.Header("Authorization"));
+    return res;
+  });
+  ASSERT_NE(server, nullptr);
+  const std::string file = absl::StrCat(::testing::TempDir(), "/http_token_", ::getpid());
+  auto write = [&](const std::string& token) {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(token.c_str(), f);
+    std::fclose(f);
+  };
+  write("first\n");
+  auto client = MakeClient({.base_url = BaseUrl(*server), .bearer_token = "stale",
+                            .bearer_token_file = file});
+  auto r = client->Do("GET", "/");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "Bearer first");  // the file wins over the token given by value
+  EXPECT_EQ(requests.load(), 1);
+
+  // Rotated (a longer token, so the file's size changes even within one mtime tick).
+  stage = 1;
+  write("second-token\n");
+  r = client->Do("GET", "/");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "Bearer second-token");
+  EXPECT_EQ(requests.load(), 3);  // a 401 with the old token, then once more with the new one
+
+  // A 401 the token file cannot fix is answered as it is, without a loop.
+  stage = 2;
+  r = client->Do("GET", "/");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(requests.load(), 4);
+  std::remove(file.c_str());
 }
 
 TEST(HttpTest, ClosedPortIsUnavailable) {

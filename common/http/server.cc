@@ -6,8 +6,6 @@
 // order). Stop() stops the io_context, joins the workers and destroys it, which destroys every
 // pending operation and with it every session (sockets close in their destructors).
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -44,6 +42,8 @@ namespace gpusched::http {
 namespace {
 
 using internal::Sv;
+using internal::FileStamp;
+using internal::Stamp;
 using internal::ToChrono;
 
 
@@ -73,24 +73,6 @@ Response JsonError(int status, std::string_view message) {
   response.status = status;
   response.body = ErrorJson(message);
   return response;
-}
-
-// What identifies a version of a file on disk.
-struct FileStamp {
-  bool exists = false;
-  int64_t mtime_ns = 0;
-  int64_t size = 0;
-  uint64_t inode = 0;
-  bool operator==(const FileStamp&) const = default;
-};
-
-FileStamp Stamp(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return {};
-  return FileStamp{.exists = true,
-                   .mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec,
-                   .size = static_cast<int64_t>(st.st_size),
-                   .inode = static_cast<uint64_t>(st.st_ino)};
 }
 
 absl::StatusOr<std::shared_ptr<ssl::context>> LoadServerContext(const std::string& cert_file,
@@ -264,6 +246,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   // Reads the rest of the request within request_timeout.
   void ReadRequest() {
+    // Beast reads as much as the buffer's capacity allows: a Filter body of 5,000 names (about
+    // 100 KB) in a few reads of up to 64 KiB rather than dozens of 4 KiB.
+    constexpr size_t kReadChunk = size_t{64} << 10;
+    if (buffer_.capacity() < kReadChunk) buffer_.reserve(kReadChunk);
     parser_.emplace();
     parser_->body_limit(shared_->options.body_limit);
     parser_->header_limit(kHeaderLimit);

@@ -292,6 +292,7 @@ absl::StatusOr<http::ClientOptions> Load(const std::string& path, std::string_vi
     if (out.bearer_token.empty()) {
       return e.Bad(uw + ".tokenFile", absl::StrCat("\"", resolved, "\" is empty"));
     }
+    out.bearer_token_file = resolved;  // re-read when it changes, as client-go does
   }
 
   struct Pem {
@@ -380,6 +381,7 @@ absl::StatusOr<http::ClientOptions> InClusterConfig(std::string_view root_arg) {
     return absl::FailedPreconditionError(
         absl::StrCat("in-cluster config: service account token ", token_path, " is empty"));
   }
+  out.bearer_token_file = token_path;  // the kubelet rotates it: the client re-reads it
   const std::string ca_path = root + "/ca.crt";
   absl::StatusOr<std::string> ca = ReadFile(ca_path);
   if (!ca.ok()) {

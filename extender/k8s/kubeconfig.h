@@ -31,7 +31,8 @@ namespace gpusched::extender::k8s {
 //     does) or certificate-authority-data (base64 PEM -> ca_data; data wins over the file),
 //     insecure-skip-tls-verify (-> insecure; with a CA it is an error, as in kubectl),
 //     tls-server-name (-> server_name). proxy-url and extensions are ignored.
-//   user: token (wins) or tokenFile (read now, whitespace trimmed; relative to the kubeconfig),
+//   user: token (wins) or tokenFile (read now and re-read when it changes, whitespace trimmed;
+//     relative to the kubeconfig),
 //     client-certificate / client-certificate-data and client-key / client-key-data (both or
 //     neither; data wins over the file; files must be readable now). exec and auth-provider
 //     plugins and username/password are Unimplemented. A context without a user is anonymous.
@@ -48,9 +49,9 @@ std::string DefaultKubeconfigPath();
 // `root`/ca.crt (ca_file; must exist). Errors name what is missing.
 //
 // Token rotation: projected service-account tokens are short-lived; the kubelet rewrites `token`
-// before it expires (about hourly), and client-go re-reads the file every minute. ClientOptions
-// holds the token by value, so a long-running caller must call InClusterConfig again and
-// re-create its client periodically (every few minutes) or when the API server answers 401.
+// before it expires (about hourly). The options name the file (bearer_token_file), so the client
+// re-reads it when it changes and when the API server answers 401, as client-go does; a
+// kubeconfig's tokenFile is followed the same way.
 absl::StatusOr<http::ClientOptions> InClusterConfig(
     std::string_view root = "/var/run/secrets/kubernetes.io/serviceaccount");
 

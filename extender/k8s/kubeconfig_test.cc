@@ -101,6 +101,7 @@ users:
   EXPECT_EQ(o->cert_file, Path("kube/certs/client.crt"));
   EXPECT_EQ(o->key_file, Path("kube/certs/client.key"));
   EXPECT_EQ(o->bearer_token, "tok-from-file");
+  EXPECT_EQ(o->bearer_token_file, Path("kube/token"));  // followed when it is rewritten
   EXPECT_EQ(o->ca_data, "");
 }
 
@@ -338,6 +339,7 @@ TEST_F(InClusterTest, ReadsTheServiceAccount) {
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->base_url, "https://10.96.0.1:443");
   EXPECT_EQ(o->bearer_token, "eyJhbGciOi.token");
+  EXPECT_EQ(o->bearer_token_file, Path("sa") + "/token");  // the kubelet rotates it
   EXPECT_EQ(o->ca_file, Path("sa") + "/ca.crt");
 
   setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);

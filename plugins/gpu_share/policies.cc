@@ -446,6 +446,7 @@ void Fgd::RebuildLocked(std::vector<TypicalPod> typical) {
   // Every memo depends on the model (and node keys on the cache's interning).
   memo_.clear();
   node_keys_.clear();
+  scores_.clear();
 }
 
 std::vector<TypicalPod> Fgd::typical_pods() const {
@@ -630,17 +631,13 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
     const bool known_shape = shape_it != shape_ids_.end();
     const uint32_t shape = known_shape ? shape_it->second : 0;
     for (size_t i = begin; i < end; ++i) {
-      auto nk = known_shape ? node_keys_.find(feasible[i]->generation()) : node_keys_.end();
-      if (nk == node_keys_.end() || !nk->second.valid) {
+      auto hit = known_shape ? scores_.find(std::make_pair(feasible[i]->generation(), shape))
+                             : scores_.end();
+      if (hit == scores_.end()) {
         mine.push_back(static_cast<uint32_t>(i));
         continue;
       }
-      auto m = memo_.find(std::make_pair(nk->second, shape));
-      if (m == memo_.end()) {
-        mine.push_back(static_cast<uint32_t>(i));
-        continue;
-      }
-      out->scores[i] = m->second.score;
+      out->scores[i] = hit->second;
     }
   };
   if (handle_ != nullptr) {
@@ -666,6 +663,7 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
     }
     if (memo_.size() > kMaxMemo) memo_.clear();
     if (node_keys_.size() > kMaxMemo) node_keys_.clear();
+    if (scores_.size() > kMaxMemo) scores_.clear();
     const uint32_t shape = ShapeIdLocked(shape_name);
     int32_t buf[kMaxKeyedGpus];
     for (uint32_t i : misses) {
@@ -680,11 +678,12 @@ Status Fgd::PreScore(CycleState& state, const PodInfo& pod,
       }
       if (!nk->second.valid) {
         out->scores[i] = EvaluateLocked(pod, *n).score;
-        continue;
+      } else {
+        auto [it, inserted] = memo_.try_emplace(std::make_pair(nk->second, shape));
+        if (inserted) it->second = EvaluateLocked(pod, *n);
+        out->scores[i] = it->second.score;
       }
-      auto [it, inserted] = memo_.try_emplace(std::make_pair(nk->second, shape));
-      if (inserted) it->second = EvaluateLocked(pod, *n);
-      out->scores[i] = it->second.score;
+      scores_.insert_or_assign(std::make_pair(n->generation(), shape), out->scores[i]);
     }
   }
   state.Write(kFgdKey, std::move(out));

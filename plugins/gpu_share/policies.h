@@ -234,6 +234,10 @@ class Fgd final : public framework::PreScorePlugin,
   absl::flat_hash_map<uint64_t, NodeStateKey> node_keys_ ABSL_GUARDED_BY(mu_);
   // Choice by (node state, pod shape): scores depend on nothing else.
   absl::flat_hash_map<std::pair<NodeStateKey, uint32_t>, Choice> memo_ ABSL_GUARDED_BY(mu_);
+  // The score by (NodeInfo::generation, pod shape): what PreScore looks up first, one small
+  // entry per node and shape, so a request over thousands of unchanged nodes makes one lookup
+  // per node instead of two in larger tables. Also holds nodes the state key cannot describe.
+  absl::flat_hash_map<std::pair<uint64_t, uint32_t>, int64_t> scores_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> shape_ids_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -4,7 +4,10 @@
 // kube-scheduler's HTTPExtender sends them (nodeCacheCapable: true). It then checks what the API
 // server received: the Bindings and the device assignments written on the pods.
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
@@ -23,6 +26,7 @@
 #include "nlohmann/json.hpp"
 #include "test/fakes/fake_apiserver.h"
 #include "test/fakes/k8s_objects.h"
+#include "test/fakes/tls_certs.h"
 
 namespace gpusched::extender {
 namespace {
@@ -44,7 +48,14 @@ class ExtenderE2eTest : public ::testing::Test {
     StartExtender();
   }
 
-  void StartExtender(absl::Duration max_model_age = absl::Seconds(120)) {
+  // TLS material for the extender's server: the certificate and key files it is given, and the
+  // CA kube-scheduler trusts (its extender tlsConfig.caData).
+  struct Tls {
+    std::string cert_file, key_file, ca_pem;
+  };
+
+  void StartExtender(absl::Duration max_model_age = absl::Seconds(120),
+                     const Tls* tls = nullptr) {
     ExtenderConfig config;
     config.max_model_age = max_model_age;
     config.host = "127.0.0.1";
@@ -52,12 +63,17 @@ class ExtenderE2eTest : public ::testing::Test {
     config.profile = "binpack";
     config.seed = 7;
     config.log_level = "warn";
+    if (tls != nullptr) {
+      config.cert_file = tls->cert_file;
+      config.key_file = tls->key_file;
+    }
     http::ClientOptions to_api{.base_url = api_.base_url()};
     auto app = ExtenderApp::Start(config, &to_api);
     ASSERT_TRUE(app.ok()) << app.status();
     app_ = std::move(*app);
-    auto client = http::Client::Create(
-        http::ClientOptions{.base_url = absl::StrCat("http://127.0.0.1:", app_->port())});
+    auto client = http::Client::Create(http::ClientOptions{
+        .base_url = absl::StrCat(tls != nullptr ? "https" : "http", "://127.0.0.1:", app_->port()),
+        .ca_data = tls != nullptr ? tls->ca_pem : ""});
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = std::move(*client);
     WaitFor([&] { return Get("/readyz").status == 200; }, "the extender to become ready");
@@ -216,6 +232,46 @@ TEST_F(ExtenderE2eTest, MixedWorkloadIsBoundWithDeviceAssignments) {
   EXPECT_THAT(metrics, HasSubstr("gpusched_gpus{pool=\"NVIDIA-L4\"} 4"));
   EXPECT_THAT(metrics, HasSubstr("gpusched_model_nodes 4"));
   EXPECT_THAT(metrics, HasSubstr("gpusched_api_binding_total{result=\"created\"} 9"));
+}
+
+// kube-scheduler's extender config with enableHTTPS: true and tlsConfig.caData: the same
+// verbs over TLS, and a caller that does not trust the certificate is refused while the
+// extender keeps serving.
+TEST_F(ExtenderE2eTest, KubeSchedulerOverHttps) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/extender_tls_", ::getpid());
+  ASSERT_EQ(std::system(absl::StrCat("mkdir -p ", dir).c_str()), 0);
+  const testing::Pem ca = testing::MakeCa("extender test CA");
+  const testing::Pem leaf = testing::MakeCert(ca, "gpusched-extender");
+  ASSERT_FALSE(leaf.cert.empty());
+  const Tls tls{.cert_file = dir + "/tls.crt", .key_file = dir + "/tls.key", .ca_pem = ca.cert};
+  ASSERT_TRUE(testing::WriteFile(tls.cert_file, leaf.cert));
+  ASSERT_TRUE(testing::WriteFile(tls.key_file, leaf.key));
+  app_.reset();
+  StartExtender(absl::Seconds(120), &tls);
+
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("whole-0", {{"nvidia.com/gpu", "2"}}));
+  api_.Apply(FakeApiServer::kPods, GpuPodJson("share-0", {{"gpusched.io/gpu-milli", "500"}}));
+  EXPECT_FALSE(Schedule("whole-0").empty());
+  EXPECT_FALSE(Schedule("share-0").empty());
+  ASSERT_EQ(api_.Bindings().size(), 2u);
+  for (const auto& b : api_.Bindings()) EXPECT_EQ(b.code, 201) << b.name << ": " << b.body;
+  DeviceUse();
+
+  // Not trusted: another CA. Plain HTTP to the TLS port: no answer either.
+  const testing::Pem other = testing::MakeCa("someone else");
+  auto untrusted = http::Client::Create(http::ClientOptions{
+      .base_url = absl::StrCat("https://127.0.0.1:", app_->port()), .ca_data = other.cert,
+      .timeout = absl::Seconds(2)});
+  ASSERT_TRUE(untrusted.ok()) << untrusted.status();
+  auto refused = (*untrusted)->Do("GET", "/healthz");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  auto plain = http::Client::Create(http::ClientOptions{
+      .base_url = absl::StrCat("http://127.0.0.1:", app_->port()), .timeout = absl::Seconds(2)});
+  ASSERT_TRUE(plain.ok());
+  auto garbled = (*plain)->Do("GET", "/healthz");
+  EXPECT_FALSE(garbled.ok() && garbled->status == 200);
+  EXPECT_EQ(Get("/healthz").status, 200);  // still serving the trusted caller
+  std::system(absl::StrCat("rm -rf ", dir).c_str());
 }
 
 TEST_F(ExtenderE2eTest, ReasonsForAPersonAndBadRequestsChangeNothing) {
