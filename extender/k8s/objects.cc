@@ -13,7 +13,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/quantity.h"
 #include "common/status_macros.h"
@@ -686,6 +689,99 @@ int64_t MemoryFromProductName(std::string_view product) {
 
 constexpr int64_t kMaxGpusPerNode = 1024;
 
+// A HAMi device type as GPU Feature Discovery would name the product: HAMi prefixes NVML's name
+// with "NVIDIA-" ("NVIDIA-NVIDIA A100-SXM4-80GB", "NVIDIA-Tesla V100-PCIE-32GB"); GFD replaces
+// its spaces with dashes ("NVIDIA-A100-SXM4-80GB", "Tesla-V100-PCIE-32GB").
+std::string HamiModel(std::string_view type) {
+  std::string out(type);
+  constexpr std::string_view kPrefix = "NVIDIA-";
+  if (out.rfind(kPrefix, 0) == 0 && out.find(' ') != std::string::npos) out.erase(0, kPrefix.size());
+  std::replace(out.begin(), out.end(), ' ', '-');
+  return out;
+}
+
+// The GPUs HAMi's device plugin registered in kHamiRegisterAnnotation (objects.h), in either
+// encoding: "UUID,split,memoryMiB,cores,type,numa,healthy" entries each ended by ':' (HAMi up to
+// 2.4), or a JSON list of {"id","count","devmem","devcore","type","numa","health"} (later).
+absl::StatusOr<std::vector<framework::GpuDevice>> HamiDevices(std::string_view value,
+                                                              const Reader& r) {
+  const std::string path =
+      absl::StrCat("metadata.annotations[\"", std::string(kHamiRegisterAnnotation), "\"]");
+  std::vector<framework::GpuDevice> out;
+  auto add = [&](size_t i, std::string_view type, int64_t mem, bool healthy) -> absl::Status {
+    if (mem <= 0 || mem > kMaxAmount) {
+      return r.Error(path, absl::StrCat("device ", i, ": memory must be a positive number of MiB"));
+    }
+    if (out.size() >= static_cast<size_t>(kMaxGpusPerNode)) {
+      return r.Error(path, absl::StrCat("more than ", kMaxGpusPerNode, " devices"));
+    }
+    out.push_back(framework::GpuDevice{HamiModel(type), GpuMemMiB(mem), healthy, -1});
+    return absl::OkStatus();
+  };
+  const absl::string_view text = absl::StripAsciiWhitespace(absl::string_view(value.data(), value.size()));
+  if (!text.empty() && text.front() == '[') {
+    if (TooDeepAt(std::string_view(text.data(), text.size())) != 0) {
+      return r.Error(path, "nested too deep");
+    }
+    const Json doc = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() || !doc.is_array()) return r.Error(path, "must be a JSON list of devices");
+    for (size_t i = 0; i < doc.size(); ++i) {
+      const Json& d = doc[i];
+      const Json* mem = d.is_object() ? Reader::Member(d, "devmem") : nullptr;
+      if (mem == nullptr || !mem->is_number_integer()) {
+        return r.Error(path, absl::StrCat("device ", i, ": devmem (MiB) must be an integer"));
+      }
+      const Json* type = Reader::Member(d, "type");
+      const Json* health = Reader::Member(d, "health");
+      if ((type != nullptr && !type->is_string()) || (health != nullptr && !health->is_boolean())) {
+        return r.Error(path, absl::StrCat("device ", i, ": type must be a string, health a boolean"));
+      }
+      RETURN_IF_ERROR(add(i, type != nullptr ? type->get_ref<const std::string&>() : "",
+                          mem->get<int64_t>(), health == nullptr || health->get<bool>()));
+    }
+    return out;
+  }
+  size_t i = 0;
+  for (absl::string_view entry : absl::StrSplit(text, ':', absl::SkipWhitespace())) {
+    const std::vector<absl::string_view> f = absl::StrSplit(entry, ',');
+    if (f.size() < 7) {
+      return r.Error(path, absl::StrCat("device ", i, ": expected id,split,memoryMiB,cores,type,"
+                                        "numa,healthy; got ", f.size(), " fields"));
+    }
+    int64_t mem = 0;
+    if (!absl::SimpleAtoi(f[2], &mem)) {
+      return r.Error(path, absl::StrCat("device ", i, ": memory \"", std::string(f[2]),
+                                        "\" is not a number of MiB"));
+    }
+    RETURN_IF_ERROR(add(i, std::string_view(f[4].data(), f[4].size()), mem, f[6] == "true"));
+    ++i;
+  }
+  return out;
+}
+
+// `count` devices described once: memory per GPU from the GFD label, else allocatable
+// aliyun.com/gpu-mem (GiB over all GPUs) divided by the count, else the product name; 1 MiB and
+// memory_unknown when nothing says.
+absl::Status UniformGpus(const std::map<std::string, std::string>& alloc, const std::string& model,
+                         int64_t count, const Reader& r, NodeObject& out) {
+  ASSIGN_OR_RETURN(std::optional<int64_t> memory,
+                   WholeNumber(out.spec.labels, kGfdMemory, "metadata.labels", kMaxAmount, r));
+  if (!memory || *memory == 0) {
+    ASSIGN_OR_RETURN(std::optional<int64_t> gib, WholeNumber(alloc, framework::kAliyunGpuMem,
+                                                            "status.allocatable", kMaxAmount, r));
+    if (gib && *gib > 0) memory = *gib * 1024 / count;
+  }
+  if (!memory || *memory == 0) memory = MemoryFromProductName(model);
+  if (*memory == 0) {
+    memory = 1;
+    out.memory_unknown = true;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    out.spec.gpus.push_back(framework::GpuDevice{model, GpuMemMiB(*memory), true, -1});
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<NodeObject> DecodeNodeOrThrow(const Json& doc) {
   Reader r("Node");
   if (!doc.is_object()) return r.Error("", "must be a JSON object", doc);
@@ -754,6 +850,22 @@ absl::StatusOr<NodeObject> DecodeNodeOrThrow(const Json& doc) {
   // GPUs.
   ASSIGN_OR_RETURN(std::optional<int64_t> count,
                    WholeNumber(spec.labels, kGfdCount, "metadata.labels", kMaxGpusPerNode, r));
+  std::string model;
+  if (auto it = spec.labels.find(std::string(kGfdProduct)); it != spec.labels.end()) {
+    model = it->second;
+  }
+  if (!count) {
+    // HAMi's list of devices: its allocatable nvidia.com/gpu counts virtual GPUs.
+    ASSIGN_OR_RETURN(const auto annotations,
+                     r.StringMap(*md, "annotations", "metadata.annotations"));
+    if (auto it = annotations.find(std::string(kHamiRegisterAnnotation)); it != annotations.end()) {
+      ASSIGN_OR_RETURN(spec.gpus, HamiDevices(it->second, r));
+      if (!model.empty()) {
+        for (framework::GpuDevice& g : spec.gpus) g.model = model;
+      }
+      count = static_cast<int64_t>(spec.gpus.size());
+    }
+  }
   if (!count) {
     ASSIGN_OR_RETURN(count, WholeNumber(alloc, framework::kNvidiaGpu, "status.allocatable",
                                         kMaxGpusPerNode, r));
@@ -763,25 +875,7 @@ absl::StatusOr<NodeObject> DecodeNodeOrThrow(const Json& doc) {
                                         kMaxGpusPerNode, r));
   }
   if (count.value_or(0) == 0) return out;
-  std::string model;
-  if (auto it = spec.labels.find(std::string(kGfdProduct)); it != spec.labels.end()) {
-    model = it->second;
-  }
-  ASSIGN_OR_RETURN(std::optional<int64_t> memory,
-                   WholeNumber(spec.labels, kGfdMemory, "metadata.labels", kMaxAmount, r));
-  if (!memory || *memory == 0) {
-    ASSIGN_OR_RETURN(std::optional<int64_t> gib, WholeNumber(alloc, framework::kAliyunGpuMem,
-                                                            "status.allocatable", kMaxAmount, r));
-    if (gib && *gib > 0) memory = *gib * 1024 / *count;
-  }
-  if (!memory || *memory == 0) memory = MemoryFromProductName(model);
-  if (*memory == 0) {
-    memory = 1;
-    out.memory_unknown = true;
-  }
-  for (int64_t i = 0; i < *count; ++i) {
-    spec.gpus.push_back(framework::GpuDevice{model, GpuMemMiB(*memory), true, -1});
-  }
+  if (spec.gpus.empty()) RETURN_IF_ERROR(UniformGpus(alloc, model, *count, r, out));
   if (auto it = spec.labels.find(std::string(kTopologyPresetLabel)); it != spec.labels.end()) {
     absl::StatusOr<topology::GpuTopology> t = topology::Preset(it->second);
     if (!t.ok()) {

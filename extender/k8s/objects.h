@@ -104,8 +104,10 @@ absl::StatusOr<PodObject> DecodePodJson(const nlohmann::json& doc);
 
 // A v1 Node as the scheduler models it: metadata.name, labels, spec.taints, spec.unschedulable,
 // status.allocatable cpu, memory and pods, and its GPUs. Without our agent the GPUs come from
-//   - the count: label nvidia.com/gpu.count (GPU Feature Discovery), else allocatable
-//     nvidia.com/gpu, else aliyun.com/gpu-count;
+//   - the count: label nvidia.com/gpu.count (GPU Feature Discovery), else the devices HAMi's
+//     device plugin registered in annotation hami.io/node-nvidia-register (each with its own
+//     memory, type and health; HAMi's allocatable nvidia.com/gpu counts virtual GPUs, devices
+//     times the split count), else allocatable nvidia.com/gpu, else aliyun.com/gpu-count;
 //   - the model: label nvidia.com/gpu.product ("NVIDIA-A100-SXM4-80GB"), else "";
 //   - the memory per GPU: label nvidia.com/gpu.memory (MiB), else allocatable aliyun.com/gpu-mem
 //     (GiB over all GPUs) divided by the count, else the "<N>GB" in the product name. When
@@ -124,6 +126,8 @@ inline constexpr std::string_view kGfdProduct = "nvidia.com/gpu.product";
 inline constexpr std::string_view kGfdMemory = "nvidia.com/gpu.memory";
 inline constexpr std::string_view kGfdCount = "nvidia.com/gpu.count";
 inline constexpr std::string_view kTopologyPresetLabel = "gpusched.io/topology-preset";
+// HAMi's device plugin lists the node's GPUs here (see DecodeNode).
+inline constexpr std::string_view kHamiRegisterAnnotation = "hami.io/node-nvidia-register";
 
 // The `message` of a Kubernetes Status body (what the API server answers with an error), or ""
 // when the body is not one. Never throws.

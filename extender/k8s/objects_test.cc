@@ -690,5 +690,55 @@ TEST(DecodeNode, TopologyPresetMustMatch) {
   EXPECT_THAT(absurd.status().message(), HasSubstr("status.allocatable[\"nvidia.com/gpu\"]"));
 }
 
+TEST(DecodeNode, HamiRegisteredDevicesInBothEncodings) {
+  // HAMi up to 2.4: "id,split,memoryMiB,cores,type,numa,healthy:" per device; its allocatable
+  // nvidia.com/gpu (20) counts virtual GPUs, so the devices must win over it.
+  auto legacy = DecodeNode(R"({"metadata":{"name":"h1","annotations":{"hami.io/node-nvidia-register":
+      "GPU-aaa,10,32768,100,NVIDIA-Tesla V100-PCIE-32GB,0,true:GPU-bbb,10,16384,100,NVIDIA-Tesla V100-PCIE-16GB,1,false:"}},
+    "status":{"allocatable":{"nvidia.com/gpu":"20"}}})");
+  ASSERT_TRUE(legacy.ok()) << legacy.status();
+  ASSERT_EQ(legacy->spec.gpus.size(), 2u);
+  EXPECT_EQ(legacy->spec.gpus[0].model, "Tesla-V100-PCIE-32GB");
+  EXPECT_EQ(legacy->spec.gpus[0].memory, GpuMemMiB(32768));
+  EXPECT_TRUE(legacy->spec.gpus[0].healthy);
+  EXPECT_EQ(legacy->spec.gpus[1].memory, GpuMemMiB(16384));
+  EXPECT_FALSE(legacy->spec.gpus[1].healthy);
+  EXPECT_FALSE(legacy->memory_unknown);
+
+  // Later HAMi: a JSON list. GFD's product label, when present, names the model.
+  auto json = DecodeNode(R"({"metadata":{"name":"h2","labels":{"nvidia.com/gpu.product":"NVIDIA-A100-SXM4-80GB"},
+      "annotations":{"hami.io/node-nvidia-register":
+      "[{\"id\":\"GPU-c\",\"count\":4,\"devmem\":81920,\"devcore\":100,\"type\":\"NVIDIA-NVIDIA A100-SXM4-80GB\",\"numa\":0,\"health\":true}]"}},
+    "status":{"allocatable":{"nvidia.com/gpu":"4"}}})");
+  ASSERT_TRUE(json.ok()) << json.status();
+  ASSERT_EQ(json->spec.gpus.size(), 1u);
+  EXPECT_EQ(json->spec.gpus[0].model, "NVIDIA-A100-SXM4-80GB");
+  EXPECT_EQ(json->spec.gpus[0].memory, GpuMemMiB(81920));
+  EXPECT_TRUE(json->spec.gpus[0].healthy);
+
+  // GFD's count label is the node's own word and wins over HAMi's list.
+  auto counted = DecodeNode(R"({"metadata":{"name":"h3","labels":{"nvidia.com/gpu.count":"2","nvidia.com/gpu.memory":"40960"},
+      "annotations":{"hami.io/node-nvidia-register":"GPU-a,10,32768,100,NVIDIA-Tesla V100-PCIE-32GB,0,true:"}}})");
+  ASSERT_TRUE(counted.ok()) << counted.status();
+  ASSERT_EQ(counted->spec.gpus.size(), 2u);
+  EXPECT_EQ(counted->spec.gpus[0].memory, GpuMemMiB(40960));
+}
+
+TEST(DecodeNode, AMalformedHamiDeviceListSaysWhichDevice) {
+  for (auto [value, want] : std::vector<std::pair<std::string, std::string>>{
+           {"GPU-a,10,32768,100,T,0,true:GPU-b,10,lots,100,T,0,true:", "device 1: memory \"lots\""},
+           {"GPU-a,10,32768:", "device 0: expected id,split,memoryMiB"},
+           {"GPU-a,10,0,100,T,0,true:", "device 0: memory must be a positive"},
+           {R"([{"devmem":"big"}])", "device 0: devmem (MiB) must be an integer"},
+           {R"([{"devmem":1024,"health":"yes"}])", "device 0: type must be a string, health a boolean"},
+           {R"([{"devmem":1024)", "must be a JSON list of devices"}}) {
+    nlohmann::json doc = {{"metadata", {{"name", "h"}, {"annotations", {{"hami.io/node-nvidia-register", value}}}}}};
+    auto node = DecodeNodeJson(doc);
+    ASSERT_FALSE(node.ok()) << value;
+    EXPECT_THAT(node.status().message(), HasSubstr("hami.io/node-nvidia-register")) << value;
+    EXPECT_THAT(node.status().message(), HasSubstr(want)) << node.status();
+  }
+}
+
 }  // namespace
 }  // namespace gpusched::extender::k8s
