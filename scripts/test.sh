@@ -9,15 +9,18 @@ bash scripts/install-deps.sh || exit 1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# Each phase line says how long the whole run has taken so far (CI allows 90 minutes).
+say() { echo "=== $* (at $((SECONDS / 60))m$((SECONDS % 60))s)"; }
+
 summaries=()
 total_pass=0
 total_fail=0
 status=0
 for config in normal asan; do
   dir=build; [ "$config" = asan ] && dir=build-asan
-  echo "=== [$config] build"
+  say "[$config] build"
   if ! bash scripts/build.sh "$config"; then
-    echo "=== [$config] BUILD FAILED"
+    say "[$config] BUILD FAILED"
     status=1
     summaries+=("[$config] build failed")
     continue
@@ -28,15 +31,15 @@ for config in normal asan; do
   e2e_args=(-LE e2e)
   if [ "$config" = normal ]; then
     e2e_args=()
-    echo "=== [e2e] kube-apiserver + kube-scheduler for the end-to-end tests"
+    say "[e2e] kube-apiserver + kube-scheduler for the end-to-end tests"
     bash scripts/control-plane.sh build
     case $? in
       0) ;;
-      77) echo "=== [e2e] cannot build the control plane here: the e2e tests will skip" ;;
-      *) echo "=== [e2e] CONTROL PLANE BUILD FAILED"; status=1 ;;
+      77) say "[e2e] cannot build the control plane here: the e2e tests will skip" ;;
+      *) say "[e2e] CONTROL PLANE BUILD FAILED"; status=1 ;;
     esac
   fi
-  echo "=== [$config] ctest"
+  say "[$config] ctest"
   log=$(mktemp)
   (cd "$dir" && ctest --output-on-failure --timeout 600 -j "$(nproc)" "${e2e_args[@]}") 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
@@ -54,9 +57,9 @@ done
 
 # ThreadSanitizer: the concurrency tests alone (scripts/build.sh tsan builds only them), run
 # directly since the other test executables are not built there.
-echo "=== [tsan] build"
+say "[tsan] build"
 if bash scripts/build.sh tsan; then
-  echo "=== [tsan] run"
+  say "[tsan] run"
   tsan_pass=0; tsan_fail=0
   for t in $(bash scripts/build.sh tsan-list); do
     bin=$(find build-tsan -type f -name "$t" -perm -u+x | head -n 1)
@@ -76,14 +79,14 @@ if bash scripts/build.sh tsan; then
   total_pass=$((total_pass + tsan_pass)); total_fail=$((total_fail + tsan_fail))
   summaries+=("[tsan] $tsan_pass tests passed, $tsan_fail failed (concurrency tests under ThreadSanitizer)")
 else
-  echo "=== [tsan] BUILD FAILED"; status=1; summaries+=("[tsan] build failed")
+  say "[tsan] BUILD FAILED"; status=1; summaries+=("[tsan] build failed")
 fi
 
 # The README's demo command as a user runs it: its fast build configuration (build-demo/: unity
 # batches, so a name clash between two sources shows up here), then the live demo to the end,
 # which must place the workload and leave no process behind. The demo's behaviour is tested in
 # detail by demo_test above; this checks the path a newcomer takes.
-echo "=== [demo] build (scripts/build.sh demo) and run"
+say "[demo] build (scripts/build.sh demo) and run"
 if bash scripts/build.sh demo >/dev/null; then
   log=$(mktemp)
   timeout 300 build-demo/demo/gpusched-demo --bin-dir build-demo --out out/ci-demo 2>&1 | tee "$log"
@@ -95,14 +98,14 @@ if bash scripts/build.sh demo >/dev/null; then
   fi
   rm -f "$log"
 else
-  echo "=== [demo] BUILD FAILED"; status=1; summaries+=("[demo] build failed")
+  say "[demo] BUILD FAILED"; status=1; summaries+=("[demo] build failed")
 fi
 
 # libFuzzer: every decoder of outside input (bench/fuzz/) for 10 s each under ASan + UBSan, one
 # test per fuzzer. The 10-minute runs are scripts/fuzz.sh long.
-echo "=== [fuzz] build"
+say "[fuzz] build"
 if bash scripts/fuzz.sh build; then
-  echo "=== [fuzz] run"
+  say "[fuzz] run"
   log=$(mktemp)
   bash scripts/fuzz.sh run 10 2>&1 | tee "$log"
   [ "${PIPESTATUS[0]}" -ne 0 ] && status=1
@@ -113,11 +116,11 @@ if bash scripts/fuzz.sh build; then
   summaries+=("[fuzz] $fuzz_pass fuzzers passed, $fuzz_fail failed (10 s each, ASan + UBSan)")
   rm -f "$log"
 else
-  echo "=== [fuzz] BUILD FAILED"; status=1; summaries+=("[fuzz] build failed")
+  say "[fuzz] BUILD FAILED"; status=1; summaries+=("[fuzz] build failed")
 fi
 
 echo
-echo "=== summary (normal + asan/ubsan builds, tsan concurrency tests)"
+say "summary (normal + asan/ubsan builds, tsan concurrency tests)"
 echo "gpusched: $total_pass passed, $total_fail failed"
 for s in "${summaries[@]}"; do echo "$s"; done
 exit $status
