@@ -32,6 +32,8 @@
 #include "scheduler/cache/cluster_cache.h"
 #include "scheduler/runtime/framework.h"
 #include "scheduler/runtime/profile.h"
+#include "test/fakes/builders.h"
+#include "simulator/kube_scheduler.h"
 #include "simulator/results.h"
 #include "simulator/trace/openb.h"
 #include "simulator/trace/sample.h"
@@ -54,6 +56,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::NodeBuilder;
+using testing::PodBuilder;
 
 constexpr std::string_view kPolicies[] = {"fgd",        "bestfit", "packing",
                                           "clustering", "dotprod", "random"};
@@ -263,6 +267,26 @@ TEST(RunOnce, ExtenderPathWithWeightOneLosesThePolicysChoice) {
   opt.path = "extender";
   opt.extender_weight = 1;
   EXPECT_NE(a.decision_log_digest, MustRun(w, Builtin("bestfit"), 42, opt).decision_log_digest);
+}
+
+// KubeSchedulerPick skips the nodes whose extender part trails the best by more than the
+// in-tree scores can make up, but only when a node with the best priority is really there: here
+// the top one is unknown, and the skip would have left "a" (7) and lost "b" (3), whose spreading
+// scores (87 + 99 against 48 + 4) beat a's lead of 4 * 30.
+TEST(KubeSchedulerPick, ScoresEveryNodeWhenTheTopPriorityNodeIsUnknown) {
+  cache::ClusterCache model;
+  ASSERT_TRUE(model.AddNode(NodeBuilder("a").Cpu(8000).MemoryGi(1024).Build()).ok());
+  ASSERT_TRUE(model.AddNode(NodeBuilder("b").Cpu(64000).MemoryGi(256).Build()).ok());
+  const framework::PodInfo pod = PodBuilder("p").Cpu(7900).MemoryGi(31).Build();
+  std::mt19937_64 rng(1);
+  const std::vector<NodeId> names = {NodeId("ghost"), NodeId("a"), NodeId("b")};
+  EXPECT_EQ(KubeSchedulerPick(model, pod, names, {10, 7, 3}, 3, rng), NodeId("b"));
+  // With the top node there, a node trailing by 7 * 30 is skipped, and rightly: it cannot win.
+  const std::vector<NodeId> known = {NodeId("b"), NodeId("a")};
+  EXPECT_EQ(KubeSchedulerPick(model, pod, known, {10, 3}, 3, rng), NodeId("b"));
+  EXPECT_EQ(KubeSchedulerPick(model, pod, known, {3, 10}, 3, rng), NodeId("a"));
+  // Weight 1: a lead of 7 * 10 is within the in-tree range, so b's spreading wins.
+  EXPECT_EQ(KubeSchedulerPick(model, pod, known, {3, 10}, 1, rng), NodeId("b"));
 }
 
 TEST(RunMany, ThreadCountDoesNotChangeResultsOrOrder) {

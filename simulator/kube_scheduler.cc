@@ -1,5 +1,6 @@
 #include "simulator/kube_scheduler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -44,30 +45,44 @@ int64_t BalancedAllocationScore(const framework::NodeInfo& n, const PodInfo& pod
 
 // What kube-scheduler does with our priorities: adds priority * weight * (100 / 10) to its own
 // in-tree scores and takes the best node, ties broken uniformly at random (selectHost).
+//
+// The in-tree scores add at most 2 * kMaxNodeScore, so a node whose extender part trails the
+// highest one by more than that can neither win nor tie: it is not looked up or scored. Only the
+// order in which the random stream meets ties changes (a tie between two such nodes, overtaken
+// later, no longer draws), not the choice among the final best, which stays uniform. When no
+// node with the highest priority is in the model, every node is scored.
 NodeId KubeSchedulerPick(const framework::ClusterSnapshot& model, const PodInfo& pod,
                          const std::vector<NodeId>& names, const std::vector<int64_t>& priorities,
                          int64_t weight, std::mt19937_64& rng) {
-  std::vector<const framework::NodeInfo*> nodes(names.size());
-  model.FindNodes(names, absl::MakeSpan(nodes));
-  NodeId chosen;
-  int64_t best = std::numeric_limits<int64_t>::min();
-  uint64_t ties = 0;
-  for (size_t i = 0; i < names.size(); ++i) {
-    const NodeId& name = names[i];
-    const int64_t priority = priorities[i];
-    const framework::NodeInfo* n = nodes[i];
-    if (n == nullptr) continue;
-    const int64_t total = priority * weight * (framework::kMaxNodeScore /
-                                               runtime::Framework::kMaxExtenderPriority) +
-                          LeastAllocatedScore(*n, pod) + BalancedAllocationScore(*n, pod);
-    if (total > best) {
-      best = total;
-      chosen = name;
-      ties = 1;
-    } else if (total == best && UniformBelow(rng, ++ties) == 0) {
-      chosen = name;
+  const int64_t step = weight * (framework::kMaxNodeScore / runtime::Framework::kMaxExtenderPriority);
+  constexpr int64_t kInTreeMax = 2 * framework::kMaxNodeScore;
+  int64_t top = std::numeric_limits<int64_t>::min();
+  for (size_t i = 0; i < names.size(); ++i) top = std::max(top, priorities[i]);
+  auto pick = [&](bool prune) {
+    NodeId chosen;
+    int64_t best = std::numeric_limits<int64_t>::min();
+    uint64_t ties = 0;
+    bool saw_top = false;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const int64_t priority = priorities[i];
+      if (prune && (top - priority) * step > kInTreeMax) continue;
+      const framework::NodeInfo* n = model.FindNode(names[i]);
+      if (n == nullptr) continue;
+      saw_top |= priority == top;
+      const int64_t total =
+          priority * step + LeastAllocatedScore(*n, pod) + BalancedAllocationScore(*n, pod);
+      if (total > best) {
+        best = total;
+        chosen = names[i];
+        ties = 1;
+      } else if (total == best && UniformBelow(rng, ++ties) == 0) {
+        chosen = names[i];
+      }
     }
-  }
+    return saw_top || !prune ? chosen : NodeId();
+  };
+  NodeId chosen = pick(/*prune=*/step > 0);
+  if (chosen.empty()) chosen = pick(/*prune=*/false);
   return chosen;
 }
 
