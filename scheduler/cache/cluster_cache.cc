@@ -16,20 +16,25 @@ const NodeInfo* ClusterCache::FindNode(const NodeId& name) const {
 
 namespace {
 // Name equality without a call into memcmp: node names are short, and FindNodes compares one
-// per candidate.
+// per candidate. Whole 8-byte words, then one more ending at the last byte (overlapping the one
+// before), so a 15-character name takes two loads a side rather than one and seven bytes.
 inline bool SameName(const std::string& a, const std::string& b) {
   const size_t n = a.size();
   if (n != b.size()) return false;
   const char* x = a.data();
   const char* y = b.data();
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t u, v;
-    std::memcpy(&u, x + i, 8);
-    std::memcpy(&v, y + i, 8);
-    if (u != v) return false;
+  auto word = [](const char* p) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
+  };
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+      if (word(x + i) != word(y + i)) return false;
+    }
+    return n % 8 == 0 || word(x + n - 8) == word(y + n - 8);
   }
-  for (; i < n; ++i) {
+  for (size_t i = 0; i < n; ++i) {
     if (x[i] != y[i]) return false;
   }
   return true;
