@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -32,6 +31,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/file.h"
 #include "common/mutex.h"
 #include "common/http/http.h"
 #include "common/http/conversions.h"
@@ -205,8 +205,7 @@ struct Conn {
   // Reads in chunks of up to 64 KiB (Beast reads what the buffer's capacity allows, and a
   // flat_buffer emptied by the parser otherwise stays at 512 bytes: a syscall per 512 bytes).
   void ReserveReadBuffer() {
-    constexpr size_t kReadChunk = size_t{64} << 10;
-    if (buffer.capacity() < kReadChunk) buffer.reserve(kReadChunk);
+    if (buffer.capacity() < internal::kReadChunk) buffer.reserve(internal::kReadChunk);
   }
 
   // Cancels whatever is in flight, waits for the handlers and closes the socket.
@@ -276,9 +275,9 @@ class ClientImpl final : public Client {
       token_checked_ = now;
       const FileStamp stamp = Stamp(options_.bearer_token_file);
       if (stamp.exists && !(stamp == token_stamp_)) {
-        std::ifstream in(options_.bearer_token_file, std::ios::binary);
-        std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        const absl::string_view token = absl::StripAsciiWhitespace(content);
+        absl::StatusOr<std::string> content = ReadSmallFile(options_.bearer_token_file);
+        const absl::string_view token =
+            content.ok() ? absl::StripAsciiWhitespace(*content) : absl::string_view();
         if (!token.empty()) {  // unreadable or empty (being rewritten): keep the last one
           token_ = std::string(token);
           token_stamp_ = stamp;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,6 +25,11 @@ inline std::chrono::nanoseconds ToChrono(absl::Duration d) {
   d = std::clamp(d, absl::ZeroDuration(), kMax);
   return absl::ToChronoNanoseconds(d);
 }
+
+// The most a read may take at once: the server and the client reserve this much in their read
+// buffers, since Beast reads only what the buffer's capacity allows (an emptied flat_buffer
+// stays small: a syscall per few hundred bytes of a 100 KB body otherwise).
+inline constexpr size_t kReadChunk = size_t{64} << 10;
 
 // What identifies a version of a file on disk (certificates and tokens are re-read when it
 // changes).

@@ -248,8 +248,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void ReadRequest() {
     // Beast reads as much as the buffer's capacity allows: a Filter body of 5,000 names (about
     // 100 KB) in a few reads of up to 64 KiB rather than dozens of 4 KiB.
-    constexpr size_t kReadChunk = size_t{64} << 10;
-    if (buffer_.capacity() < kReadChunk) buffer_.reserve(kReadChunk);
+    if (buffer_.capacity() < internal::kReadChunk) buffer_.reserve(internal::kReadChunk);
     parser_.emplace();
     parser_->body_limit(shared_->options.body_limit);
     parser_->header_limit(kHeaderLimit);
