@@ -270,9 +270,9 @@ TEST(RunOnce, ExtenderPathWithWeightOneLosesThePolicysChoice) {
 }
 
 // KubeSchedulerPick skips the nodes whose extender part trails the best by more than the
-// in-tree scores can make up, but only when a node with the best priority is really there: here
-// the top one is unknown, and the skip would have left "a" (7) and lost "b" (3), whose spreading
-// scores (87 + 99 against 48 + 4) beat a's lead of 4 * 30.
+// in-tree scores can make up, the best taken among the nodes really in the model: here the top
+// one is unknown, and a skip measured from it would have left "a" (7) and lost "b" (3), whose
+// spreading scores (87 + 99 against 48 + 4) beat a's lead of 4 * 30.
 TEST(KubeSchedulerPick, ScoresEveryNodeWhenTheTopPriorityNodeIsUnknown) {
   cache::ClusterCache model;
   ASSERT_TRUE(model.AddNode(NodeBuilder("a").Cpu(8000).MemoryGi(1024).Build()).ok());

@@ -47,43 +47,40 @@ int64_t BalancedAllocationScore(const framework::NodeInfo& n, const PodInfo& pod
 // in-tree scores and takes the best node, ties broken uniformly at random (selectHost).
 //
 // The in-tree scores add at most 2 * kMaxNodeScore, so a node whose extender part trails the
-// highest one by more than that can neither win nor tie: it is not looked up or scored. Only the
-// order in which the random stream meets ties changes (a tie between two such nodes, overtaken
-// later, no longer draws), not the choice among the final best, which stays uniform. When no
-// node with the highest priority is in the model, every node is scored.
+// highest priority among the nodes in the model by more than that can neither win nor tie: it is
+// not looked up or scored. Only the order in which the random stream meets ties changes (a tie
+// between two such nodes, overtaken later, no longer draws), not the choice among the final
+// best, which stays uniform.
 NodeId KubeSchedulerPick(const framework::ClusterSnapshot& model, const PodInfo& pod,
                          const std::vector<NodeId>& names, const std::vector<int64_t>& priorities,
                          int64_t weight, std::mt19937_64& rng) {
   const int64_t step = weight * (framework::kMaxNodeScore / runtime::Framework::kMaxExtenderPriority);
   constexpr int64_t kInTreeMax = 2 * framework::kMaxNodeScore;
+  // A lookup only where the running highest rises: a few per call.
   int64_t top = std::numeric_limits<int64_t>::min();
-  for (size_t i = 0; i < names.size(); ++i) top = std::max(top, priorities[i]);
-  auto pick = [&](bool prune) {
-    NodeId chosen;
-    int64_t best = std::numeric_limits<int64_t>::min();
-    uint64_t ties = 0;
-    bool saw_top = false;
-    for (size_t i = 0; i < names.size(); ++i) {
-      const int64_t priority = priorities[i];
-      if (prune && (top - priority) * step > kInTreeMax) continue;
-      const framework::NodeInfo* n = model.FindNode(names[i]);
-      if (n == nullptr) continue;
-      saw_top |= priority == top;
-      const int64_t total =
-          priority * step + LeastAllocatedScore(*n, pod) + BalancedAllocationScore(*n, pod);
-      if (total > best) {
-        best = total;
-        chosen = names[i];
-        ties = 1;
-      } else if (total == best && UniformBelow(rng, ++ties) == 0) {
-        chosen = names[i];
-      }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (priorities[i] > top && model.FindNode(names[i]) != nullptr) top = priorities[i];
+  }
+  if (top == std::numeric_limits<int64_t>::min()) return NodeId();  // none is in the model
+  size_t chosen = names.size();
+  int64_t best = std::numeric_limits<int64_t>::min();
+  uint64_t ties = 0;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const int64_t priority = priorities[i];
+    if ((top - priority) * step > kInTreeMax) continue;
+    const framework::NodeInfo* n = model.FindNode(names[i]);
+    if (n == nullptr) continue;
+    const int64_t total =
+        priority * step + LeastAllocatedScore(*n, pod) + BalancedAllocationScore(*n, pod);
+    if (total > best) {
+      best = total;
+      chosen = i;
+      ties = 1;
+    } else if (total == best && UniformBelow(rng, ++ties) == 0) {
+      chosen = i;
     }
-    return saw_top || !prune ? chosen : NodeId();
-  };
-  NodeId chosen = pick(/*prune=*/step > 0);
-  if (chosen.empty()) chosen = pick(/*prune=*/false);
-  return chosen;
+  }
+  return chosen < names.size() ? names[chosen] : NodeId();
 }
 
 runtime::ScheduleResult KubeSchedulerDriver::Schedule(const PodInfo& pod) {
