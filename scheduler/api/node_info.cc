@@ -1,9 +1,9 @@
 #include "scheduler/api/node_info.h"
 
-#include <optional>
-
 #include <algorithm>
 #include <atomic>
+#include <cassert>
+#include <optional>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
@@ -60,6 +60,11 @@ namespace {
 // state even if a node is removed and another reuses its address.
 std::atomic<uint64_t> next_generation{1};
 }  // namespace
+
+void NodeInfo::ShareGeneration(const NodeInfo& same) {
+  assert(*this == same);
+  generation_ = same.generation_;
+}
 
 void NodeInfo::RecomputeAggregates() {
   generation_ = next_generation.fetch_add(1, std::memory_order_relaxed);

@@ -116,6 +116,10 @@ class alignas(64) NodeInfo {
   // Changes on every AddPod/RemovePod: plugins may cache what they derive from a node by
   // (node, generation).
   uint64_t generation() const { return generation_; }
+  // For copies of one model kept in step (the snapshot store's replicas): `same` is this node in
+  // another copy, in the same state, so both may share one generation and a plugin's memo made
+  // on one copy serves the other. The states must be equal (checked in debug builds).
+  void ShareGeneration(const NodeInfo& same);
   // Healthy devices; of them, fully free ones; and the most milli-GPU free on one of them.
   int32_t healthy_gpus() const { return healthy_gpus_; }
   int32_t fully_free_gpus() const { return fully_free_gpus_; }

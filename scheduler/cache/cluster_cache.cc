@@ -225,6 +225,14 @@ std::unique_ptr<ClusterCache> ClusterCache::Clone() const {
   return out;
 }
 
+void ClusterCache::ShareGenerations(const ClusterCache& from, absl::Span<const NodeId> nodes) {
+  for (const NodeId& name : nodes) {
+    NodeInfo* mine = MutableNode(name);
+    const NodeInfo* theirs = from.FindNode(name);
+    if (mine != nullptr && theirs != nullptr) mine->ShareGeneration(*theirs);
+  }
+}
+
 void ClusterCache::Unindex(const PodRecord& record) {
   if (!record.pod.gang) return;
   auto it = gang_members_.find(record.pod.gang->id);

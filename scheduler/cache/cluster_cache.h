@@ -72,6 +72,10 @@ class ClusterCache final : public framework::ClusterSnapshot {
   uint64_t generation() const { return generation_; }
   // A deep copy (nodes, pods, indexes, generation). O(nodes + pods).
   std::unique_ptr<ClusterCache> Clone() const;
+  // For a copy that has replayed `from`'s mutations (a snapshot replica): each of `nodes` takes
+  // the generation of the same node in `from` (NodeInfo::ShareGeneration), so per-node memos
+  // keyed by generation hit in every copy. Names missing from either cache are skipped.
+  void ShareGenerations(const ClusterCache& from, absl::Span<const NodeId> nodes);
 
   // ClusterSnapshot.
   const std::vector<const NodeInfo*>& Nodes() const override { return node_view_; }

@@ -46,6 +46,23 @@ absl::Status ModelOp::ApplyTo(ClusterCache& cache) const {
   return absl::InternalError("unknown model op");
 }
 
+const NodeId* ModelOp::NodeChanged(const ClusterCache& before) const {
+  switch (kind) {
+    case Kind::kAddNode:
+    case Kind::kUpdateNode: return &spec.name;
+    case Kind::kAddBoundPod:
+    case Kind::kAssume: return &node;
+    case Kind::kForget:
+    case Kind::kRemovePod: {
+      const PodRecord* rec = before.FindPod(uid);
+      return rec == nullptr ? nullptr : &rec->node;
+    }
+    case Kind::kRemoveNode:
+    case Kind::kConfirmBound: return nullptr;
+  }
+  return nullptr;
+}
+
 absl::Status ModelTxn::Apply(ModelOp op) {
   if (absl::Status s = op.ApplyTo(master_); !s.ok()) return s;
   log_.push_back(std::move(op));
@@ -130,12 +147,18 @@ void SnapshotStore::Publish() {
     replicas_.push_back(std::move(r));
   } else {
     // No reader can reach `target` (it is neither current nor held), so it is ours to change.
+    std::vector<NodeId> touched;
     for (uint64_t i = target->applied; i < head; ++i) {
-      absl::Status s = log_[i - log_base_].ApplyTo(*target->cache);
+      const ModelOp& op = log_[i - log_base_];
+      if (const NodeId* n = op.NodeChanged(*target->cache)) touched.push_back(*n);
+      absl::Status s = op.ApplyTo(*target->cache);
       // An invariant: the replica started equal to the master and replays what succeeded there.
       ABSL_RAW_CHECK(s.ok(), "snapshot replica diverged from the master");
     }
     target->applied = head;
+    // Now equal to the master node for node: the nodes replayed share its generations, so what a
+    // plugin memoized on one snapshot still hits on the next (the replicas take turns).
+    target->cache->ShareGenerations(master_, touched);
   }
   ABSL_RAW_CHECK(target->cache->generation() == master_.generation(),
                  "snapshot replica generation differs from the master's");

@@ -69,6 +69,9 @@ struct ModelOp {
 
   // Applies the op to `cache` with ClusterCache's all-or-nothing semantics.
   absl::Status ApplyTo(ClusterCache& cache) const;
+  // The node whose record the op changes when applied to `before` (null: none, or a node it
+  // removes). Points into the op or into `before`: read it before applying.
+  const NodeId* NodeChanged(const ClusterCache& before) const;
 };
 
 // A held snapshot: the ClusterCache (a framework::ClusterSnapshot) it points to is immutable
