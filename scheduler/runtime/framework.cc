@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -444,12 +445,14 @@ Framework::FilterPass Framework::RunFilterPass(const CycleState& state, const Po
   const size_t chunk = std::max<size_t>(options_.chunk_size, 1);
   // nodes[i] turns null once node i is rejected; each chunk keeps its own verdicts.
   std::vector<const NodeInfo*> nodes(n);
-  std::vector<std::vector<IndexedStatus>> verdicts((n + chunk - 1) / chunk);
+  std::vector<std::vector<NodeReason>> verdicts((n + chunk - 1) / chunk);
   std::vector<std::atomic<int64_t>> nanos(np);
   std::vector<std::atomic<bool>> errored(np);
   parallelizer_->For(n, chunk, [&](size_t begin, size_t end) {
-    std::vector<IndexedStatus>& mine = verdicts[begin / chunk];
-    mine.reserve(end - begin);  // one allocation per chunk, however many nodes it rejects
+    std::vector<NodeReason>& mine = verdicts[begin / chunk];
+    // One allocation per chunk, however many nodes it rejects; the first chunk's has room for
+    // every verdict, so the others are appended to it without a reallocation.
+    mine.reserve(begin == 0 ? n : end - begin);
     resolve(begin, end, nodes.data(), mine);
     for (size_t p = 0; p < np; ++p) {
       if (skipped[p]) continue;
@@ -471,7 +474,7 @@ Framework::FilterPass Framework::RunFilterPass(const CycleState& state, const Po
       nanos[p].fetch_add(absl::ToInt64Nanoseconds(Now() - t0), std::memory_order_relaxed);
     }
     // In node order (already so when one plugin rejected them all).
-    auto by_index = [](const IndexedStatus& a, const IndexedStatus& b) { return a.index < b.index; };
+    auto by_index = [](const NodeReason& a, const NodeReason& b) { return a.index < b.index; };
     if (!std::is_sorted(mine.begin(), mine.end(), by_index)) {
       std::sort(mine.begin(), mine.end(), by_index);
     }
@@ -480,11 +483,16 @@ Framework::FilterPass Framework::RunFilterPass(const CycleState& state, const Po
   for (size_t i = 0; i < n; ++i) {
     if (nodes[i] != nullptr) out.feasible.push_back(static_cast<uint32_t>(i));
   }
-  out.rejected.reserve(n - out.feasible.size());
-  for (std::vector<IndexedStatus>& mine : verdicts) {
-    for (IndexedStatus& v : mine) {
-      if (!v.status.IsRejection() && out.error.ok()) out.error = v.status;
-      out.rejected.push_back(std::move(v));
+  if (!verdicts.empty()) out.rejected = std::move(verdicts[0]);
+  for (size_t c = 1; c < verdicts.size(); ++c) {
+    std::move(verdicts[c].begin(), verdicts[c].end(), std::back_inserter(out.rejected));
+  }
+  const bool any_error = std::any_of(errored.begin(), errored.end(),
+                                     [](const std::atomic<bool>& e) { return e.load(); });
+  for (size_t i = 0; any_error && i < out.rejected.size(); ++i) {
+    if (!out.rejected[i].status.IsRejection()) {
+      out.error = out.rejected[i].status;
+      break;
     }
   }
   for (size_t p = 0; p < np; ++p) {
@@ -500,7 +508,7 @@ Framework::FilterOutcome Framework::RunFilter(const CycleState& state, const Pod
                                               const std::vector<const NodeInfo*>& nodes) {
   FilterPass pass = RunFilterPass(
       state, pod, nodes.size(),
-      [&](size_t begin, size_t end, const NodeInfo** out, std::vector<IndexedStatus>&) {
+      [&](size_t begin, size_t end, const NodeInfo** out, std::vector<NodeReason>&) {
         std::copy(nodes.begin() + begin, nodes.begin() + end, out + begin);
       });
   FilterOutcome out;
@@ -508,7 +516,7 @@ Framework::FilterOutcome Framework::RunFilter(const CycleState& state, const Pod
   out.feasible.reserve(pass.feasible.size());
   for (uint32_t i : pass.feasible) out.feasible.push_back(nodes[i]);
   out.rejected.reserve(pass.rejected.size());
-  for (IndexedStatus& v : pass.rejected) {
+  for (NodeReason& v : pass.rejected) {
     if (v.status.IsRejection()) out.rejected.push_back(NodeVerdict{nodes[v.index], std::move(v.status)});
   }
   return out;
@@ -899,7 +907,7 @@ Framework::FilterVerdicts Framework::Filter(const framework::ClusterSnapshot& sn
   if (restricted) allowed_set.insert(allowed.subset->begin(), allowed.subset->end());
   FilterPass pass = RunFilterPass(
       state, pod, candidates.size(),
-      [&](size_t begin, size_t end, const NodeInfo** out, std::vector<IndexedStatus>& rejected) {
+      [&](size_t begin, size_t end, const NodeInfo** out, std::vector<NodeReason>& rejected) {
         snapshot.FindNodes(absl::MakeConstSpan(candidates).subspan(begin, end - begin),
                            absl::MakeSpan(out + begin, end - begin));
         for (size_t i = begin; i < end; ++i) {
@@ -918,8 +926,20 @@ Framework::FilterVerdicts Framework::Filter(const framework::ClusterSnapshot& sn
     return out;
   }
   out.feasible = std::move(pass.feasible);
-  out.failed.reserve(pass.rejected.size());
-  for (IndexedStatus& v : pass.rejected) add(v.index, std::move(v.status));
+  // Most verdicts are "not now": they stay where they are, in order, and become `failed`
+  // wholesale; only the "never here" ones move out.
+  std::vector<NodeReason>& all = pass.rejected;
+  size_t kept = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].status.code() == Code::kUnschedulableAndUnresolvable) {
+      out.unresolvable.push_back(std::move(all[i]));
+    } else {
+      if (kept != i) all[kept] = std::move(all[i]);
+      ++kept;
+    }
+  }
+  all.erase(all.begin() + static_cast<ptrdiff_t>(kept), all.end());
+  out.failed = std::move(all);
   return out;
 }
 

@@ -250,17 +250,13 @@ class Framework {
   // fills nodes[begin, end), leaving null the ones the plugins never see (an unknown name, one
   // PreFilter did not allow) with their verdicts appended to `rejected`. Verdicts come back by
   // index, in ascending order.
-  struct IndexedStatus {
-    uint32_t index;
-    framework::Status status;
-  };
   struct FilterPass {
     std::vector<uint32_t> feasible;
-    std::vector<IndexedStatus> rejected;
+    std::vector<NodeReason> rejected;
     framework::Status error;  // the first node (in order) a plugin failed on, with its name
   };
   using ResolveRange = absl::FunctionRef<void(size_t begin, size_t end, const NodeInfo** nodes,
-                                              std::vector<IndexedStatus>& rejected)>;
+                                              std::vector<NodeReason>& rejected)>;
   FilterPass RunFilterPass(const CycleState& state, const PodInfo& pod, size_t n,
                            ResolveRange resolve);
   // Reserve plugins on `node`, then the devices they chose (empty for a pod without GPUs). On
