@@ -71,11 +71,11 @@ class AgentHub::Reader final : public grpc::ClientReadReactor<pb::NodeState> {
     // drops the channels itself. Dropping the last reference to a channel here, on gRPC's own
     // callback thread, would make that thread shut down its own completion queue (grpc#32584).
     AgentHub* hub = hub_;
+    hub->DetachReader(*link_, this);  // before the delete: a Cancel now would use freed memory
     std::shared_ptr<Link> link = std::move(link_);
     const std::string why = s.ok() ? "the agent closed the stream" : s.error_message();
-    const uintptr_t self = reinterpret_cast<uintptr_t>(this);
     delete this;
-    hub->OnStreamDone(std::move(link), self, why);
+    hub->OnStreamDone(std::move(link), why);
   }
 
  private:
@@ -328,9 +328,13 @@ void AgentHub::OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState&
   if (callbacks_.on_state) callbacks_.on_state(NodeId(link->node), *std::move(inv), msg);
 }
 
-void AgentHub::OnStreamDone(std::shared_ptr<Link> link, uintptr_t reader, std::string why) {
+void AgentHub::DetachReader(Link& link, const Reader* reader) {
   MutexLock l(&mu_);
-  if (reinterpret_cast<uintptr_t>(link->reader) == reader) link->reader = nullptr;
+  if (link.reader == reader) link.reader = nullptr;
+}
+
+void AgentHub::OnStreamDone(std::shared_ptr<Link> link, std::string why) {
+  MutexLock l(&mu_);
   if (stopping_ || link->closed) {
     link.reset();  // under mu_, before the destructor may go on
     --readers_;

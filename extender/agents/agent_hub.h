@@ -133,8 +133,11 @@ class AgentHub {
   void OpenLocked(const std::shared_ptr<Link>& link) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CloseLocked(const std::shared_ptr<Link>& link) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnMessage(const std::shared_ptr<Link>& link, const pb::NodeState& msg) ABSL_LOCKS_EXCLUDED(mu_);
-  // `reader` identifies the (already deleted) reader whose stream ended.
-  void OnStreamDone(std::shared_ptr<Link> link, uintptr_t reader, std::string why) ABSL_LOCKS_EXCLUDED(mu_);
+  // A reader whose stream ended, in two steps: Detach before it deletes itself (from then on
+  // nothing in the hub reaches it: no Cancel on a reader being deleted), OnStreamDone after
+  // (counts it gone, reconnects). The hub's destructor waits for the second.
+  void DetachReader(Link& link, const Reader* reader) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnStreamDone(std::shared_ptr<Link> link, std::string why) ABSL_LOCKS_EXCLUDED(mu_);
   void Sweep() ABSL_LOCKS_EXCLUDED(mu_);
   void ArmSweepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reject(const std::shared_ptr<Link>& link, std::string_view kind, std::string_view why)
