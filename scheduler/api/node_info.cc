@@ -56,8 +56,9 @@ NodeInfo::NodeInfo(NodeSpec spec)
 }
 
 namespace {
-// Generations are unique across all NodeInfo objects, so (node address, generation) names one
-// state even if a node is removed and another reuses its address.
+// A new generation is never handed out twice, so a generation names one state of one node even
+// if a node is removed and another reuses its address; only copies of that very state share it
+// (ShareGeneration, for the snapshot store's replicas).
 std::atomic<uint64_t> next_generation{1};
 }  // namespace
 
